@@ -1,0 +1,1 @@
+//! per-test context (skeleton)

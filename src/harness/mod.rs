@@ -1,0 +1,1 @@
+//! Test harness. (Skeleton: the harness helper fills this in.)

@@ -1,0 +1,49 @@
+//! # iotests — QEMU's block-layer iotests, in Rust
+//!
+//! A golden-output snapshot testing toolkit for QEMU's block layer. It does
+//! what QEMU's Python `tests/qemu-iotests/iotests.py` does — drive
+//! `qemu-img`, `qemu-io`, `qemu-nbd`, `qemu-storage-daemon` and QEMU VMs over
+//! QMP, log what happens, filter out what varies — and records that log as an
+//! [insta](https://insta.rs) snapshot whose text is byte-identical to what
+//! iotests.py prints for the same events.
+//!
+//! The modules follow the data flow:
+//!
+//! ```text
+//! env ─► context ─► tools / vm ◄─► qmp ─► log sink ─► filters ─► snapshot
+//! ```
+//!
+//! * [`env`] resolves the test environment (`QEMU_PROG`, `IMGFMT`, …) once.
+//! * [`context::TestContext`] is one test's world: its view of the
+//!   environment, scratch directories, log buffer and child processes.
+//! * [`tools`] wraps the QEMU command-line tools, [`vm`] runs QEMU itself and
+//!   [`qmp`] talks to it.
+//! * [`log`] is the sink with iotests' `log()` semantics, [`json`] prints JSON
+//!   exactly as Python's `json.dumps` does and [`filters`] redacts what
+//!   varies between runs.
+//! * [`snapshot`] turns a finished log into an insta snapshot.
+//!
+//! This crate reimplements QEMU's GPL-2.0-or-later test library; see the
+//! README for credits.
+
+pub mod context;
+pub mod env;
+pub mod error;
+pub mod filters;
+pub mod harness;
+pub mod json;
+pub mod log;
+pub mod process;
+pub mod qmp;
+pub mod snapshot;
+pub mod tools;
+pub mod vm;
+
+// pub use context::TestContext;
+pub use error::{Error, Result};
+pub use filters::Filter;
+pub use log::{Log, Msg};
+
+/// Re-exported for the macros, which expand in the caller's crate.
+#[doc(hidden)]
+pub use insta as __insta;

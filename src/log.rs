@@ -1,0 +1,203 @@
+//! The log sink: iotests' `log()`.
+//!
+//! Everything a test logs lands in one buffer per test, in order, and that
+//! buffer becomes the test's snapshot. A message is text or JSON; it passes
+//! through a list of [`Filter`]s in order and is then written as
+//! `json.dumps(msg, sort_keys=…, indent=…)` or as plain text, followed by a
+//! newline — exactly what Python's logging `StreamHandler` writes to stdout.
+//!
+//! The [`Log`] handle is cheap to clone and shared by the test's context, its
+//! VMs and tool wrappers, so output from all of them interleaves in the order
+//! it happened, as it does on a Python test's stdout.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use crate::filters::{Filter, Scope};
+use crate::json;
+
+/// A message for [`Log::log`]: iotests' `Msg = Dict | List | str`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// A string, logged as it is.
+    Text(String),
+    /// A JSON value built as a Python `dict`/`list`: logged with
+    /// `sort_keys=True`.
+    Json(Value),
+    /// A JSON value built as an `OrderedDict` (`qmp_log`'s command, anything
+    /// from [`json::ordered_qmp`]): logged in insertion order.
+    Ordered(Value),
+}
+
+impl Msg {
+    /// An `OrderedDict` message: keys stay in insertion order when logged.
+    ///
+    /// ```
+    /// use iotests::Msg;
+    /// let m = Msg::ordered(serde_json::json!({"execute": "quit", "arguments": {}}));
+    /// assert_eq!(m.render(None), r#"{"execute": "quit", "arguments": {}}"#);
+    /// ```
+    pub fn ordered(value: Value) -> Msg {
+        Msg::Ordered(value)
+    }
+
+    /// The text `log()` would print for this message (without the newline).
+    ///
+    /// ```
+    /// use iotests::Msg;
+    /// let m = Msg::from(serde_json::json!({"b": 1, "a": [1.0, null]}));
+    /// assert_eq!(m.render(None), r#"{"a": [1.0, null], "b": 1}"#);
+    /// ```
+    pub fn render(&self, indent: Option<usize>) -> String {
+        match self {
+            Msg::Text(s) => s.clone(),
+            Msg::Json(v) => json::dumps(v, v.is_object() || v.is_array(), indent),
+            Msg::Ordered(v) => json::dumps(v, false, indent),
+        }
+    }
+
+    /// The JSON value, if this is a JSON message.
+    pub fn as_json(&self) -> Option<&Value> {
+        match self {
+            Msg::Text(_) => None,
+            Msg::Json(v) | Msg::Ordered(v) => Some(v),
+        }
+    }
+}
+
+impl From<&str> for Msg {
+    fn from(s: &str) -> Msg {
+        Msg::Text(s.to_string())
+    }
+}
+
+impl From<String> for Msg {
+    fn from(s: String) -> Msg {
+        Msg::Text(s)
+    }
+}
+
+impl From<&String> for Msg {
+    fn from(s: &String) -> Msg {
+        Msg::Text(s.clone())
+    }
+}
+
+/// A JSON value logs like a Python dict or list: keys sorted.
+impl From<Value> for Msg {
+    fn from(v: Value) -> Msg {
+        match v {
+            Value::String(s) => Msg::Text(s),
+            v => Msg::Json(v),
+        }
+    }
+}
+
+impl From<&Value> for Msg {
+    fn from(v: &Value) -> Msg {
+        Msg::from(v.clone())
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    buf: Mutex<String>,
+    echo: bool,
+    scope: Scope,
+}
+
+/// One test's log buffer. Clones share the buffer.
+///
+/// ```
+/// use iotests::{Log, Filter, filters::Scope};
+/// let log = Log::new(Scope::default(), false);
+/// log.log("hello");
+/// log.log_with(serde_json::json!({"b": 2, "a": 1}), &[], Some(2));
+/// assert_eq!(log.contents(), "hello\n{\n  \"a\": 1,\n  \"b\": 2\n}\n");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+impl Log {
+    /// A new, empty log. `scope` is what context-dependent filters need
+    /// (scratch paths, PID, image format); `echo` also prints every line to
+    /// stdout as it is written (iotests' `-d`).
+    pub fn new(scope: Scope, echo: bool) -> Log {
+        Log { inner: Arc::new(Inner { buf: Mutex::new(String::new()), echo, scope }) }
+    }
+
+    fn buf(&self) -> MutexGuard<'_, String> {
+        // Nothing panics while holding the lock; recover anyway.
+        self.inner.buf.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The filter scope of this log's test.
+    pub fn scope(&self) -> &Scope {
+        &self.inner.scope
+    }
+
+    /// iotests' `log(msg)`: no filters, no indent.
+    pub fn log(&self, msg: impl Into<Msg>) {
+        self.log_with(msg, &[], None)
+    }
+
+    /// iotests' `log(msg, filters, indent)`: apply `filters` in order, then
+    /// write the message as text or as `json.dumps` would.
+    pub fn log_with(&self, msg: impl Into<Msg>, filters: &[Filter], indent: Option<usize>) {
+        let msg = self.apply(msg.into(), filters);
+        let mut text = msg.render(indent);
+        text.push('\n');
+        self.write(&text);
+    }
+
+    /// Apply `filters` in order to a message, as `log()` does before printing.
+    pub fn apply(&self, mut msg: Msg, filters: &[Filter]) -> Msg {
+        for f in filters {
+            msg = f.apply(&self.inner.scope, msg);
+        }
+        msg
+    }
+
+    /// Write text as it is, with no newline added: what a child process with
+    /// inherited stdout, or Python's `print(…, end='')`, puts into the output.
+    pub fn write(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.buf().push_str(text);
+        if self.inner.echo {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+
+    /// Python's `print(text)`: the text and a newline, unfiltered.
+    pub fn print(&self, text: impl AsRef<str>) {
+        let mut s = text.as_ref().to_string();
+        s.push('\n');
+        self.write(&s);
+    }
+
+    /// Everything logged so far.
+    pub fn contents(&self) -> String {
+        self.buf().clone()
+    }
+
+    /// The last `n` lines logged, for failure reports.
+    ///
+    /// ```
+    /// let log = iotests::Log::new(Default::default(), false);
+    /// for i in 0..5 { log.log(i.to_string()); }
+    /// assert_eq!(log.tail(2), "3\n4\n");
+    /// ```
+    pub fn tail(&self, n: usize) -> String {
+        let buf = self.buf();
+        let lines: Vec<&str> = buf.split_inclusive('\n').collect();
+        lines[lines.len().saturating_sub(n)..].concat()
+    }
+}

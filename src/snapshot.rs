@@ -1,0 +1,1 @@
+//! insta glue (skeleton)

@@ -1,0 +1,1 @@
+//! QEMU tool wrappers. (Skeleton: the tools helper fills this in.)
