@@ -82,9 +82,7 @@ impl Program {
 /// anything else is searched in `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let is_exe = |p: &Path| {
-        p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-    };
+    let is_exe = |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if name.contains('/') {
         let p = PathBuf::from(name);
         return is_exe(&p).then_some(p);
@@ -222,12 +220,8 @@ pub fn probe_qemu(qemu: &Path) -> QemuProbe {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    let accels = run(&["-accel", "help"])
-        .lines()
-        .skip(1)
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let accels =
+        run(&["-accel", "help"]).lines().skip(1).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     let probe = QemuProbe { accels, default_machine: parse_default_machine(&run(&["-machine", "help"])) };
     cache.lock().unwrap_or_else(|e| e.into_inner()).insert(qemu.to_path_buf(), probe.clone());
     probe
