@@ -1,1 +1,264 @@
-//! per-test context (skeleton)
+//! One test's world.
+//!
+//! iotests.py keeps its state in module globals: the environment, the
+//! scratch directory, the log handler, the list of files to remove at exit.
+//! Here a [`TestContext`] owns all of it, so the tests of one test binary can
+//! run as parallel threads: each has its own scratch and socket directories,
+//! its own log buffer and its own set of child processes, all cleaned up when
+//! the context is dropped — also when the test panics.
+//!
+//! Scratch file names are `<dir>/<pid>-<name>` exactly as iotests makes them,
+//! so after [`filters::testfiles`](crate::filters) they render as
+//! `TEST_DIR/PID-<name>`. Tests in one process share the PID; they do not
+//! collide because each context has directories of its own.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::env::TestEnv;
+use crate::error::{Error, Result};
+use crate::filters::{Filter, Scope};
+use crate::log::{Log, Msg};
+use crate::process::ProcessRegistry;
+
+/// A test's environment view, scratch space, log and processes.
+///
+/// ```
+/// use iotests::{TestContext, env::TestEnv};
+/// let t = TestContext::new("example", TestEnv::from_process_env("raw")).unwrap();
+/// let img = t.file_path("disk.img");
+/// assert_eq!(img, format!("{}/{}-disk.img", t.test_dir(), std::process::id()));
+/// t.log(format!("created {img}"));
+/// t.log_with(format!("created {img}"), &[iotests::Filter::Testfiles], None);
+/// assert!(t.contents().ends_with("created TEST_DIR/PID-disk.img\n"));
+/// ```
+#[derive(Debug)]
+pub struct TestContext {
+    name: String,
+    env: Arc<TestEnv>,
+    test_dir: String,
+    sock_dir: String,
+    scratch: Vec<tempfile::TempDir>,
+    log: Log,
+    processes: Arc<ProcessRegistry>,
+    files: Mutex<Vec<String>>,
+}
+
+impl TestContext {
+    /// Create the context of test `name`: scratch and socket directories
+    /// (under `TEST_DIR` / `SOCK_DIR` when set, else temporary), an empty
+    /// log, no processes.
+    pub fn new(name: &str, env: TestEnv) -> Result<TestContext> {
+        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let mk = |root: Option<&Path>, prefix: &str| {
+            let mut b = tempfile::Builder::new();
+            b.prefix(prefix);
+            let dir = match root {
+                Some(r) => {
+                    std::fs::create_dir_all(r).map_err(|e| Error::io(format!("creating {}", r.display()), e))?;
+                    b.tempdir_in(r)
+                }
+                // Socket paths are limited to 108 bytes: keep the root short.
+                None => b.tempdir_in("/tmp"),
+            };
+            dir.map_err(|e| Error::io(format!("creating a scratch directory for {name}"), e))
+        };
+        let test_dir = mk(env.test_dir_root.as_deref(), &format!("iotests-{safe}-"))?;
+        let sock_dir = mk(env.sock_dir_root.as_deref(), "iot-sock-")?;
+        let path_str = |d: &tempfile::TempDir| d.path().to_string_lossy().into_owned();
+        let scope = Scope {
+            test_dir: path_str(&test_dir),
+            sock_dir: path_str(&sock_dir),
+            pid: std::process::id(),
+            imgfmt: env.imgfmt.clone(),
+        };
+        Ok(TestContext {
+            name: name.to_string(),
+            test_dir: scope.test_dir.clone(),
+            sock_dir: scope.sock_dir.clone(),
+            log: Log::new(scope, env.debug),
+            env: Arc::new(env),
+            scratch: vec![test_dir, sock_dir],
+            processes: Arc::new(ProcessRegistry::default()),
+            files: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The test's name (`206`, `iothreads-stream`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The resolved environment.
+    pub fn env(&self) -> &TestEnv {
+        &self.env
+    }
+
+    /// A shared handle on the environment, for VMs and daemons.
+    pub fn env_arc(&self) -> Arc<TestEnv> {
+        Arc::clone(&self.env)
+    }
+
+    /// `iotests.imgfmt`.
+    pub fn imgfmt(&self) -> &str {
+        &self.env.imgfmt
+    }
+
+    /// `iotests.imgproto`.
+    pub fn imgproto(&self) -> &str {
+        &self.env.imgproto
+    }
+
+    /// `iotests.cachemode`.
+    pub fn cachemode(&self) -> &str {
+        &self.env.cachemode
+    }
+
+    /// `iotests.aiomode`.
+    pub fn aiomode(&self) -> &str {
+        &self.env.aiomode
+    }
+
+    /// `iotests.test_dir`: this test's scratch directory.
+    pub fn test_dir(&self) -> &str {
+        &self.test_dir
+    }
+
+    /// `iotests.sock_dir`: this test's socket directory.
+    pub fn sock_dir(&self) -> &str {
+        &self.sock_dir
+    }
+
+    /// The log sink (a cheap, shareable handle).
+    pub fn logger(&self) -> &Log {
+        &self.log
+    }
+
+    /// The processes this test started.
+    pub fn processes(&self) -> &Arc<ProcessRegistry> {
+        &self.processes
+    }
+
+    /// iotests' `log(msg)`.
+    pub fn log(&self, msg: impl Into<Msg>) {
+        self.log.log(msg)
+    }
+
+    /// iotests' `log(msg, filters=…, indent=…)`.
+    pub fn log_with(&self, msg: impl Into<Msg>, filters: &[Filter], indent: Option<usize>) {
+        self.log.log_with(msg, filters, indent)
+    }
+
+    /// Python's `print(text)` in a test: into the log, unfiltered.
+    pub fn print(&self, text: impl AsRef<str>) {
+        self.log.print(text)
+    }
+
+    /// Everything logged so far: what the snapshot will hold.
+    pub fn contents(&self) -> String {
+        self.log.contents()
+    }
+
+    /// iotests' `file_pattern(name)`: `<pid>-<name>`.
+    pub fn file_pattern(&self, name: &str) -> String {
+        format!("{}-{}", std::process::id(), name)
+    }
+
+    /// iotests' `file_path(name)`: a path in the scratch directory, removed
+    /// when the test ends.
+    pub fn file_path(&self, name: &str) -> String {
+        self.file_path_in(&self.test_dir, name)
+    }
+
+    /// iotests' `file_path(*names)` for several names at once.
+    ///
+    /// ```
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// let [a, b] = t.file_paths(["a.img", "b.img"]);
+    /// assert!(a.ends_with("-a.img") && b.ends_with("-b.img"));
+    /// ```
+    pub fn file_paths<const N: usize>(&self, names: [&str; N]) -> [String; N] {
+        names.map(|n| self.file_path(n))
+    }
+
+    /// iotests' `file_path(name, base_dir=sock_dir)`.
+    pub fn sock_path(&self, name: &str) -> String {
+        self.file_path_in(&self.sock_dir, name)
+    }
+
+    /// iotests' `file_path(name, base_dir=dir)`.
+    pub fn file_path_in(&self, base_dir: &str, name: &str) -> String {
+        let path = join(base_dir, &self.file_pattern(name));
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
+        path
+    }
+
+    /// iotests' `FilePath(*names)`: paths removed when the guard drops.
+    ///
+    /// ```
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// let path = {
+    ///     let f = t.scoped_file_paths(["tmp.img"]);
+    ///     std::fs::write(&f[0], b"x").unwrap();
+    ///     f[0].clone()
+    /// };
+    /// assert!(!std::path::Path::new(&path).exists());
+    /// ```
+    pub fn scoped_file_paths<const N: usize>(&self, names: [&str; N]) -> FilePath<N> {
+        FilePath { paths: names.map(|n| join(&self.test_dir, &self.file_pattern(n))) }
+    }
+
+    /// [`scoped_file_paths`](Self::scoped_file_paths) with `base_dir`.
+    pub fn scoped_file_paths_in<const N: usize>(&self, base_dir: &str, names: [&str; N]) -> FilePath<N> {
+        FilePath { paths: names.map(|n| join(base_dir, &self.file_pattern(n))) }
+    }
+}
+
+/// Python's `os.path.join(dir, name)` for a relative `name`.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
+}
+
+/// iotests' `try_remove(path)`: remove a file, ignoring errors.
+pub fn try_remove(path: impl AsRef<Path>) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// Scoped scratch paths (iotests' `FilePath`): each is removed on drop.
+#[derive(Debug)]
+pub struct FilePath<const N: usize> {
+    paths: [String; N],
+}
+
+impl<const N: usize> std::ops::Deref for FilePath<N> {
+    type Target = [String; N];
+    fn deref(&self) -> &[String; N] {
+        &self.paths
+    }
+}
+
+impl<const N: usize> Drop for FilePath<N> {
+    fn drop(&mut self) {
+        for p in &self.paths {
+            try_remove(p);
+        }
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        // Kill before removing files: a live QEMU may still hold them.
+        self.processes.kill_all();
+        let files = std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()));
+        for f in files.iter().rev() {
+            try_remove(f);
+        }
+        if self.env.keep_scratch {
+            for d in self.scratch.drain(..) {
+                let kept = d.keep();
+                eprintln!("{}: scratch kept in {}", self.name, kept.display());
+            }
+        }
+        // Otherwise the TempDirs remove themselves.
+    }
+}

@@ -39,7 +39,7 @@ pub mod snapshot;
 pub mod tools;
 pub mod vm;
 
-// pub use context::TestContext;
+pub use context::TestContext;
 pub use error::{Error, Result};
 pub use filters::Filter;
 pub use log::{Log, Msg};
@@ -47,3 +47,18 @@ pub use log::{Log, Msg};
 /// Re-exported for the macros, which expand in the caller's crate.
 #[doc(hidden)]
 pub use insta as __insta;
+
+/// Build a command-line argument list from mixed values — Python's
+/// `('-f', iotests.imgfmt, path, str(size))` — as a `Vec<String>`.
+///
+/// ```
+/// let path = String::from("/tmp/x.img");
+/// let size = 1 << 20;
+/// assert_eq!(iotests::args!["-f", "qcow2", &path, size], ["-f", "qcow2", "/tmp/x.img", "1048576"]);
+/// ```
+#[macro_export]
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        ::std::vec![$(::std::string::ToString::to_string(&$arg)),*] as ::std::vec::Vec<::std::string::String>
+    };
+}
