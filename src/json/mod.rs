@@ -158,6 +158,12 @@ fn shortest_digits(f: f64) -> (String, i32) {
     if digits.bytes().last().is_none_or(|d| d % 2 == 0) {
         return (digits, exp);
     }
+    // A tie needs a neighbouring candidate of the same length that also
+    // round-trips; checking that with two cheap parses spares the 767-digit
+    // expansion for almost every float.
+    if !neighbour_round_trips(&digits, exp, f) {
+        return (digits, exp);
+    }
     let (exact, exact_exp) = sci_digits(&format!("{f:.767e}"));
     let exact = exact.trim_end_matches('0');
     if exact_exp != exp || exact.len() != digits.len() + 1 || !exact.ends_with('5') {
@@ -175,6 +181,18 @@ fn shortest_digits(f: f64) -> (String, i32) {
         return (digits, exp);
     }
     (even.to_owned(), even_exp)
+}
+
+/// Whether `digits` × 10^`exp` with its last digit one lower or one higher
+/// (without carry) still parses back to `f`.
+fn neighbour_round_trips(digits: &str, exp: i32, f: f64) -> bool {
+    let Some(last) = digits.bytes().last() else { return false };
+    let head = &digits[..digits.len() - 1];
+    [last.checked_sub(1), (last < b'9').then_some(last + 1)]
+        .into_iter()
+        .flatten()
+        .filter(|d| d.is_ascii_digit())
+        .any(|d| format!("0.{head}{}e{}", d as char, exp + 1).parse::<f64>().is_ok_and(|g| g == f))
 }
 
 /// Adds one unit in the last place to the significand `digits` × 10^`exp`.
@@ -304,6 +322,12 @@ fn write_closing_break(out: &mut String, indent: Option<usize>, level: usize) {
 /// A string literal as `json.dumps` spells it with `ensure_ascii=True`.
 fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Most QMP strings need no escaping at all: copy them in one go.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
