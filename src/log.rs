@@ -50,10 +50,17 @@ impl Msg {
     /// assert_eq!(m.render(None), r#"{"a": [1.0, null], "b": 1}"#);
     /// ```
     pub fn render(&self, indent: Option<usize>) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out, indent);
+        out
+    }
+
+    /// [`render`](Self::render), appending to `out`.
+    pub fn render_into(&self, out: &mut String, indent: Option<usize>) {
         match self {
-            Msg::Text(s) => s.clone(),
-            Msg::Json(v) => json::dumps(v, v.is_object() || v.is_array(), indent),
-            Msg::Ordered(v) => json::dumps(v, false, indent),
+            Msg::Text(s) => out.push_str(s),
+            Msg::Json(v) => json::dump_into(out, v, true, indent),
+            Msg::Ordered(v) => json::dump_into(out, v, false, indent),
         }
     }
 
@@ -148,9 +155,16 @@ impl Log {
     /// write the message as text or as `json.dumps` would.
     pub fn log_with(&self, msg: impl Into<Msg>, filters: &[Filter], indent: Option<usize>) {
         let msg = self.apply(msg.into(), filters);
-        let mut text = msg.render(indent);
-        text.push('\n');
-        self.write(&text);
+        if self.inner.echo {
+            let mut text = msg.render(indent);
+            text.push('\n');
+            self.write(&text);
+            return;
+        }
+        // Render straight into the buffer: no intermediate string.
+        let mut buf = self.buf();
+        msg.render_into(&mut buf, indent);
+        buf.push('\n');
     }
 
     /// Apply `filters` in order to a message, as `log()` does before printing.

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::{Key, Scope, generated_node_ids, imgfmt, testfiles, virtio_scsi};
+use std::borrow::Cow;
+
+use super::{Key, Scope, generated_node_ids, imgfmt, virtio_scsi};
 
 /// `filter_qmp_event`: an event's `timestamp` seconds/microseconds → the
 /// strings `"SECS"`/`"USECS"`, only if it has a `timestamp`.
@@ -67,9 +69,13 @@ fn walk(v: Value, key: Key<'_>, f: &dyn Fn(Option<Key<'_>>, Value) -> Value) -> 
 }
 
 /// Upstream's `_filter` helpers: apply a text filter to string values only.
-fn strings(qmsg: Value, text: impl Fn(&str) -> String) -> Value {
+fn strings<'a>(qmsg: Value, text: impl Fn(&str) -> Cow<'_, str> + 'a) -> Value {
     qmp(qmsg, &|_key, v| match v {
-        Value::String(s) => Value::String(text(&s)),
+        // Most strings come out unchanged: keep them without copying.
+        Value::String(s) => match text(&s) {
+            Cow::Borrowed(_) => Value::String(s),
+            Cow::Owned(t) => Value::String(t),
+        },
         v => v,
     })
 }
@@ -97,7 +103,7 @@ pub fn qmp_testfiles(scope: &Scope, qmsg: Value) -> Value {
 /// );
 /// ```
 pub fn qmp_virtio_scsi(qmsg: Value) -> Value {
-    strings(qmsg, virtio_scsi)
+    strings(qmsg, |s| Cow::Owned(virtio_scsi(s)))
 }
 
 /// `filter_qmp_generated_node_ids`: [`generated_node_ids`] on every string
@@ -111,7 +117,7 @@ pub fn qmp_virtio_scsi(qmsg: Value) -> Value {
 /// );
 /// ```
 pub fn qmp_generated_node_ids(qmsg: Value) -> Value {
-    strings(qmsg, generated_node_ids)
+    strings(qmsg, |s| Cow::Owned(generated_node_ids(s)))
 }
 
 /// `filter_qmp_imgfmt`: [`imgfmt`] on every string value.
@@ -123,5 +129,5 @@ pub fn qmp_generated_node_ids(qmsg: Value) -> Value {
 /// assert_eq!(qmp_imgfmt(&scope, json!({"driver": "qcow2"})), json!({"driver": "IMGFMT"}));
 /// ```
 pub fn qmp_imgfmt(scope: &Scope, qmsg: Value) -> Value {
-    strings(qmsg, |s| imgfmt(scope, s))
+    strings(qmsg, |s| Cow::Owned(imgfmt(scope, s)))
 }

@@ -1,6 +1,7 @@
 //! The text filters. The parent module lists where Python's `re` and the
 //! `regex` crate differ and how the code here follows Python.
 
+use std::borrow::Cow;
 use std::sync::{LazyLock, Mutex};
 
 use regex::{NoExpand, Regex};
@@ -164,18 +165,18 @@ pub(crate) fn testfiles_prefixes(scope: &Scope) -> [(String, &'static str); 2] {
 /// assert_eq!(testfiles(&scope, "/t/7-a.img /s/7-sock"), "TEST_DIR/PID-a.img SOCK_DIR/PID-sock");
 /// ```
 pub fn testfiles(scope: &Scope, msg: &str) -> String {
-    testfiles_with(&testfiles_prefixes(scope), msg)
+    testfiles_with(&testfiles_prefixes(scope), msg).into_owned()
 }
 
 /// [`testfiles`] with the prefixes computed once by the caller (the QMP tree
 /// walk calls it for every string).
-pub(crate) fn testfiles_with(prefixes: &[(String, &'static str); 2], msg: &str) -> String {
+pub(crate) fn testfiles_with<'m>(prefixes: &[(String, &'static str); 2], msg: &'m str) -> Cow<'m, str> {
     let [(p1, r1), (p2, r2)] = prefixes;
     // Most strings hold no scratch path; skip the two copying replaces.
     if !msg.contains(p1.as_str()) && !msg.contains(p2.as_str()) {
-        return msg.to_string();
+        return Cow::Borrowed(msg);
     }
-    msg.replace(p1.as_str(), r1).replace(p2.as_str(), r2)
+    Cow::Owned(msg.replace(p1.as_str(), r1).replace(p2.as_str(), r2))
 }
 
 /// `filter_virtio_scsi`: `virtio-scsi-ccw`/`virtio-scsi-pci` → `virtio-scsi`.

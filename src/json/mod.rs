@@ -30,8 +30,20 @@ use serde_json::{Map, Number, Value};
 /// ```
 pub fn dumps(value: &Value, sort_keys: bool, indent: Option<usize>) -> String {
     let mut out = String::new();
-    write_json(&mut out, value, sort_keys, indent, 0);
+    dump_into(&mut out, value, sort_keys, indent);
     out
+}
+
+/// [`dumps`], appending to `out` instead of allocating (the log sink writes
+/// straight into its buffer).
+///
+/// ```
+/// let mut out = String::from("> ");
+/// iotests::json::dump_into(&mut out, &serde_json::json!([1, "x"]), true, None);
+/// assert_eq!(out, r#"> [1, "x"]"#);
+/// ```
+pub fn dump_into(out: &mut String, value: &Value, sort_keys: bool, indent: Option<usize>) {
+    write_json(out, value, sort_keys, indent, 0);
 }
 
 /// iotests' `ordered_qmp(qmsg)`: sorts every dict's keys and, where
