@@ -98,7 +98,8 @@ fn failures_are_tool_failed_with_output() {
     let out = t.qemu_img_unchecked(&["info", &missing]).unwrap();
     assert_eq!(out.returncode, 1);
     // Separate streams: the message is on stderr.
-    let out = t.qemu_img_with(&["info", &missing], &ToolOpts { combine_stdio: false, ..ToolOpts::unchecked() }).unwrap();
+    let out =
+        t.qemu_img_with(&["info", &missing], &ToolOpts { combine_stdio: false, ..ToolOpts::unchecked() }).unwrap();
     assert!(out.stdout.is_empty() && out.stderr.contains("Could not open"), "{out:?}");
     // JSON of a failing command without JSON output is the process error.
     assert!(matches!(t.qemu_img_info(&[&missing]), Err(Error::ToolFailed { status: 1, .. })));

@@ -71,6 +71,12 @@ impl TestContext {
 }
 
 impl QemuIoInteractive {
+    /// `QemuIoInteractive(*args)`: the same as
+    /// [`TestContext::qemu_io_interactive`].
+    pub fn new<S: AsRef<str>>(t: &TestContext, args: &[S]) -> Result<QemuIoInteractive> {
+        QemuIoInteractive::start(t, args, DEFAULT_CMD_TIMEOUT)
+    }
+
     /// Start qemu-io, allowing `timeout` for its first prompt and, later,
     /// for each command.
     pub fn start<S: AsRef<str>>(t: &TestContext, args: &[S], timeout: Duration) -> Result<QemuIoInteractive> {

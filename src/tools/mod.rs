@@ -31,7 +31,7 @@
 //! ## Nothing waits forever
 //!
 //! Every run has a timeout ([`ToolOpts::timeout`], by default
-//! [`DEFAULT_TOOL_TIMEOUT`](crate::process::DEFAULT_TOOL_TIMEOUT)); servers
+//! [`DEFAULT_TOOL_TIMEOUT`]); servers
 //! wait a bounded time for their pid file; interactive qemu-io reads have a
 //! per-command timeout. Every process is registered with the test's
 //! [`ProcessRegistry`](crate::process::ProcessRegistry) — also the daemon

@@ -11,6 +11,7 @@ use super::{Deadline, strings};
 use crate::context::{TestContext, try_remove};
 use crate::error::{Error, Result};
 use crate::process::{Child, cmdline, returncode};
+use crate::qmp::{Args, QmpClient, QmpListener};
 
 /// How long [`QemuStorageDaemon::start`] waits for the pid file, and
 /// [`QemuStorageDaemon::stop`] for the daemon to exit.
@@ -49,7 +50,7 @@ impl Default for QsdOptions {
 /// let img = t.file_path("img");
 /// let blockdev = format!("file,node-name=file0,filename={img}");
 /// let mut qsd = t.qemu_storage_daemon(&["--blockdev", &blockdev], &QsdOptions { qmp: true, ..Default::default() })?;
-/// let r = qsd.qmp("query-named-block-nodes", None)?;
+/// let r = qsd.qmp("query-named-block-nodes", ())?;
 /// t.log(r);
 /// qsd.stop()?;
 /// # Ok(()) }
@@ -59,6 +60,9 @@ pub struct QemuStorageDaemon {
     out: Option<LogPipe>,
     pidfile: String,
     qmpsock: Option<String>,
+    // Kept until `stop`, so the socket file lives as long as the daemon.
+    listener: Option<QmpListener>,
+    qmp: Option<QmpClient>,
     args: Vec<String>,
     stopped: bool,
 }
@@ -99,8 +103,10 @@ impl QemuStorageDaemon {
                 "--monitor".to_string(),
                 "qmp-sock".to_string(),
             ]);
-            return Err(Error::fail("QemuStorageDaemon: QMP support is not wired up yet"));
         }
+        // Python's QEMUMonitorProtocol(server=True) listens before the
+        // daemon starts, so that it can connect at once.
+        let listener = qmpsock.as_ref().map(QmpListener::bind).transpose()?;
 
         let sp = pipe::spawn_with(
             t.logger(),
@@ -111,22 +117,38 @@ impl QemuStorageDaemon {
             Out::Log,
             ErrTo::Stdout,
         )?;
-        let mut qsd =
-            QemuStorageDaemon { child: sp.child, out: sp.log_pipe, pidfile, qmpsock, args: all_args, stopped: false };
+        let mut qsd = QemuStorageDaemon {
+            child: sp.child,
+            out: sp.log_pipe,
+            pidfile,
+            qmpsock,
+            listener,
+            qmp: None,
+            args: all_args,
+            stopped: false,
+        };
         let cmd = sp.cmdline;
-        let deadline = Deadline::after(opts.timeout, format!("qemu-storage-daemon did not write its pid file: {cmd}"));
-        while !Path::new(&qsd.pidfile).exists() {
-            if let Some(st) = qsd.child.try_wait()? {
-                if let Some(p) = &qsd.out {
-                    p.sync();
+        let deadline = Deadline::after(opts.timeout, format!("qemu-storage-daemon did not start: {cmd}"));
+        if let Some(listener) = qsd.listener.take() {
+            // Accept in slices, watching for a daemon that exits instead.
+            let mut client = loop {
+                if let Some(e) = qsd.exited(&cmd)? {
+                    return Err(e);
                 }
-                let output = qsd.out.as_ref().map(LogPipe::tail).unwrap_or_default();
-                return Err(Error::Terminated {
-                    tool: "qemu-storage-daemon".into(),
-                    status: returncode(st),
-                    cmdline: cmd,
-                    output,
-                });
+                deadline.check()?;
+                match listener.accept(Duration::from_millis(100)) {
+                    Ok(c) => break c,
+                    Err(e) if e.is_timeout() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            client.negotiate(deadline.remaining())?;
+            qsd.qmp = Some(client);
+            qsd.listener = Some(listener);
+        }
+        while !Path::new(&qsd.pidfile).exists() {
+            if let Some(e) = qsd.exited(&cmd)? {
+                return Err(e);
             }
             deadline.check()?;
             std::thread::sleep(Duration::from_millis(10));
@@ -143,6 +165,21 @@ impl QemuStorageDaemon {
             )));
         }
         Ok(qsd)
+    }
+
+    /// The [`Error::Terminated`] to report if the daemon has exited.
+    fn exited(&mut self, cmd: &str) -> Result<Option<Error>> {
+        let Some(st) = self.child.try_wait()? else { return Ok(None) };
+        if let Some(p) = &self.out {
+            p.sync();
+        }
+        let output = self.out.as_ref().map(LogPipe::tail).unwrap_or_default();
+        Ok(Some(Error::Terminated {
+            tool: "qemu-storage-daemon".into(),
+            status: returncode(st),
+            cmdline: cmd.into(),
+            output,
+        }))
     }
 
     /// The daemon's process ID.
@@ -166,17 +203,20 @@ impl QemuStorageDaemon {
     }
 
     /// `qsd.qmp(cmd, args)`: the raw QMP response (`{"return": …}` or
-    /// `{"error": …}`).
-    pub fn qmp(&mut self, cmd: &str, args: Option<Value>) -> Result<Value> {
-        let _ = (cmd, args);
-        Err(Error::fail("QemuStorageDaemon was started without QMP"))
+    /// `{"error": …}`). Arguments: `()`, `None`, or a JSON object.
+    pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
+        Ok(self.get_qmp()?.qmp(cmd, args)?)
     }
 
-    /// `qsd.cmd(cmd, args)`: the command's return value; a QMP error is an
-    /// error.
-    pub fn cmd(&mut self, cmd: &str, args: Option<Value>) -> Result<Value> {
-        let _ = (cmd, args);
-        Err(Error::fail("QemuStorageDaemon was started without QMP"))
+    /// `qsd.cmd(cmd, args)`: the command's return value; a QMP error
+    /// response is an [`Error::Qmp`].
+    pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
+        Ok(self.get_qmp()?.cmd(cmd, args)?)
+    }
+
+    /// `qsd.get_qmp()`: the QMP client (for events and the like).
+    pub fn get_qmp(&mut self) -> Result<&mut QmpClient> {
+        self.qmp.as_mut().ok_or_else(|| Error::fail("QemuStorageDaemon was started without qmp"))
     }
 
     /// `qsd.stop()`: SIGTERM, wait for the exit, remove the QMP socket and
@@ -208,6 +248,8 @@ impl QemuStorageDaemon {
         if let Some(p) = self.out.take() {
             p.finish(Duration::from_secs(1));
         }
+        self.qmp = None;
+        self.listener = None;
         if let Some(sock) = &self.qmpsock {
             try_remove(sock);
         }
