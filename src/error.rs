@@ -53,6 +53,24 @@ pub enum Error {
         output: String,
     },
 
+    /// A server process exited while it was being started: iotests'
+    /// `RuntimeError('qemu-nbd terminated with exit code N: <cmd>')` from
+    /// `qemu_nbd_popen` and `QemuStorageDaemon`.
+    #[error(
+        "{tool} terminated with exit code {status}: {cmdline}{}",
+        if output.is_empty() { String::new() } else { format!("\n--- output ---\n{output}") }
+    )]
+    Terminated {
+        /// Short tool name (`qemu-nbd`, `qemu-storage-daemon`).
+        tool: String,
+        /// Exit status (`-N` when killed by signal `N`, as Python reports it).
+        status: i32,
+        /// The whole command line, space-joined.
+        cmdline: String,
+        /// What it printed before it exited.
+        output: String,
+    },
+
     /// Something took longer than it was allowed to.
     #[error("timeout: {what}{}", if log.is_empty() { String::new() } else { format!("\n--- log ---\n{log}") })]
     Timeout {

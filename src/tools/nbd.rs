@@ -1,0 +1,348 @@
+//! qemu-nbd: iotests' `qemu_nbd`, `qemu_nbd_early_pipe`, `qemu_nbd_list_log`
+//! and `qemu_nbd_popen`.
+//!
+//! `qemu-nbd --fork` leaves a daemon behind that is not our child: it does
+//! not die with the test by itself. [`TestContext::qemu_nbd`] finds it —
+//! from the `--pid-file` argument when there is one, else by looking in
+//! `/proc` for a process started after the call whose command line is
+//! exactly ours — and records it in the test's process registry, so that it
+//! is killed when the test ends. A watcher thread forgets it as soon as it
+//! exits, so a recycled PID is never killed by mistake. (If the test process
+//! itself is SIGKILLed, such a daemon survives, as with iotests.py.)
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::pipe::{self, ErrTo, LogPipe, Out};
+use super::{Deadline, strings};
+use crate::context::{TestContext, try_remove};
+use crate::error::{Error, Result};
+use crate::filters::Filter;
+use crate::log::Log;
+use crate::process::{Child, DEFAULT_TOOL_TIMEOUT, ProcessRegistry, returncode};
+
+/// How long [`TestContext::qemu_nbd_popen`] waits for the pid file.
+pub const NBD_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long to wait for a forked daemon's pid file after its parent exited.
+const PID_FILE_GRACE: Duration = Duration::from_secs(5);
+
+impl TestContext {
+    /// iotests' `qemu_nbd(*args)`: run `qemu-nbd --fork` and return the
+    /// parent's exit status. Its output goes to the log (inherited in
+    /// Python); the daemon is killed when the test ends.
+    ///
+    /// ```no_run
+    /// # fn main() -> iotests::Result<()> {
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// let [img, pid] = t.file_paths(["disk", "nbd.pid"]);
+    /// let sock = t.sock_path("nbd.sock");
+    /// assert_eq!(t.qemu_nbd(&["-k", &sock, "--pid-file", &pid, "-f", "raw", &img])?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn qemu_nbd<S: AsRef<str>>(&self, args: &[S]) -> Result<i32> {
+        let argv = self.nbd_fork_args(args)?;
+        let since = boot_ticks();
+        let (rc, _) = pipe::run_plumbed(
+            self.logger(),
+            self.processes(),
+            "qemu-nbd",
+            &argv,
+            Out::Log,
+            ErrTo::Log,
+            DEFAULT_TOOL_TIMEOUT,
+        )?;
+        if rc == 0 {
+            track_daemon(self.processes(), &argv, since);
+        }
+        Ok(rc)
+    }
+
+    /// iotests' `qemu_nbd_early_pipe(*args)`: run `qemu-nbd --fork`; the
+    /// parent's exit status and, only when it failed, its stdout (stderr
+    /// goes to the log).
+    pub fn qemu_nbd_early_pipe<S: AsRef<str>>(&self, args: &[S]) -> Result<(i32, String)> {
+        let argv = self.nbd_fork_args(args)?;
+        let since = boot_ticks();
+        let (rc, out) = pipe::run_plumbed(
+            self.logger(),
+            self.processes(),
+            "qemu-nbd",
+            &argv,
+            Out::Capture,
+            ErrTo::Log,
+            DEFAULT_TOOL_TIMEOUT,
+        )?;
+        if rc == 0 {
+            track_daemon(self.processes(), &argv, since);
+        }
+        Ok((rc, if rc != 0 { out } else { String::new() }))
+    }
+
+    /// iotests' `qemu_nbd_list_log(*args)`: `qemu-nbd -L …` (without
+    /// `QEMU_NBD_OPTIONS`, like the original), logged through
+    /// `filter_testfiles` and `filter_nbd_exports`; the raw output.
+    pub fn qemu_nbd_list_log<S: AsRef<str>>(&self, args: &[S]) -> Result<String> {
+        let mut argv = vec![self.env().qemu_nbd.get()?.to_string(), "-L".to_string()];
+        argv.extend(strings(args));
+        let (output, _) = self.qemu_tool_pipe_and_status("qemu-nbd", &argv, true)?;
+        self.log_with(&output, &[Filter::Testfiles, Filter::NbdExports], None);
+        Ok(output)
+    }
+
+    /// iotests' `with qemu_nbd_popen(*args):` — a `qemu-nbd --persistent`
+    /// server for as long as the returned guard lives.
+    ///
+    /// Logs `Start NBD server`, starts qemu-nbd with the pid file
+    /// `file_path('qemu_nbd_popen-nbd-pid-file')` and waits (at most
+    /// [`NBD_STARTUP_TIMEOUT`]) for that file. If qemu-nbd exits first, the
+    /// result is [`Error::Terminated`] (`qemu-nbd terminated with exit code
+    /// N: <cmd>`) — after `Kill NBD server` has been logged, as Python's
+    /// `finally` does. qemu-nbd's own output goes to the log.
+    ///
+    /// ```no_run
+    /// # fn main() -> iotests::Result<()> {
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let img = t.file_path("disk");
+    /// let sock = t.sock_path("nbd.sock");
+    /// {
+    ///     let _nbd = t.qemu_nbd_popen(&["-k", &sock, "-f", "raw", &img])?;
+    ///     t.qemu_io_log(&["-f", "raw", "-c", "read 0 512", &format!("nbd+unix:///?socket={sock}")])?;
+    /// } // logs "Kill NBD server" and kills qemu-nbd
+    /// # Ok(()) }
+    /// ```
+    pub fn qemu_nbd_popen<S: AsRef<str>>(&self, args: &[S]) -> Result<NbdServer> {
+        let pid_file = self.file_path("qemu_nbd_popen-nbd-pid-file");
+        if Path::new(&pid_file).exists() {
+            return Err(Error::fail(format!("qemu_nbd_popen: {pid_file} already exists")));
+        }
+        let mut cmd = self.env().qemu_nbd_args()?;
+        cmd.extend(["--persistent".to_string(), "--pid-file".to_string(), pid_file.clone()]);
+        cmd.extend(strings(args));
+
+        self.log("Start NBD server");
+        let sp = pipe::spawn_with(self.logger(), self.processes(), "qemu-nbd", &cmd, None, Out::Log, ErrTo::Stdout)?;
+        let mut server =
+            NbdServer { child: sp.child, log: self.logger().clone(), pid_file, out: sp.log_pipe, stopped: false };
+        let deadline =
+            Deadline::after(NBD_STARTUP_TIMEOUT, format!("qemu-nbd did not write its pid file: {}", sp.cmdline));
+        loop {
+            if Path::new(&server.pid_file).exists() {
+                return Ok(server);
+            }
+            let exited = server.child.try_wait();
+            let err = match exited {
+                Ok(Some(st)) => Some(Error::Terminated {
+                    tool: "qemu-nbd".into(),
+                    status: returncode(st),
+                    cmdline: sp.cmdline.clone(),
+                    output: server.output_tail(),
+                }),
+                Ok(None) => deadline.check().err(),
+                Err(e) => Some(e),
+            };
+            if let Some(e) = err {
+                server.stop();
+                return Err(e);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn nbd_fork_args<S: AsRef<str>>(&self, args: &[S]) -> Result<Vec<String>> {
+        let mut argv = self.env().qemu_nbd_args()?;
+        argv.push("--fork".to_string());
+        argv.extend(strings(args));
+        Ok(argv)
+    }
+}
+
+/// A running `qemu-nbd --persistent` from
+/// [`TestContext::qemu_nbd_popen`]; dropping it (also while unwinding from a
+/// panic) ends the `with` block: the pid file is removed, `Kill NBD server`
+/// logged, qemu-nbd killed and reaped.
+pub struct NbdServer {
+    child: Child,
+    log: Log,
+    pid_file: String,
+    out: Option<LogPipe>,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for NbdServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NbdServer").field("pid", &self.child.pid()).field("pid_file", &self.pid_file).finish()
+    }
+}
+
+impl NbdServer {
+    /// The server's process ID.
+    pub fn pid(&self) -> i32 {
+        self.child.pid()
+    }
+
+    /// The pid file.
+    pub fn pid_file(&self) -> &str {
+        &self.pid_file
+    }
+
+    /// Leave the `with` block now (what dropping does).
+    pub fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        // What qemu-nbd printed so far comes before our next line.
+        if let Some(p) = &self.out {
+            p.sync();
+        }
+        if Path::new(&self.pid_file).exists() {
+            try_remove(&self.pid_file);
+        }
+        self.log.log("Kill NBD server");
+        let _ = self.child.kill();
+        if let Some(p) = self.out.take() {
+            p.finish(Duration::from_secs(1));
+        }
+    }
+
+    fn output_tail(&self) -> String {
+        self.out
+            .as_ref()
+            .map(|p| {
+                p.sync();
+                p.tail()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for NbdServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The argument of `--pid-file` in a qemu-nbd command line.
+fn pid_file_arg(argv: &[String]) -> Option<&str> {
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == "--pid-file" {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix("--pid-file=") {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Now, in clock ticks since boot (the unit of `/proc/<pid>/stat`'s
+/// `starttime`), rounded down a little to be safe.
+fn boot_ticks() -> Option<u64> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Some(((secs - 0.05).max(0.0) * hz) as u64)
+}
+
+/// `starttime` and state of a process, from `/proc/<pid>/stat`.
+fn proc_stat(pid: i32) -> Option<(u64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: split after the
+    // last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // starttime is field 22 overall, the 20th after the name.
+    Some((fields.get(19)?.parse().ok()?, state))
+}
+
+fn proc_cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut parts: Vec<String> = raw.split(|&b| b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    if parts.last().is_some_and(String::is_empty) {
+        parts.pop();
+    }
+    Some(parts)
+}
+
+/// Find the daemon a successful `qemu-nbd --fork <argv>` left and record it
+/// in `registry` until it exits.
+fn track_daemon(registry: &Arc<ProcessRegistry>, argv: &[String], since: Option<u64>) {
+    let pids = match pid_file_arg(argv) {
+        Some(f) => pid_from_file(f).into_iter().collect(),
+        None => find_by_cmdline(registry, argv, since),
+    };
+    for pid in pids {
+        let Some((start, _)) = proc_stat(pid) else { continue };
+        registry.register(pid, "qemu-nbd");
+        let reg = Arc::clone(registry);
+        let watcher = std::thread::Builder::new().name("qemu-nbd-watch".into()).spawn(move || {
+            // Forget the daemon once it is gone, before its PID can be reused.
+            while matches!(proc_stat(pid), Some((s, st)) if s == start && st != 'Z' && st != 'X') {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            reg.unregister(pid);
+        });
+        if watcher.is_err() {
+            // Without a watcher, keep the PID registered: killing it at the
+            // end of the test is still better than leaking the daemon.
+            continue;
+        }
+    }
+}
+
+/// The PID in a pid file, waiting a little for qemu-nbd to write it.
+fn pid_from_file(path: &str) -> Option<i32> {
+    let deadline = Instant::now() + PID_FILE_GRACE;
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            return Some(pid);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Processes started since `since` whose command line is exactly `argv`
+/// and that are not ours already.
+fn find_by_cmdline(registry: &ProcessRegistry, argv: &[String], since: Option<u64>) -> Vec<i32> {
+    let known: Vec<i32> = registry.pids().into_iter().map(|(p, _)| p).collect();
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me && !known.contains(&pid))
+        .filter(|&pid| proc_cmdline(pid).as_deref() == Some(argv))
+        .filter(|&pid| match (since, proc_stat(pid)) {
+            (Some(since), Some((start, _))) => start >= since,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_forms() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(pid_file_arg(&v(&["x", "--pid-file", "/p"])), Some("/p"));
+        assert_eq!(pid_file_arg(&v(&["x", "--pid-file=/q", "y"])), Some("/q"));
+        assert_eq!(pid_file_arg(&v(&["x", "-k", "s"])), None);
+    }
+
+    #[test]
+    fn own_stat_is_readable() {
+        let me = std::process::id() as i32;
+        let (start, _state) = proc_stat(me).unwrap();
+        assert!(start <= boot_ticks().unwrap() + 100);
+        assert!(!proc_cmdline(me).unwrap().is_empty());
+    }
+}

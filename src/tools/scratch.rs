@@ -1,0 +1,68 @@
+//! Scratch images and names: iotests' `create_image`, `remote_filename`.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::context::TestContext;
+use crate::error::{Error, Result};
+
+/// iotests' `create_image(name, size)`: a fully allocated raw image whose
+/// every 512-byte sector starts and ends with its sector number as a
+/// big-endian 32-bit integer (`struct.pack('>l504xl', n, n)`). A size that
+/// is not a multiple of 512 gets its last sector written whole, as the
+/// Python loop does.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("img");
+/// iotests::tools::create_image(&path, 1000).unwrap();
+/// let data = std::fs::read(&path).unwrap();
+/// assert_eq!(data.len(), 1024);
+/// assert_eq!(&data[512..516], &[0, 0, 0, 1]);
+/// assert_eq!(&data[1020..1024], &[0, 0, 0, 1]);
+/// ```
+pub fn create_image(name: impl AsRef<Path>, size: u64) -> Result<()> {
+    let name = name.as_ref();
+    let ctx = || format!("writing {}", name.display());
+    let file = std::fs::File::create(name).map_err(|e| Error::io(ctx(), e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let sectors = size.div_ceil(512);
+    let mut sector = [0u8; 512];
+    for n in 0..sectors {
+        // '>l' is a signed 32-bit field: struct.error beyond it.
+        let n = i32::try_from(n)
+            .map_err(|_| Error::fail(format!("create_image: sector {n} does not fit struct.pack('>l')")))?;
+        sector[..4].copy_from_slice(&n.to_be_bytes());
+        sector[508..].copy_from_slice(&n.to_be_bytes());
+        w.write_all(&sector).map_err(|e| Error::io(ctx(), e))?;
+    }
+    w.flush().map_err(|e| Error::io(ctx(), e))
+}
+
+impl TestContext {
+    /// iotests' `create_image(name, size)`; see [`create_image`].
+    pub fn create_image(&self, name: &str, size: u64) -> Result<()> {
+        create_image(name, size)
+    }
+
+    /// iotests' `remote_filename(path)`: the path for `IMGPROTO=file`,
+    /// `ssh://$USER@127.0.0.1:22<path>` for `ssh`, else an error
+    /// (`Protocol … not supported`).
+    ///
+    /// ```
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// if t.imgproto() == "file" {
+    ///     assert_eq!(t.remote_filename("/tmp/a").unwrap(), "/tmp/a");
+    /// }
+    /// ```
+    pub fn remote_filename(&self, path: &str) -> Result<String> {
+        match self.imgproto() {
+            "file" => Ok(path.to_string()),
+            // Python formats a missing USER as "None".
+            "ssh" => {
+                Ok(format!("ssh://{}@127.0.0.1:22{path}", std::env::var("USER").unwrap_or_else(|_| "None".into())))
+            }
+            proto => Err(Error::Env(format!("Protocol {proto} not supported"))),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `create_image`, `remote_filename` and the `Timeout` replacement.
+
+use std::time::{Duration, Instant};
+
+use iotests::env::{TestEnv, Vars};
+use iotests::tools::{Deadline, create_image, with_timeout};
+use iotests::{Error, TestContext};
+
+#[test]
+fn create_image_matches_python_struct_pack() {
+    if iotests::env::which("python3").is_none() {
+        println!("not run: python3 not found");
+        return;
+    }
+    let t = TestContext::new("scratch-create-image", TestEnv::from_process_env("raw")).unwrap();
+    // Whole sectors, a partial last sector, nothing, and past 2^16 sectors.
+    for size in [0u64, 1, 511, 512, 513, 65536 + 100, (64 << 20) + 7] {
+        let [ours, theirs] = t.file_paths(["ours.img", "theirs.img"]);
+        create_image(&ours, size).unwrap();
+        let py = r#"
+import struct, sys
+def create_image(name, size):
+    '''Create a fully-allocated raw image with sector markers'''
+    with open(name, 'wb') as file:
+        i = 0
+        while i < size:
+            sector = struct.pack('>l504xl', i // 512, i // 512)
+            file.write(sector)
+            i = i + 512
+create_image(sys.argv[1], int(sys.argv[2]))
+"#;
+        let st = std::process::Command::new("python3").args(["-c", py, &theirs, &size.to_string()]).status().unwrap();
+        assert!(st.success());
+        let (a, b) = (std::fs::read(&ours).unwrap(), std::fs::read(&theirs).unwrap());
+        assert_eq!(a.len(), b.len(), "size {size}");
+        assert!(a == b, "size {size}: contents differ");
+    }
+    let via_ctx = t.file_path("ctx.img");
+    t.create_image(&via_ctx, 1024).unwrap();
+    assert_eq!(std::fs::metadata(&via_ctx).unwrap().len(), 1024);
+    assert!(matches!(create_image("/nonexistent/dir/x", 512), Err(Error::Io { .. })));
+}
+
+#[test]
+fn remote_filename_per_protocol() {
+    let ctx = |proto: &str| {
+        let mut vars = Vars::new();
+        vars.insert("IMGPROTO".into(), proto.into());
+        TestContext::new("scratch-remote", TestEnv::from_vars(&vars, "raw")).unwrap()
+    };
+    assert_eq!(ctx("file").remote_filename("/a/b").unwrap(), "/a/b");
+    let user = std::env::var("USER").unwrap_or_else(|_| "None".into());
+    assert_eq!(ctx("ssh").remote_filename("/a/b").unwrap(), format!("ssh://{user}@127.0.0.1:22/a/b"));
+    let err = ctx("nfs").remote_filename("/a/b").unwrap_err();
+    assert!(err.to_string().contains("Protocol nfs not supported"), "{err}");
+}
+
+#[test]
+fn timeout_bounds_a_polling_loop() {
+    let start = Instant::now();
+    let r: iotests::Result<()> = with_timeout(0.2, "Timeout waiting for job to pause", |d| {
+        loop {
+            d.check()?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+    match r.unwrap_err() {
+        Error::Timeout { what, .. } => assert_eq!(what, "Timeout waiting for job to pause"),
+        e => panic!("unexpected {e}"),
+    }
+    // A body that finishes in time returns its value.
+    assert_eq!(with_timeout(5.0, "x", |_| Ok(7)).unwrap(), 7);
+    // A body that returns late fails, as the alarm would have fired.
+    let late = with_timeout(0.05, "late", |_| {
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(())
+    });
+    assert!(matches!(late, Err(Error::Timeout { .. })));
+    // The body's own error wins.
+    let own: iotests::Result<()> = with_timeout(5.0, "x", |_| Err(Error::fail("own")));
+    assert_eq!(own.unwrap_err().to_string(), "own");
+    // poll_until gives up too.
+    let d = Deadline::seconds(0.05, "never");
+    assert!(matches!(d.poll_until(Duration::from_millis(5), || Ok(None::<()>)), Err(Error::Timeout { .. })));
+    assert!(Deadline::seconds(-1.0, "past").expired());
+    assert!(!Deadline::seconds(f64::INFINITY, "never").expired());
+}
