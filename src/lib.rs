@@ -13,7 +13,7 @@
 //! env ─► context ─► tools / vm ◄─► qmp ─► log sink ─► filters ─► snapshot
 //! ```
 //!
-//! * [`env`] resolves the test environment (`QEMU_PROG`, `IMGFMT`, …) once.
+//! * [`env`](mod@env) resolves the test environment (`QEMU_PROG`, `IMGFMT`, …) once.
 //! * [`context::TestContext`] is one test's world: its view of the
 //!   environment, scratch directories, log buffer and child processes.
 //! * [`tools`] wraps the QEMU command-line tools, [`vm`] runs QEMU itself and

@@ -80,7 +80,7 @@ fn strings<'a>(qmsg: Value, text: impl Fn(&str) -> Cow<'_, str> + 'a) -> Value {
     })
 }
 
-/// `filter_qmp_testfiles`: [`testfiles`] on every string value.
+/// `filter_qmp_testfiles`: [`testfiles`](super::testfiles) on every string value.
 ///
 /// ```
 /// use iotests::filters::{qmp_testfiles, Scope};
