@@ -1,0 +1,269 @@
+//! The text filters. The parent module lists where Python's `re` and the
+//! `regex` crate differ and how the code here follows Python.
+
+use std::sync::{LazyLock, Mutex};
+
+use regex::{NoExpand, Regex};
+
+use super::Scope;
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("valid regex")
+}
+
+/// The `filter_qemu_io` regex, verbatim.
+pub(crate) const QEMU_IO_RE: &str =
+    r"[0-9]* ops; [0-9\/:. sec]* \([0-9\/.inf]* [EPTGMKiBbytes]*\/sec and [0-9\/.inf]* ops\/sec\)";
+pub(crate) const QEMU_IO_REPL: &str = "X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)";
+pub(crate) const CHOWN_RE: &str = r"chown [0-9]+:[0-9]+";
+pub(crate) const VIRTIO_SCSI_RE: &str = r"(virtio-scsi)-(ccw|pci)";
+pub(crate) const NODE_ID_RE: &str = r"#block[0-9]+";
+pub(crate) const NBD_EXPORTS_RE: &str = r"((min|opt|max) block): [0-9]+";
+
+static WIN32: LazyLock<Regex> = LazyLock::new(|| re(r"\r"));
+static QEMU_IO: LazyLock<Regex> = LazyLock::new(|| re(QEMU_IO_RE));
+static CHOWN: LazyLock<Regex> = LazyLock::new(|| re(CHOWN_RE));
+static VIRTIO_SCSI: LazyLock<Regex> = LazyLock::new(|| re(VIRTIO_SCSI_RE));
+static NODE_ID: LazyLock<Regex> = LazyLock::new(|| re(NODE_ID_RE));
+static NBD_EXPORTS: LazyLock<Regex> = LazyLock::new(|| re(NBD_EXPORTS_RE));
+static ITERS: LazyLock<Regex> = LazyLock::new(|| re("iters: [0-9]+"));
+static UUID: LazyLock<Regex> = LazyLock::new(|| re("uuid: [-a-f0-9]+"));
+static CID: LazyLock<Regex> = LazyLock::new(|| re("cid: [0-9]+"));
+static COMPRESSION: LazyLock<Regex> = LazyLock::new(|| re("(compression type: )(zlib|zstd)"));
+// `^` without MULTILINE is the start of the string, as in Rust.
+static QTEST_OPENED: LazyLock<Regex> = LazyLock::new(|| re(r"^\[I \d+\.\d+\] OPENED\n"));
+// Python's `\n?\[I \+\d+\.\d+\] CLOSED\n?$`: `$` matches at the end or
+// before a final newline, so the match may leave one trailing `\n` behind.
+// Group 1 is the Python match; the extra `\n?\z` is the part `$` looks past.
+static QTEST_CLOSED: LazyLock<Regex> = LazyLock::new(|| re(r"(\n?\[I \+\d+\.\d+\] CLOSED\n?)\n?\z"));
+
+/// The compiled test-directory pattern, cached: Python compiles it once at
+/// import, and a test logs many lines with the same directory.
+static TEST_DIR_CACHE: Mutex<Option<(String, Option<Regex>)>> = Mutex::new(None);
+
+/// `test_dir` compiled as a regex, as `re.compile(r"%s" % test_dir)` does;
+/// `None` if it is not a valid pattern in Rust's syntax (Python would fail
+/// at import, or accept something Rust does not; a literal match is what
+/// such a path was meant to be).
+pub(crate) fn test_dir_regex(dir: &str) -> Option<Regex> {
+    let mut cache = TEST_DIR_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((cached, re)) = cache.as_ref()
+        && cached == dir
+    {
+        return re.clone();
+    }
+    let re = Regex::new(dir).ok();
+    *cache = Some((dir.to_string(), re.clone()));
+    re
+}
+
+/// Python's `pattern.sub(repl, s)` with a literal `repl`, including Python's
+/// handling of empty matches: one right after a previous match is replaced
+/// too, but never two empty matches at the same place.
+///
+/// ```
+/// let re = regex::Regex::new("x*").unwrap();
+/// // Python: re.sub('x*', '-', 'abxd') == '-a-b--d-'
+/// assert_eq!(iotests::filters::py_sub(&re, "abxd", "-"), "-a-b--d-");
+/// ```
+pub fn py_sub(re: &Regex, s: &str, repl: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    let mut pos = 0;
+    // After an empty match, the next one must not be empty at the same spot
+    // (SRE's `must_advance`).
+    let mut must_advance = false;
+    while pos <= s.len() {
+        let Some(mut m) = re.find_at(s, pos) else { break };
+        if must_advance && m.is_empty() && m.start() == pos {
+            // Look again one character further on.
+            let Some(c) = s[pos..].chars().next() else { break };
+            match re.find_at(s, pos + c.len_utf8()) {
+                Some(next) => m = next,
+                None => break,
+            }
+        }
+        out.push_str(&s[copied..m.start()]);
+        out.push_str(repl);
+        copied = m.end();
+        must_advance = m.is_empty();
+        pos = m.end();
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
+/// `filter_test_dir`: the test directory, used as a regex, → `TEST_DIR`.
+///
+/// Like Python, nothing in the path is escaped: a `.` matches any character.
+/// A path that is not a valid Rust regex is replaced literally instead.
+///
+/// ```
+/// use iotests::filters::{test_dir, Scope};
+/// let scope = Scope { test_dir: "/tmp/a.b".into(), ..Scope::default() };
+/// assert_eq!(test_dir(&scope, "/tmp/a.b/img /tmp/aXb/img"), "TEST_DIR/img TEST_DIR/img");
+/// ```
+pub fn test_dir(scope: &Scope, msg: &str) -> String {
+    match test_dir_regex(&scope.test_dir) {
+        Some(re) => py_sub(&re, msg, "TEST_DIR"),
+        None => msg.replace(&scope.test_dir, "TEST_DIR"),
+    }
+}
+
+/// `filter_win32`: drops every `\r`.
+///
+/// ```
+/// assert_eq!(iotests::filters::win32("a\r\nb\r"), "a\nb");
+/// ```
+pub fn win32(msg: &str) -> String {
+    WIN32.replace_all(msg, "").into_owned()
+}
+
+/// `filter_qemu_io`: [`win32`], then qemu-io's timing lines →
+/// `X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)`.
+///
+/// ```
+/// let out = "64 KiB, 1 ops; 00.00 sec (1.420 GiB/sec and 23269.8841 ops/sec)\r\n";
+/// assert_eq!(
+///     iotests::filters::qemu_io(out),
+///     "64 KiB, X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)\n"
+/// );
+/// ```
+pub fn qemu_io(msg: &str) -> String {
+    let msg = win32(msg);
+    QEMU_IO.replace_all(&msg, NoExpand(QEMU_IO_REPL)).into_owned()
+}
+
+/// `filter_chown`: `chown N:M` → `chown UID:GID`.
+///
+/// ```
+/// assert_eq!(iotests::filters::chown("chown 0:1000 f"), "chown UID:GID f");
+/// ```
+pub fn chown(msg: &str) -> String {
+    CHOWN.replace_all(msg, NoExpand("chown UID:GID")).into_owned()
+}
+
+/// Python's `os.path.join(dir, name)` for a `name` that is not absolute.
+fn path_join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
+}
+
+/// The two prefixes `filter_testfiles` replaces, in order, with their
+/// replacements.
+pub(crate) fn testfiles_prefixes(scope: &Scope) -> [(String, &'static str); 2] {
+    let pid = format!("{}-", scope.pid);
+    [(path_join(&scope.test_dir, &pid), "TEST_DIR/PID-"), (path_join(&scope.sock_dir, &pid), "SOCK_DIR/PID-")]
+}
+
+/// `filter_testfiles`: `<test_dir>/<pid>-` → `TEST_DIR/PID-`, then
+/// `<sock_dir>/<pid>-` → `SOCK_DIR/PID-` (plain text, not regexes).
+///
+/// ```
+/// use iotests::filters::{testfiles, Scope};
+/// let scope = Scope { test_dir: "/t/".into(), sock_dir: "/s".into(), pid: 7, ..Scope::default() };
+/// assert_eq!(testfiles(&scope, "/t/7-a.img /s/7-sock"), "TEST_DIR/PID-a.img SOCK_DIR/PID-sock");
+/// ```
+pub fn testfiles(scope: &Scope, msg: &str) -> String {
+    let [(p1, r1), (p2, r2)] = testfiles_prefixes(scope);
+    msg.replace(&p1, r1).replace(&p2, r2)
+}
+
+/// `filter_virtio_scsi`: `virtio-scsi-ccw`/`virtio-scsi-pci` → `virtio-scsi`.
+///
+/// ```
+/// assert_eq!(iotests::filters::virtio_scsi("virtio-scsi-pci,id=s"), "virtio-scsi,id=s");
+/// ```
+pub fn virtio_scsi(output: &str) -> String {
+    VIRTIO_SCSI.replace_all(output, "${1}").into_owned()
+}
+
+/// `filter_generated_node_ids`: `#block123` → `NODE_NAME`.
+///
+/// ```
+/// assert_eq!(iotests::filters::generated_node_ids("#block042: x"), "NODE_NAME: x");
+/// ```
+pub fn generated_node_ids(msg: &str) -> String {
+    NODE_ID.replace_all(msg, NoExpand("NODE_NAME")).into_owned()
+}
+
+/// `filter_img_info(output, filename, drop_child_info)` (upstream's
+/// version): drops `disk size`/`actual-size` lines and, with
+/// `drop_child_info`, `Child node '/…'` sections; then per line `filename` →
+/// `TEST_IMG`, [`testfiles`], the format → `IMGFMT`, and masks iteration
+/// counts, UUIDs, CIDs and the compression type. Lines are joined with `\n`
+/// as Python's `'\n'.join` does, so a trailing newline in `output` stays.
+///
+/// ```
+/// use iotests::filters::{img_info, Scope};
+/// let scope = Scope { imgfmt: "qcow2".into(), ..Scope::default() };
+/// let out = "image: /t/a\nfile format: qcow2\nChild node '/file':\n    filename: /t/a\nx\n";
+/// assert_eq!(img_info(&scope, out, "/t/a", true), "image: TEST_IMG\nfile format: IMGFMT\nx\n");
+/// ```
+pub fn img_info(scope: &Scope, output: &str, filename: &str, drop_child_info: bool) -> String {
+    let mut lines = Vec::new();
+    let mut drop_indented = false;
+    for line in output.split('\n') {
+        if line.contains("disk size") || line.contains("actual-size") {
+            continue;
+        }
+        // Drop child node info.
+        if drop_indented {
+            if line.starts_with(' ') {
+                continue;
+            }
+            drop_indented = false;
+        }
+        if drop_child_info && line.contains("Child node '/") {
+            drop_indented = true;
+            continue;
+        }
+        let line = line.replace(filename, "TEST_IMG");
+        let line = testfiles(scope, &line);
+        let line = line.replace(&scope.imgfmt, "IMGFMT");
+        let line = ITERS.replace_all(&line, NoExpand("iters: XXX"));
+        let line = UUID.replace_all(&line, NoExpand("uuid: XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"));
+        let line = CID.replace_all(&line, NoExpand("cid: XXXXXXXXXX"));
+        let line = COMPRESSION.replace_all(&line, "${1}COMPRESSION_TYPE");
+        lines.push(line.into_owned());
+    }
+    lines.join("\n")
+}
+
+/// `filter_imgfmt`: the image format → `IMGFMT` (plain text).
+///
+/// ```
+/// use iotests::filters::{imgfmt, Scope};
+/// let scope = Scope { imgfmt: "raw".into(), ..Scope::default() };
+/// assert_eq!(imgfmt(&scope, "fmt=raw"), "fmt=IMGFMT");
+/// ```
+pub fn imgfmt(scope: &Scope, msg: &str) -> String {
+    msg.replace(&scope.imgfmt, "IMGFMT")
+}
+
+/// `filter_nbd_exports`: `min/opt/max block: N` → `…: XXX`.
+///
+/// ```
+/// assert_eq!(iotests::filters::nbd_exports("  opt block: 4096"), "  opt block: XXX");
+/// ```
+pub fn nbd_exports(output: &str) -> String {
+    NBD_EXPORTS.replace_all(output, "${1}: XXX").into_owned()
+}
+
+/// `filter_qtest`: drops qtest's leading `[I <t>] OPENED` line and its
+/// closing `[I +<t>] CLOSED` line.
+///
+/// Python's `$` also matches before a final newline, so of `CLOSED\n\n`
+/// one `\n` is left, exactly as in Python.
+///
+/// ```
+/// let out = "[I 0.1] OPENED\n[R +0.2] OK\n[I +0.3] CLOSED\n";
+/// assert_eq!(iotests::filters::qtest(out), "[R +0.2] OK");
+/// assert_eq!(iotests::filters::qtest("x\n[I +0.3] CLOSED\n\n"), "x\n");
+/// ```
+pub fn qtest(output: &str) -> String {
+    let output = QTEST_OPENED.replace(output, "");
+    match QTEST_CLOSED.captures(&output).and_then(|c| c.get(1)) {
+        Some(m) => format!("{}{}", &output[..m.start()], &output[m.end()..]),
+        None => output.into_owned(),
+    }
+}

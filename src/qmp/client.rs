@@ -1,0 +1,451 @@
+//! [`QmpClient`]: connection set-up, negotiation and commands.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::DEFAULT_TIMEOUT;
+use super::error::{QmpError, value_snippet};
+use super::wire::{Budget, Deadline, Wire};
+
+/// The arguments of a command: anything that converts into a JSON object,
+/// or nothing.
+///
+/// Insertion order is kept on the wire (serde_json's `preserve_order`).
+///
+/// ```
+/// use iotests::qmp::Args;
+/// use serde_json::{json, Map};
+///
+/// let _none: Args = ().into();
+/// let _none: Args = None::<Map<_, _>>.into();
+/// let _obj: Args = json!({"device": "drive0", "speed": 0}).into();
+/// let _map: Args = Map::new().into();
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args(Option<Value>);
+
+impl Args {
+    /// The arguments as python's `cmd_raw` sends them: `None` when there
+    /// are none or they are empty (`if args:`).
+    fn truthy(self) -> Option<Value> {
+        match self.0 {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) if m.is_empty() => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// The arguments as python's `execute` sends them: always an object.
+    fn or_empty(self) -> Value {
+        match self.0 {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(v) => v,
+        }
+    }
+}
+
+impl From<()> for Args {
+    fn from(_: ()) -> Self {
+        Args(None)
+    }
+}
+
+impl From<Value> for Args {
+    /// `null` means no arguments; any other non-object value is sent as is
+    /// (and QEMU will reject it, as it would from python).
+    fn from(v: Value) -> Self {
+        Args(Some(v))
+    }
+}
+
+impl From<&Value> for Args {
+    fn from(v: &Value) -> Self {
+        Args(Some(v.clone()))
+    }
+}
+
+impl From<Map<String, Value>> for Args {
+    fn from(m: Map<String, Value>) -> Self {
+        Args(Some(Value::Object(m)))
+    }
+}
+
+impl From<Option<Map<String, Value>>> for Args {
+    fn from(m: Option<Map<String, Value>>) -> Self {
+        Args(m.map(Value::Object))
+    }
+}
+
+/// A synchronous QMP client over a Unix socket.
+///
+/// Create it with [`QmpClient::from_stream`] (one end of a socketpair, as
+/// python's `QEMUMachine` does), [`QmpClient::connect`] or
+/// [`QmpListener::accept`](super::QmpListener::accept), then call
+/// [`QmpClient::negotiate`]. See the [module documentation](super) for an
+/// example.
+///
+/// Events are kept in two queues, because python keeps them in two places
+/// and the order in which `get_qmp_events` returns them depends on it: the
+/// *incoming* queue (python's `QMPClient.events`: events read off the socket
+/// and not yet pulled) and the *cache* (`QEMUMachine._events`: events that
+/// [`events_wait`](QmpClient::events_wait) pulled but did not want).
+#[derive(Debug)]
+pub struct QmpClient {
+    pub(super) wire: Wire,
+    greeting: Option<Value>,
+    pub(super) incoming: VecDeque<Value>,
+    pub(super) cache: VecDeque<Value>,
+    pub(super) default_timeout: Duration,
+    /// Counter for python's `__qmp#NNNNN` execution ids.
+    next_id: u64,
+    /// Responses still owed for id-less commands that timed out: the next
+    /// that many id-less responses are stale and dropped, so that a late
+    /// answer is never taken for the answer to a later command.
+    pub(super) stale: usize,
+}
+
+impl QmpClient {
+    /// A client on an already connected stream (e.g. one end of
+    /// `UnixStream::pair()` whose other end QEMU got as `-chardev
+    /// socket,fd=N`).
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixStream;
+    /// let (ours, _theirs) = UnixStream::pair().unwrap();
+    /// let qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// assert!(qmp.greeting().is_none());
+    /// ```
+    pub fn from_stream(stream: UnixStream) -> Self {
+        QmpClient {
+            wire: Wire::new(stream),
+            greeting: None,
+            incoming: VecDeque::new(),
+            cache: VecDeque::new(),
+            default_timeout: DEFAULT_TIMEOUT,
+            next_id: 0,
+            stale: 0,
+        }
+    }
+
+    /// Connects to a QMP server socket (e.g. `-qmp unix:PATH,server=on,wait=off`).
+    ///
+    /// Retries while the socket does not exist yet or refuses connections,
+    /// since QEMU creates it some time after it was started, for up to
+    /// `timeout`. Does not negotiate; call [`QmpClient::negotiate`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let e = iotests::qmp::QmpClient::connect("/nonexistent/qmp.sock", Duration::from_millis(50)).unwrap_err();
+    /// assert!(e.is_timeout());
+    /// ```
+    pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Self, QmpError> {
+        let path = path.as_ref();
+        let budget = Budget::new(timeout);
+        loop {
+            match UnixStream::connect(path) {
+                Ok(s) => return Ok(Self::from_stream(s)),
+                Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
+                    if Instant::now() >= budget.deadline {
+                        return Err(QmpError::Timeout {
+                            what: format!("connecting to {} (last error: {e})", path.display()),
+                            after: timeout,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(QmpError::io(format!("connecting to {}", path.display()), e)),
+            }
+        }
+    }
+
+    /// Reads the greeting, negotiates capabilities and returns the greeting,
+    /// all within `timeout`.
+    ///
+    /// Like python, it enables `oob` if the server offers it and otherwise
+    /// sends `{"execute":"qmp_capabilities","arguments":{}}`.
+    ///
+    /// ```
+    /// # use std::io::{BufRead, BufReader, Write};
+    /// # use std::os::unix::net::UnixStream;
+    /// # use std::time::Duration;
+    /// let (ours, mut theirs) = UnixStream::pair().unwrap();
+    /// // A peer that greets and then says something that is not a reply.
+    /// writeln!(theirs, r#"{{"QMP": {{"version": {{}}, "capabilities": ["oob"]}}}}"#).unwrap();
+    /// writeln!(theirs, r#"{{"error": {{"class": "GenericError", "desc": "no"}}}}"#).unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// let e = qmp.negotiate(Duration::from_secs(5)).unwrap_err();
+    /// assert!(e.to_string().contains("negotiation failed"), "{e}");
+    /// let mut sent = String::new();
+    /// BufReader::new(theirs).read_line(&mut sent).unwrap();
+    /// assert_eq!(sent, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}\n");
+    /// ```
+    pub fn negotiate(&mut self, timeout: Duration) -> Result<Value, QmpError> {
+        let budget = Budget::new(timeout);
+        let what = "waiting for the QMP greeting";
+        let greeting = match self.wire.recv(Deadline::At(budget.deadline), what) {
+            Ok(Some(g)) => g,
+            Ok(None) => return Err(QmpError::Timeout { what: what.into(), after: timeout }),
+            // Python's GreetingError: the first line was not a greeting.
+            Err(QmpError::Garbage { line, reason, .. }) => {
+                return Err(QmpError::Negotiation {
+                    reason: format!("the greeting is not JSON ({reason})"),
+                    message: line,
+                });
+            }
+            Err(QmpError::Protocol { message, .. }) => {
+                return Err(QmpError::Negotiation { reason: "the greeting is not a JSON object".into(), message });
+            }
+            Err(e) => return Err(e),
+        };
+        let caps = greeting.get("QMP").and_then(|q| q.get("capabilities")).and_then(Value::as_array);
+        let Some(caps) = caps else {
+            return Err(QmpError::Negotiation {
+                reason: "the greeting is not {\"QMP\": {\"capabilities\": [...], ...}}".into(),
+                message: value_snippet(&Value::Object(greeting)),
+            });
+        };
+        let mut args = Map::new();
+        if caps.iter().any(|c| c == "oob") {
+            args.insert("enable".into(), Value::Array(vec!["oob".into()]));
+        }
+        let greeting = Value::Object(greeting);
+        self.greeting = Some(greeting.clone());
+
+        let msg = serde_json::json!({"execute": "qmp_capabilities", "arguments": args});
+        let reply = self.exchange(&msg, None, budget, "qmp_capabilities")?;
+        if reply.contains_key("error") || !reply.contains_key("return") {
+            return Err(QmpError::Negotiation {
+                reason: "qmp_capabilities was not accepted".into(),
+                message: value_snippet(&Value::Object(reply)),
+            });
+        }
+        Ok(greeting)
+    }
+
+    /// The greeting, once [`QmpClient::negotiate`] has read it.
+    pub fn greeting(&self) -> Option<&Value> {
+        self.greeting.as_ref()
+    }
+
+    /// Sets the time limit for a command's response and for
+    /// [`Wait::Forever`](super::Wait::Forever) (default:
+    /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), 60 s).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// qmp.set_default_timeout(Duration::from_secs(300));
+    /// assert_eq!(qmp.default_timeout(), Duration::from_secs(300));
+    /// ```
+    pub fn set_default_timeout(&mut self, timeout: Duration) {
+        self.default_timeout = timeout;
+    }
+
+    /// The time limit set by [`QmpClient::set_default_timeout`].
+    pub fn default_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    /// Sets the size limit for one incoming message (default:
+    /// [`DEFAULT_MAX_MESSAGE`](super::DEFAULT_MAX_MESSAGE), 64 MiB). A
+    /// longer one is a [`QmpError::Oversize`].
+    pub fn set_max_message_size(&mut self, bytes: usize) {
+        self.wire.max_message = bytes;
+    }
+
+    /// The underlying socket, e.g. to check its peer's credentials.
+    pub fn stream(&self) -> &UnixStream {
+        self.wire.stream()
+    }
+
+    /// Sends a command and returns the raw response, `{"return": …}` or
+    /// `{"error": …}`: python's `cmd_raw`, which `VM.qmp()` uses.
+    ///
+    /// The message has no `id`; `arguments` is left out when `args` is empty.
+    /// Events that arrive before the response are queued.
+    ///
+    /// ```
+    /// # use std::io::{BufRead, BufReader, Write};
+    /// # use std::os::unix::net::UnixStream;
+    /// use serde_json::json;
+    /// let (ours, mut theirs) = UnixStream::pair().unwrap();
+    /// writeln!(theirs, r#"{{"error": {{"class": "GenericError", "desc": "Device 'x' not found"}}}}"#).unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// let r = qmp.qmp("block_resize", json!({"device": "x", "size": 512}))?;
+    /// assert_eq!(r["error"]["class"], "GenericError");
+    /// let mut sent = String::new();
+    /// BufReader::new(theirs).read_line(&mut sent).unwrap();
+    /// assert_eq!(sent, "{\"execute\":\"block_resize\",\"arguments\":{\"device\":\"x\",\"size\":512}}\n");
+    /// # Ok::<(), iotests::qmp::QmpError>(())
+    /// ```
+    pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value, QmpError> {
+        let mut msg = Map::new();
+        msg.insert("execute".into(), cmd.into());
+        if let Some(args) = args.into().truthy() {
+            msg.insert("arguments".into(), args);
+        }
+        self.cmd_obj(&Value::Object(msg))
+    }
+
+    /// Sends a whole message and returns the raw response: python's
+    /// `cmd_obj`. The message is sent as given (an `id` in it is kept and
+    /// the response must carry it back).
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # use std::os::unix::net::UnixStream;
+    /// use serde_json::json;
+    /// let (ours, mut theirs) = UnixStream::pair().unwrap();
+    /// writeln!(theirs, r#"{{"return": {{"status": "running"}}, "id": 7}}"#).unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// let r = qmp.cmd_obj(&json!({"execute": "query-status", "id": 7}))?;
+    /// assert_eq!(r["return"]["status"], "running");
+    /// # Ok::<(), iotests::qmp::QmpError>(())
+    /// ```
+    pub fn cmd_obj(&mut self, msg: &Value) -> Result<Value, QmpError> {
+        let id = msg.get("id").cloned();
+        let name = msg.get("execute").or_else(|| msg.get("exec-oob")).and_then(Value::as_str).unwrap_or("?");
+        let name = name.to_owned();
+        let budget = Budget::new(self.default_timeout);
+        self.exchange(msg, id.as_ref(), budget, &name).map(Value::Object)
+    }
+
+    /// Runs a command and returns its return value; an error response is a
+    /// [`QmpError::Command`]: python's `cmd`, which `VM.cmd()` uses.
+    ///
+    /// Like python's `execute`, the message carries an `id`
+    /// (`__qmp#00000`, …) and always has `arguments`.
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # use std::os::unix::net::UnixStream;
+    /// use iotests::qmp::QmpError;
+    /// let (ours, mut theirs) = UnixStream::pair().unwrap();
+    /// writeln!(theirs, r#"{{"error": {{"class": "CommandNotFound", "desc": "nope"}}, "id": "__qmp#00000"}}"#).unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// match qmp.cmd("nope", ()) {
+    ///     Err(QmpError::Command { class, .. }) => assert_eq!(class, "CommandNotFound"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value, QmpError> {
+        let id = Value::String(format!("__qmp#{:05}", self.next_id));
+        self.next_id += 1;
+        let mut msg = Map::new();
+        msg.insert("execute".into(), cmd.into());
+        msg.insert("arguments".into(), args.into().or_empty());
+        msg.insert("id".into(), id.clone());
+        let budget = Budget::new(self.default_timeout);
+        let mut reply = self.exchange(&Value::Object(msg), Some(&id), budget, cmd)?;
+        let what = || format!("running {cmd:?}");
+        if let Some(err) = reply.get("error") {
+            let class = err.get("class").and_then(Value::as_str);
+            let desc = err.get("desc").and_then(Value::as_str);
+            let (Some(class), Some(desc)) = (class, desc) else {
+                return Err(QmpError::Protocol {
+                    what: what(),
+                    reason: "malformed error response".into(),
+                    message: value_snippet(&Value::Object(reply)),
+                });
+            };
+            let (class, desc) = (class.to_owned(), desc.to_owned());
+            return Err(QmpError::Command { class, desc, response: Value::Object(reply) });
+        }
+        match reply.remove("return") {
+            Some(v) => Ok(v),
+            None => Err(QmpError::Protocol {
+                what: what(),
+                reason: "the response has neither \"return\" nor \"error\"".into(),
+                message: value_snippet(&Value::Object(reply)),
+            }),
+        }
+    }
+
+    /// Sends `msg` and reads until its response (the first non-event
+    /// message with the same `id`, or none for `None`), queuing events.
+    fn exchange(
+        &mut self,
+        msg: &Value,
+        id: Option<&Value>,
+        budget: Budget,
+        cmd: &str,
+    ) -> Result<Map<String, Value>, QmpError> {
+        let what = format!("waiting for the response to {cmd:?}");
+        match self.wire.send(msg, budget, &format!("sending {cmd:?}")) {
+            Ok(()) => {}
+            Err(e) if e.is_eof() => return Err(self.salvage(e)),
+            Err(e) => return Err(e),
+        }
+        loop {
+            let Some(m) = self.wire.recv(Deadline::At(budget.deadline), &what)? else {
+                if id.is_none() {
+                    self.stale += 1;
+                }
+                return Err(QmpError::Timeout { what, after: budget.after });
+            };
+            if m.contains_key("event") {
+                self.incoming.push_back(Value::Object(m));
+                continue;
+            }
+            if m.get("id") == id {
+                if id.is_none() && self.stale > 0 {
+                    // The late answer to a command that timed out.
+                    self.stale -= 1;
+                    continue;
+                }
+                return Ok(m);
+            }
+            self.unrouted(m, &what)?;
+        }
+    }
+
+    /// After the peer hung up on a send: keeps what it said before it went
+    /// (events are queued, a partial message goes into the error).
+    fn salvage(&mut self, err: QmpError) -> QmpError {
+        loop {
+            match self.wire.recv(Deadline::Now, "reading what the peer sent before it hung up") {
+                Ok(Some(m)) if m.contains_key("event") => self.incoming.push_back(Value::Object(m)),
+                Ok(Some(_)) => {}
+                Err(QmpError::Eof { partial, .. }) if !partial.is_empty() => {
+                    let QmpError::Eof { what, .. } = err else { return err };
+                    return QmpError::Eof { what, partial };
+                }
+                Ok(None) | Err(_) => return err,
+            }
+        }
+    }
+
+    /// A response that belongs to no pending command. Like python: an
+    /// id-less error is the server failing to parse something, which is
+    /// fatal; anything else is dropped.
+    pub(super) fn unrouted(&mut self, m: Map<String, Value>, what: &str) -> Result<(), QmpError> {
+        if !m.contains_key("id") && self.stale > 0 {
+            self.stale -= 1;
+            return Ok(());
+        }
+        if m.contains_key("error") && !m.contains_key("id") {
+            return Err(QmpError::Protocol {
+                what: what.to_owned(),
+                reason: "the server sent an error response without id when no id-less command was pending \
+                         (probably it could not parse what we sent)"
+                    .into(),
+                message: value_snippet(&Value::Object(m)),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for QmpClient {
+    /// The socket, e.g. to `poll` it together with a child's pidfd.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.wire.fd()
+    }
+}

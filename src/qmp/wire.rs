@@ -1,0 +1,303 @@
+//! The byte level of QMP: newline-delimited JSON objects over a Unix socket,
+//! read and written with deadlines.
+//!
+//! Every wait goes through `poll(2)` with a timeout computed from a deadline,
+//! so no read or write can block longer than its caller allowed, and writes
+//! use `MSG_NOSIGNAL` so that a vanished peer is an error, not a `SIGPIPE`.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{ControlMessage, MsgFlags, recv, sendmsg};
+use serde_json::{Map, Value};
+
+use super::error::{QmpError, snippet};
+
+/// The default limit on one incoming message: generous, since
+/// `query-named-block-nodes` on a big graph is large, but bounded so that a
+/// peer spewing bytes without a newline cannot eat all memory.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// How much one `recv` asks for.
+const CHUNK: usize = 64 * 1024;
+
+/// When a read may give up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deadline {
+    /// Do not block: use only what is already readable.
+    Now,
+    /// Block until this instant at the latest.
+    At(Instant),
+}
+
+impl Deadline {
+    /// The `poll` timeout that ends at this deadline, rounded up to whole
+    /// milliseconds so that we do not spin just before it. Zero once it has
+    /// passed: a passed deadline still looks at what is readable.
+    fn poll_timeout(self) -> PollTimeout {
+        match self {
+            Deadline::Now => PollTimeout::ZERO,
+            Deadline::At(t) => {
+                let left = t.saturating_duration_since(Instant::now());
+                let ms = left.as_micros().div_ceil(1000);
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        }
+    }
+
+    fn passed(self) -> bool {
+        match self {
+            Deadline::Now => true,
+            Deadline::At(t) => Instant::now() >= t,
+        }
+    }
+}
+
+/// A time budget: the deadline and, for error messages, how long it was.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) deadline: Instant,
+    pub(crate) after: Duration,
+}
+
+impl Budget {
+    /// A budget of `after` starting now.
+    pub(crate) fn new(after: Duration) -> Self {
+        // An absurd timeout (Duration::MAX) must not overflow Instant.
+        let deadline =
+            Instant::now().checked_add(after).unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365));
+        Budget { deadline, after }
+    }
+}
+
+/// One QMP connection at the byte level.
+#[derive(Debug)]
+pub(crate) struct Wire {
+    stream: UnixStream,
+    /// Received bytes not yet returned as messages.
+    buf: Vec<u8>,
+    /// `buf[..scanned]` is known to hold no newline, so a huge message is
+    /// scanned once, not once per chunk.
+    scanned: usize,
+    /// The peer has closed its end.
+    eof: bool,
+    /// After an oversized message, bytes up to the next newline are its
+    /// remainder and are dropped, so the stream stays in sync.
+    skipping: bool,
+    pub(crate) max_message: usize,
+}
+
+impl Wire {
+    pub(crate) fn new(stream: UnixStream) -> Self {
+        Wire { stream, buf: Vec::new(), scanned: 0, eof: false, skipping: false, max_message: DEFAULT_MAX_MESSAGE }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    pub(crate) fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// The next message (a JSON object).
+    ///
+    /// `Ok(None)` means the deadline passed (or, with [`Deadline::Now`],
+    /// nothing complete was readable); a partially received message stays
+    /// buffered for the next call.
+    pub(crate) fn recv(&mut self, deadline: Deadline, what: &str) -> Result<Option<Map<String, Value>>, QmpError> {
+        let mut polled = false;
+        loop {
+            if let Some(line) = self.take_line(what)? {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    // QEMU never sends blank lines; tolerate them rather
+                    // than fail a test over whitespace.
+                    continue;
+                }
+                return parse_message(&line, what).map(Some);
+            }
+            if self.eof {
+                return self.at_eof(what);
+            }
+            // Past an At deadline, stop even if a slow peer keeps trickling
+            // in bytes; but look at least once. `Now` reads on while data
+            // is readable: a message may span several chunks.
+            if polled && matches!(deadline, Deadline::At(_)) && deadline.passed() {
+                return Ok(None);
+            }
+            polled = true;
+            if !self.wait_for(PollFlags::POLLIN, deadline.poll_timeout(), what)? {
+                // An early wakeup (EINTR) polls again.
+                if deadline.passed() {
+                    return Ok(None);
+                }
+                continue;
+            }
+            self.fill(what)?;
+        }
+    }
+
+    /// At EOF: a last message without newline is still a message (as in
+    /// python's `readline()`), anything else is reported with the partial
+    /// bytes.
+    fn at_eof(&mut self, what: &str) -> Result<Option<Map<String, Value>>, QmpError> {
+        let rest = std::mem::take(&mut self.buf);
+        self.scanned = 0;
+        if self.skipping || rest.iter().all(u8::is_ascii_whitespace) {
+            self.skipping = false;
+            return Err(QmpError::Eof { what: what.to_owned(), partial: String::new() });
+        }
+        match serde_json::from_slice::<Value>(&rest) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(QmpError::Eof { what: what.to_owned(), partial: snippet(&rest) }),
+        }
+    }
+
+    /// Removes and returns the first complete line from the buffer.
+    fn take_line(&mut self, what: &str) -> Result<Option<Vec<u8>>, QmpError> {
+        loop {
+            let found = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
+            let Some(pos) = found.map(|p| p + self.scanned) else {
+                self.scanned = self.buf.len();
+                if self.skipping {
+                    // Still inside an oversized message: drop as we go.
+                    self.buf.clear();
+                    self.scanned = 0;
+                } else if self.buf.len() > self.max_message {
+                    let err = oversize(what, self.max_message, &self.buf);
+                    self.buf.clear();
+                    self.scanned = 0;
+                    self.skipping = true;
+                    return Err(err);
+                }
+                return Ok(None);
+            };
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            self.scanned = 0;
+            if self.skipping {
+                self.skipping = false;
+                continue;
+            }
+            // The limit is on the message, not on its "\r\n".
+            if line.len() > self.max_message.saturating_add(2) {
+                return Err(oversize(what, self.max_message, &line));
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    /// Waits until the socket is ready for `flags`. `Ok(false)`: not ready
+    /// within `timeout`.
+    fn wait_for(&self, flags: PollFlags, timeout: PollTimeout, what: &str) -> Result<bool, QmpError> {
+        let mut fds = [PollFd::new(self.stream.as_fd(), flags)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
+            // A signal is not readiness; the caller's loop polls again.
+            Err(Errno::EINTR) => Ok(false),
+            Err(e) => Err(QmpError::io(format!("polling the socket while {what}"), e.into())),
+        }
+    }
+
+    /// Reads what is available into the buffer (the socket is readable).
+    fn fill(&mut self, what: &str) -> Result<(), QmpError> {
+        let start = self.buf.len();
+        self.buf.resize(start + CHUNK, 0);
+        let res = recv(self.stream.as_raw_fd(), &mut self.buf[start..], MsgFlags::MSG_DONTWAIT);
+        match res {
+            Ok(n) => {
+                self.buf.truncate(start + n);
+                if n == 0 {
+                    self.eof = true;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                match e {
+                    Errno::EINTR | Errno::EAGAIN => Ok(()),
+                    // A reset is the peer going away, like EOF.
+                    Errno::ECONNRESET => {
+                        self.eof = true;
+                        Ok(())
+                    }
+                    e => Err(QmpError::io(format!("reading from the socket while {what}"), e.into())),
+                }
+            }
+        }
+    }
+
+    /// Sends one message (compact JSON plus newline) before `deadline`.
+    pub(crate) fn send(&mut self, msg: &Value, budget: Budget, what: &str) -> Result<(), QmpError> {
+        let mut bytes = serde_json::to_vec(msg).map_err(|e| QmpError::Protocol {
+            what: what.to_owned(),
+            reason: format!("cannot serialize the message: {e}"),
+            message: String::new(),
+        })?;
+        // Python's client sends no newline, QEMU's streaming parser needs
+        // none; one makes the stream readable in strace and for test peers.
+        bytes.push(b'\n');
+        self.send_bytes(&bytes, None, budget, what)
+    }
+
+    /// Sends `bytes`, with `fd` attached to the first byte via SCM_RIGHTS.
+    pub(crate) fn send_bytes(
+        &mut self,
+        mut bytes: &[u8],
+        mut fd: Option<BorrowedFd<'_>>,
+        budget: Budget,
+        what: &str,
+    ) -> Result<(), QmpError> {
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        while !bytes.is_empty() {
+            let deadline = Deadline::At(budget.deadline);
+            if !self.wait_for(PollFlags::POLLOUT, deadline.poll_timeout(), what)? {
+                if deadline.passed() {
+                    return Err(QmpError::Timeout {
+                        what: format!("{what} (the peer is not reading)"),
+                        after: budget.after,
+                    });
+                }
+                continue;
+            }
+            let raw = fd.map(|f| [f.as_raw_fd()]);
+            let cmsgs: Vec<ControlMessage<'_>> =
+                raw.as_ref().map(|r| ControlMessage::ScmRights(r)).into_iter().collect();
+            let res = sendmsg::<()>(self.stream.as_raw_fd(), &[IoSlice::new(bytes)], &cmsgs, flags, None);
+            match res {
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    fd = None;
+                }
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(Errno::EPIPE | Errno::ECONNRESET) => {
+                    return Err(QmpError::Eof { what: what.to_owned(), partial: String::new() });
+                }
+                Err(e) => return Err(QmpError::io(format!("writing to the socket while {what}"), io::Error::from(e))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for an oversized message starting with `bytes`.
+fn oversize(what: &str, limit: usize, bytes: &[u8]) -> QmpError {
+    QmpError::Oversize { what: what.to_owned(), limit, head: snippet(&bytes[..bytes.len().min(200)]) }
+}
+
+/// Parses one line as a QMP message.
+fn parse_message(line: &[u8], what: &str) -> Result<Map<String, Value>, QmpError> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(QmpError::Protocol {
+            what: what.to_owned(),
+            reason: "the message is not a JSON object".into(),
+            message: snippet(line),
+        }),
+        Err(e) => Err(QmpError::Garbage { what: what.to_owned(), line: snippet(line), reason: e.to_string() }),
+    }
+}
