@@ -101,6 +101,17 @@ pub fn write_notrun(env: &TestEnv, name: &str, reason: &str) -> Result<()> {
 
 /// iotests' `case_notrun(reason)` for test `name`: append
 /// `    [case not run] <reason>\n` to `<OUTPUT_DIR>/<name>.casenotrun`.
+///
+/// ```
+/// use iotests::env::{TestEnv, Vars};
+/// let dir = tempfile::tempdir().unwrap();
+/// let env = TestEnv::from_vars(&Vars::from([("OUTPUT_DIR".into(), dir.path().display().to_string())]), "raw");
+/// iotests::harness::write_case_notrun(&env, "997", "a")?;
+/// iotests::harness::write_case_notrun(&env, "997", "b")?;
+/// let text = std::fs::read_to_string(iotests::harness::casenotrun_path(&env, "997")).unwrap();
+/// assert_eq!(text, "    [case not run] a\n    [case not run] b\n");
+/// # Ok::<(), iotests::Error>(())
+/// ```
 pub fn write_case_notrun(env: &TestEnv, name: &str, reason: &str) -> Result<()> {
     output_dir(env)?;
     let path = casenotrun_path(env, name);

@@ -220,6 +220,23 @@ impl Class {
 }
 
 /// A test's classes: what `unittest.main()` finds in the module.
+///
+/// ```
+/// use iotests::harness::{Case, Class, Suite, TestCase};
+/// struct TestB;
+/// impl TestCase for TestB {
+///     fn set_up(_t: &Case) -> iotests::Result<Self> { Ok(TestB) }
+/// }
+/// fn test_y(_s: &mut TestB, t: &Case) -> iotests::Result<()> { t.print("y"); Ok(()) }
+/// fn test_x(_s: &mut TestB, _t: &Case) -> iotests::Result<()> { Err(iotests::Error::Skip("no".into())) }
+/// let suite = Suite::new(vec![Class::new::<TestB>("TestB", &[("test_y", test_y), ("test_x", test_x)])]);
+/// assert_eq!(suite.case_ids(), ["TestB.test_x", "TestB.test_y"]);
+/// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+/// let result = suite.run(&t, None);
+/// assert!(result.was_successful());
+/// assert_eq!(t.contents(), ".y\n.\n----------------------------------------------------------------------\nRan 2 tests\n\nOK\n");
+/// # Ok::<(), iotests::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Suite {
     classes: Vec<Class>,

@@ -34,6 +34,14 @@ pub fn verify_image_format(env: &TestEnv, supported: &[&str], unsupported: &[&st
 }
 
 /// iotests' `_verify_protocol`.
+///
+/// ```
+/// use iotests::env::{TestEnv, Vars};
+/// let env = TestEnv::from_vars(&Vars::from([("IMGPROTO".into(), "nbd".into())]), "raw");
+/// assert!(iotests::harness::verify_protocol(&env, &["generic"], &[]).is_ok());
+/// let err = iotests::harness::verify_protocol(&env, &["file"], &[]).unwrap_err();
+/// assert_eq!(err.to_string(), "not run: not suitable for this protocol: nbd");
+/// ```
 pub fn verify_protocol(env: &TestEnv, supported: &[&str], unsupported: &[&str]) -> Result<()> {
     if supported.contains(&"generic") {
         return Ok(());
@@ -61,6 +69,13 @@ pub fn verify_platform(supported: &[&str], unsupported: &[&str]) -> Result<()> {
 }
 
 /// iotests' `_verify_cache_mode`.
+///
+/// ```
+/// use iotests::env::{TestEnv, Vars};
+/// let env = TestEnv::from_vars(&Vars::from([("CACHEMODE".into(), "none".into())]), "raw");
+/// assert!(iotests::harness::verify_cache_mode(&env, &["none", "writethrough"]).is_ok());
+/// assert!(iotests::harness::verify_cache_mode(&env, &["writeback"]).is_err());
+/// ```
 pub fn verify_cache_mode(env: &TestEnv, supported: &[&str]) -> Result<()> {
     if !supported.is_empty() && !supported.contains(&env.cachemode.as_str()) {
         return not_run(format!("not suitable for this cache mode: {}", env.cachemode));
@@ -69,6 +84,13 @@ pub fn verify_cache_mode(env: &TestEnv, supported: &[&str]) -> Result<()> {
 }
 
 /// iotests' `_verify_aio_mode`.
+///
+/// ```
+/// use iotests::env::{TestEnv, Vars};
+/// let env = TestEnv::from_vars(&Vars::new(), "raw");
+/// let err = iotests::harness::verify_aio_mode(&env, &["native"]).unwrap_err();
+/// assert_eq!(err.to_string(), "not run: not suitable for this aio mode: threads");
+/// ```
 pub fn verify_aio_mode(env: &TestEnv, supported: &[&str]) -> Result<()> {
     if !supported.is_empty() && !supported.contains(&env.aiomode.as_str()) {
         return not_run(format!("not suitable for this aio mode: {}", env.aiomode));
@@ -78,6 +100,12 @@ pub fn verify_aio_mode(env: &TestEnv, supported: &[&str]) -> Result<()> {
 
 /// iotests' `_verify_formats`: every required format is in QEMU's
 /// read-write whitelist.
+///
+/// ```no_run
+/// let env = iotests::env::TestEnv::from_process_env("raw");
+/// let err = iotests::harness::verify_formats(&env, &["qcow2", "nope"]).unwrap_err();
+/// assert_eq!(err.to_string(), "not run: formats ['nope'] are not whitelisted");
+/// ```
 pub fn verify_formats(env: &TestEnv, required: &[&str]) -> Result<()> {
     let missing = probes::unsupported_formats(env, required, false)?;
     if !missing.is_empty() {
@@ -107,6 +135,16 @@ pub fn verify_imgopts(env: &TestEnv, unsupported: &[&str]) -> Result<()> {
 /// iotests' `execute_setup_common` checks, in its order: image format,
 /// protocol, platform, cache mode, aio mode, required formats, virtio-blk,
 /// imgopts. The first that fails decides the reason.
+///
+/// ```no_run
+/// use iotests::harness::TestSpec;
+/// let spec = TestSpec::new("209").supported_fmts(&["qcow2"]);
+/// let env = iotests::env::TestEnv::from_process_env(spec.default_fmt());
+/// match iotests::harness::verify_setup(&spec, &env) {
+///     Ok(()) => println!("runs here"),
+///     Err(e) => println!("{e}"),
+/// }
+/// ```
 pub fn verify_setup(spec: &TestSpec, env: &TestEnv) -> Result<()> {
     verify_image_format(env, spec.supported_fmts, spec.unsupported_fmts)?;
     verify_protocol(env, spec.supported_protocols, spec.unsupported_protocols)?;
