@@ -10,6 +10,7 @@
 //! VMs and tool wrappers, so output from all of them interleaves in the order
 //! it happened, as it does on a Python test's stdout.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -112,6 +113,10 @@ struct Inner {
     buf: Mutex<String>,
     echo: bool,
     scope: Scope,
+    /// Whether `log()` output is kept: iotests only attaches its stdout
+    /// handler in script-style tests (`activate_logging()`), so in a
+    /// unittest-style test `log()` prints nothing unless the test asks.
+    active: AtomicBool,
 }
 
 /// One test's log buffer. Clones share the buffer.
@@ -133,7 +138,7 @@ impl Log {
     /// (scratch paths, PID, image format); `echo` also prints every line to
     /// stdout as it is written (iotests' `-d`).
     pub fn new(scope: Scope, echo: bool) -> Log {
-        Log { inner: Arc::new(Inner { buf: Mutex::new(String::new()), echo, scope }) }
+        Log { inner: Arc::new(Inner { buf: Mutex::new(String::new()), echo, scope, active: AtomicBool::new(true) }) }
     }
 
     fn buf(&self) -> MutexGuard<'_, String> {
@@ -154,6 +159,15 @@ impl Log {
     /// iotests' `log(msg, filters, indent)`: apply `filters` in order, then
     /// write the message as text or as `json.dumps` would.
     pub fn log_with(&self, msg: impl Into<Msg>, filters: &[Filter], indent: Option<usize>) {
+        if !self.is_active() {
+            if self.inner.echo {
+                // What Python's root logger (basicConfig at DEBUG under `-d`)
+                // prints for a message nobody else handles.
+                let msg = self.apply(msg.into(), filters);
+                eprintln!("INFO:qemu.iotests.diff_io:{}", msg.render(indent));
+            }
+            return;
+        }
         let msg = self.apply(msg.into(), filters);
         if self.inner.echo {
             let mut text = msg.render(indent);
@@ -188,6 +202,40 @@ impl Log {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
+    }
+
+    /// Append text to the buffer only, never echoing it: for output that has
+    /// a different live form (the unittest runner's progress under `-d`).
+    ///
+    /// ```
+    /// let log = iotests::Log::new(Default::default(), true);
+    /// log.record("..");
+    /// assert_eq!(log.contents(), "..");
+    /// ```
+    pub fn record(&self, text: &str) {
+        self.buf().push_str(text);
+    }
+
+    /// Whether [`log`](Self::log) output is kept (iotests'
+    /// `activate_logging()` has been called). True for a new log.
+    pub fn is_active(&self) -> bool {
+        self.inner.active.load(Ordering::Relaxed)
+    }
+
+    /// Keep or drop [`log`](Self::log) output. The unittest-style runner
+    /// deactivates it, as iotests.py only attaches its stdout handler for
+    /// script-style tests; [`write`](Self::write) and
+    /// [`print`](Self::print) are not affected (Python's `print()`).
+    ///
+    /// ```
+    /// let log = iotests::Log::new(Default::default(), false);
+    /// log.set_active(false);
+    /// log.log("dropped");
+    /// log.print("kept");
+    /// assert_eq!(log.contents(), "kept\n");
+    /// ```
+    pub fn set_active(&self, active: bool) {
+        self.inner.active.store(active, Ordering::Relaxed)
     }
 
     /// Python's `print(text)`: the text and a newline, unfiltered.

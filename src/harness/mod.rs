@@ -1,1 +1,167 @@
-//! Test harness. (Skeleton: the harness helper fills this in.)
+//! The test harness: iotests' `script_main` / `script_initialize` /
+//! `main`, `execute_setup_common` and its `_verify_*` checks, `notrun` /
+//! `case_notrun` and the skip decorators, and upstream's
+//! `ReproducibleTestRunner`.
+//!
+//! A test declares itself with [`iotest!`](crate::iotest), which reads like
+//! the Python original's `script_main(…)` / `main(…)` call and generates a
+//! `#[test] fn`. That function resolves the environment (`IMGFMT`,
+//! `IMGPROTO`, `CACHEMODE`, `AIOMODE` pick the matrix cell; `IMGFMT` unset →
+//! the test's first format), runs the checks in upstream's order (a cell the
+//! test does not support → not run: the Rust test passes and
+//! `<OUTPUT_DIR>/<name>.notrun` says why), runs the body on its own thread
+//! under the time limit, and asserts the log snapshot `snapshots/<name>.snap`.
+//!
+//! Script-style (upstream 209):
+//!
+//! ```no_run
+//! iotests::iotest! {
+//!     name: "209", groups: [rw, quick],
+//!     supported_fmts: ["qcow2"],
+//!     fn t209(t) {
+//!         let [disk] = t.file_paths(["disk"]);
+//!         t.log(format!("created {disk}"));
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! unittest-style (upstream 152):
+//!
+//! ```no_run
+//! use iotests::harness::{Case, TestCase};
+//! struct TestUnaligned { img: String }
+//! impl TestCase for TestUnaligned {
+//!     fn set_up(t: &Case) -> iotests::Result<Self> {
+//!         Ok(TestUnaligned { img: t.file_path("test.img") })
+//!     }
+//!     fn tear_down(&mut self, _t: &Case) -> iotests::Result<()> {
+//!         iotests::context::try_remove(&self.img);
+//!         Ok(())
+//!     }
+//! }
+//! impl TestUnaligned {
+//!     fn test_unaligned(&mut self, _t: &Case) -> iotests::Result<()> { Ok(()) }
+//!     fn test_unaligned_with_update(&mut self, _t: &Case) -> iotests::Result<()> { Ok(()) }
+//! }
+//! iotests::iotest! {
+//!     name: "152", groups: [rw, quick],
+//!     supported_fmts: ["raw", "qcow2"],
+//!     supported_protocols: ["file"],
+//!     fn t152: unittest {
+//!         TestUnaligned: [test_unaligned, test_unaligned_with_update],
+//!     }
+//! }
+//! ```
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `IOTESTS_LIST=1` | describe each test as a JSON line on stdout (`iotests-spec: {…}`) instead of running it |
+//! | `IOTESTS_GROUP`, `IOTESTS_EXCLUDE_GROUP` | comma-separated groups to run / not to run (`check -g` / `-x`) |
+//! | `IOTESTS_TIMEOUT` | seconds per test (default 300; `0`: no limit) |
+//! | `IOTESTS_DEBUG=1` | the log echoed live; unittest cases listed verbosely on stdout |
+
+mod declare;
+mod notrun;
+mod probes;
+mod run;
+pub mod timeout;
+mod unittest;
+mod verify;
+
+pub use declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform};
+pub use notrun::{
+    casenotrun_path, clear_notrun_files, not_run_reason, notrun, notrun_path, write_case_notrun, write_notrun,
+};
+pub use probes::{
+    has_virtio_blk, has_working_luks, parse_supported_formats, py_list, qemu_pipe, supported_formats,
+    supports_qcow2_zstd_compression, supports_quorum, unsupported_formats, verify_qcow2_zstd_compression,
+    verify_quorum, verify_virtio_blk, verify_virtio_scsi_pci_or_ccw, verify_working_luks,
+};
+pub use run::{Failure, FailureKind, Outcome, run_declared_script, run_declared_unittest, run_script, run_unittest};
+pub use timeout::{DEFAULT_TIMEOUT, Finished, TIMEOUT_VAR, resolve_timeout, run_with_timeout};
+pub use unittest::{Case, CaseFailure, Class, MODULE, Method, Suite, SuiteResult, TestCase, assert_true, py_repr};
+pub use verify::{
+    verify_aio_mode, verify_cache_mode, verify_formats, verify_image_format, verify_imgopts, verify_platform,
+    verify_protocol, verify_setup,
+};
+
+/// Declare an iotest: its name and `# group:` line, the arguments of its
+/// `script_main` / `main` call, and its body (a script) or its classes
+/// (unittest-style). Generates a `#[test] fn` with the given name.
+///
+/// Each `key: value` becomes a [`TestSpec`] builder call: `supported_fmts`,
+/// `unsupported_fmts`, `supported_protocols`, `unsupported_protocols`,
+/// `supported_platforms`, `supported_cache_modes`, `supported_aio_modes`,
+/// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
+/// (seconds), `activate_logging` (bool). `name` comes first, `groups` may
+/// follow as bare words, and the declaration ends with
+///
+/// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
+///   returns [`Result<()>`](crate::Result), and the log is snapshotted; or
+/// * `fn <ident>: unittest { Class: [test_a, test_b], … }` — classes
+///   implementing [`TestCase`] and their cases, run and summarized as
+///   upstream's `ReproducibleTestRunner` does.
+///
+/// See the [module documentation](crate::harness) for examples.
+#[macro_export]
+macro_rules! iotest {
+    (name: $name:expr, $($rest:tt)*) => {
+        $crate::iotest!(@spec [$crate::harness::TestSpec::new($name)] $($rest)*);
+    };
+
+    // A script-style body.
+    (@spec [$($spec:tt)*] fn $f:ident ($t:ident) $body:block $(,)?) => {
+        #[test]
+        fn $f() {
+            const SPEC: $crate::harness::TestSpec = $($spec)*;
+            fn __iotests_body($t: &$crate::TestContext) -> $crate::Result<()> $body
+            let path = ::std::concat!(::std::module_path!(), "::", ::std::stringify!($f));
+            match $crate::harness::run_declared_script(&SPEC, path, __iotests_body) {
+                ::std::result::Result::Ok($crate::harness::Outcome::Passed { log }) => {
+                    $crate::assert_log_snapshot!(SPEC.name, log)
+                }
+                ::std::result::Result::Ok(_) => {}
+                ::std::result::Result::Err(failure) => failure.fail(),
+            }
+        }
+    };
+
+    // unittest-style classes.
+    (@spec [$($spec:tt)*] fn $f:ident : unittest {
+        $($class:ident : [$($case:ident),* $(,)?]),* $(,)?
+    } $(,)?) => {
+        #[test]
+        fn $f() {
+            const SPEC: $crate::harness::TestSpec = $($spec)*.kind($crate::harness::TestKind::Unittest);
+            fn __iotests_suite() -> $crate::harness::Suite {
+                $crate::harness::Suite::new(::std::vec![$(
+                    $crate::harness::Class::new::<$class>(::std::stringify!($class), &[$(
+                        (::std::stringify!($case), <$class>::$case as $crate::harness::Method<$class>)
+                    ),*])
+                ),*])
+            }
+            let path = ::std::concat!(::std::module_path!(), "::", ::std::stringify!($f));
+            match $crate::harness::run_declared_unittest(&SPEC, path, __iotests_suite) {
+                ::std::result::Result::Ok($crate::harness::Outcome::Passed { log }) => {
+                    $crate::assert_log_snapshot!(SPEC.name, log)
+                }
+                ::std::result::Result::Ok(_) => {}
+                ::std::result::Result::Err(failure) => failure.fail(),
+            }
+        }
+    };
+
+    // `groups: [rw, quick]` as bare words, like the `# group:` line.
+    (@spec [$($spec:tt)*] groups: [$($g:ident),* $(,)?], $($rest:tt)*) => {
+        $crate::iotest!(@spec [$($spec)* .groups(&[$(::std::stringify!($g)),*])] $($rest)*);
+    };
+    // `key: ["a", "b"]` → `.key(&["a", "b"])`.
+    (@spec [$($spec:tt)*] $key:ident: [$($v:expr),* $(,)?], $($rest:tt)*) => {
+        $crate::iotest!(@spec [$($spec)* .$key(&[$($v),*])] $($rest)*);
+    };
+    // `key: value` → `.key(value)`.
+    (@spec [$($spec:tt)*] $key:ident: $v:expr, $($rest:tt)*) => {
+        $crate::iotest!(@spec [$($spec)* .$key($v)] $($rest)*);
+    };
+}

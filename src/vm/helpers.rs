@@ -1,0 +1,534 @@
+//! iotests' VM helpers: `qmp_log`, `hmp`, `run_job`, `blockdev_create`,
+//! migration and bitmap helpers, `assert_block_path`. Each logs exactly
+//! what iotests logs.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::pyval::{py_eq, py_str, py_type};
+use super::{DEFAULT_EVENT_TIMEOUT, Vm, VmError};
+use crate::error::{Error, Result};
+use crate::filters::Filter;
+use crate::log::Msg;
+
+/// A callback [`Vm::run_job`] calls when the job is pending.
+pub type PreFinalize<'a> = &'a mut dyn FnMut(&mut Vm) -> Result<()>;
+
+/// What [`Vm::run_job`] does along the way: iotests' `run_job` keyword
+/// arguments, with iotests' defaults.
+///
+/// ```
+/// use iotests::vm::RunJobOptions;
+/// let o = RunJobOptions { auto_dismiss: true, ..Default::default() };
+/// assert!(o.auto_finalize && !o.cancel && o.wait == std::time::Duration::from_secs(60));
+/// ```
+pub struct RunJobOptions<'a> {
+    /// The job was started with `auto-finalize` (default `true`); if not,
+    /// `run_job` finalizes (or cancels) it when it is pending.
+    pub auto_finalize: bool,
+    /// The job was started with `auto-dismiss` (default `false`); if not,
+    /// `run_job` dismisses it when it has concluded.
+    pub auto_dismiss: bool,
+    /// Called when the job is pending, before `job-finalize` / `job-cancel`.
+    pub pre_finalize: Option<PreFinalize<'a>>,
+    /// Cancel the job when it is pending instead of finalizing it.
+    pub cancel: bool,
+    /// How long to wait for each event (default 60 s).
+    pub wait: Duration,
+    /// Filters for everything logged.
+    pub filters: &'a [Filter],
+}
+
+impl Default for RunJobOptions<'_> {
+    fn default() -> Self {
+        RunJobOptions {
+            auto_finalize: true,
+            auto_dismiss: false,
+            pre_finalize: None,
+            cancel: false,
+            wait: DEFAULT_EVENT_TIMEOUT,
+            filters: &[],
+        }
+    }
+}
+
+impl std::fmt::Debug for RunJobOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunJobOptions")
+            .field("auto_finalize", &self.auto_finalize)
+            .field("auto_dismiss", &self.auto_dismiss)
+            .field("pre_finalize", &self.pre_finalize.is_some())
+            .field("cancel", &self.cancel)
+            .field("wait", &self.wait)
+            .field("filters", &self.filters)
+            .finish()
+    }
+}
+
+/// iotests' `VM.flatten_qmp_object(obj)`: leaves of a JSON tree keyed by
+/// their dotted paths (`a.b.0.c`), in tree order.
+///
+/// ```
+/// use serde_json::json;
+/// let flat = iotests::vm::flatten_qmp_object(&json!({"driver": "qcow2", "file": {"driver": "file"}, "l": [1]}));
+/// assert_eq!(serde_json::Value::Object(flat), json!({"driver": "qcow2", "file.driver": "file", "l.0": 1}));
+/// ```
+pub fn flatten_qmp_object(obj: &Value) -> Map<String, Value> {
+    fn walk(obj: &Value, output: &mut Map<String, Value>, basestr: String) {
+        match obj {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, output, format!("{basestr}{i}."));
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    walk(v, output, format!("{basestr}{k}."));
+                }
+            }
+            // Strip the trailing '.'.
+            leaf => {
+                let mut key = basestr;
+                key.pop();
+                output.insert(key, leaf.clone());
+            }
+        }
+    }
+    let mut output = Map::new();
+    walk(obj, &mut output, String::new());
+    output
+}
+
+/// iotests' `VM.qmp_to_opts(obj)`: a JSON tree as `key=value,…` options.
+/// Like Python, a leaf that is not a string is an error (`TypeError`).
+///
+/// ```
+/// use serde_json::json;
+/// let opts = iotests::vm::qmp_to_opts(&json!({"driver": "qcow2", "file": {"driver": "file", "filename": "x"}}))?;
+/// assert_eq!(opts, "driver=qcow2,file.driver=file,file.filename=x");
+/// assert!(iotests::vm::qmp_to_opts(&json!({"size": 1})).is_err());
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn qmp_to_opts(obj: &Value) -> Result<String> {
+    let mut out = Vec::new();
+    for (key, value) in flatten_qmp_object(obj) {
+        match value {
+            Value::String(s) => out.push(format!("{key}={s}")),
+            v => {
+                return Err(VmError::Unexpected(format!(
+                    "TypeError: can only concatenate str (not \"{}\") to str",
+                    py_type(&v)
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(out.join(","))
+}
+
+/// Python's `**kwargs` → QMP arguments: `_` becomes `-` in top-level keys.
+fn conv_keys(args: Value) -> Value {
+    match args {
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k.replace('_', "-"), v)).collect()),
+        Value::Null => Value::Object(Map::new()),
+        other => other,
+    }
+}
+
+/// Python's `d[key]` on a JSON object, with Python's `KeyError` text.
+fn index<'a>(d: &'a Value, key: &str) -> Result<&'a Value> {
+    d.get(key).ok_or_else(|| VmError::Unexpected(format!("KeyError: '{key}' in {}", py_str(d))).into())
+}
+
+impl Vm {
+    /// iotests' `VM.flatten_qmp_object(obj)`; see [`flatten_qmp_object`].
+    pub fn flatten_qmp_object(&self, obj: &Value) -> Map<String, Value> {
+        flatten_qmp_object(obj)
+    }
+
+    /// iotests' `VM.qmp_to_opts(obj)`; see [`qmp_to_opts`].
+    pub fn qmp_to_opts(&self, obj: &Value) -> Result<String> {
+        qmp_to_opts(obj)
+    }
+
+    /// iotests' `qmp_log(cmd, filters, indent, **kwargs)`: log the command
+    /// (`{"execute": cmd, "arguments": ordered_qmp(args)}`, keys sorted),
+    /// run it, log the response (keys sorted), both through `filters` and
+    /// with `indent`. Returns the response as filtered, as Python's filters
+    /// edit it in place.
+    ///
+    /// `args` are Python's keyword arguments: a JSON object (or `null` for
+    /// none) whose top-level `_` in keys become `-`.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use serde_json::json;
+    /// vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}), &[], None)?;
+    /// // {"execute": "block-dirty-bitmap-add", "arguments": {"name": "bitmap0", "node": "drive0"}}
+    /// // {"return": {}}
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn qmp_log(&mut self, cmd: &str, args: Value, filters: &[Filter], indent: Option<usize>) -> Result<Value> {
+        let args = conv_keys(args);
+        let mut full_cmd = Map::new();
+        full_cmd.insert("execute".into(), cmd.into());
+        full_cmd.insert("arguments".into(), crate::json::ordered_qmp(&args));
+        self.log.log_with(Msg::Ordered(Value::Object(full_cmd)), filters, indent);
+        let result = self.qmp(cmd, args)?;
+        let filtered = self.log.apply(Msg::Json(result.clone()), filters);
+        self.log.log_with(filtered.clone(), &[], indent);
+        Ok(filtered.as_json().cloned().unwrap_or(result))
+    }
+
+    /// iotests' `hmp(command_line, use_log)`: `human-monitor-command`,
+    /// logged with [`qmp_log`](Vm::qmp_log) if `use_log`.
+    pub fn hmp(&mut self, command_line: &str, use_log: bool) -> Result<Value> {
+        let args = json!({"command-line": command_line});
+        if use_log {
+            self.qmp_log("human-monitor-command", args, &[], None)
+        } else {
+            self.qmp("human-monitor-command", args)
+        }
+    }
+
+    /// iotests' `pause_drive(drive, event)`: a blkdebug breakpoint on
+    /// `event`, or on `read_aio` and `write_aio` when `None`.
+    pub fn pause_drive(&mut self, drive: &str, event: Option<&str>) -> Result<()> {
+        match event {
+            None => {
+                self.pause_drive(drive, Some("read_aio"))?;
+                self.pause_drive(drive, Some("write_aio"))
+            }
+            Some(event) => self.hmp(&format!("qemu-io {drive} \"break {event} bp_{drive}\""), false).map(drop),
+        }
+    }
+
+    /// iotests' `resume_drive(drive)`: remove the breakpoint.
+    pub fn resume_drive(&mut self, drive: &str) -> Result<()> {
+        self.hmp(&format!("qemu-io {drive} \"remove_break bp_{drive}\""), false).map(drop)
+    }
+
+    /// iotests' `hmp_qemu_io(drive, cmd, use_log, qdev)`: run a qemu-io
+    /// command on a drive (on a qdev device with `qdev`) through HMP.
+    pub fn hmp_qemu_io(&mut self, drive: &str, cmd: &str, use_log: bool, qdev: bool) -> Result<Value> {
+        let d = if qdev { "-d " } else { "" };
+        self.hmp(&format!("qemu-io {d}{drive} \"{cmd}\""), use_log)
+    }
+
+    /// Python's `filter_qmp_event(event)`.
+    fn filter_event(&self, ev: Value) -> Value {
+        match self.log.apply(Msg::Json(ev.clone()), &[Filter::QmpEvent]) {
+            Msg::Json(v) | Msg::Ordered(v) => v,
+            Msg::Text(_) => ev,
+        }
+    }
+
+    /// iotests' `get_qmp_events_filtered(wait)`: the pending events with
+    /// their timestamps replaced by `SECS` / `USECS`.
+    pub fn get_qmp_events_filtered(&mut self, wait: impl Into<crate::qmp::Wait>) -> Result<Vec<Value>> {
+        let events = self.get_qmp_events(wait)?;
+        Ok(events.into_iter().map(|e| self.filter_event(e)).collect())
+    }
+
+    /// iotests' `run_job(job, …)`: follow a job from creation to dismissal,
+    /// logging its block-job events, `Job failed: …`, and the
+    /// `job-complete` / `job-finalize` / `job-cancel` / `job-dismiss`
+    /// commands it issues. Returns the job's error, `None` on success.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use iotests::vm::RunJobOptions;
+    /// let mut check = |vm: &mut iotests::vm::Vm| vm.qmp_log("query-jobs", serde_json::json!({}), &[], None).map(drop);
+    /// let err = vm.run_job("job0", RunJobOptions {
+    ///     auto_finalize: false,
+    ///     pre_finalize: Some(&mut check),
+    ///     ..Default::default()
+    /// })?;
+    /// assert_eq!(err, None);
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn run_job(&mut self, job: &str, mut opts: RunJobOptions<'_>) -> Result<Option<String>> {
+        let match_device = json!({"data": {"device": job}});
+        let match_id = json!({"data": {"id": job}});
+        let events = [
+            ("BLOCK_JOB_COMPLETED", Some(&match_device)),
+            ("BLOCK_JOB_CANCELLED", Some(&match_device)),
+            ("BLOCK_JOB_ERROR", Some(&match_device)),
+            ("BLOCK_JOB_READY", Some(&match_device)),
+            ("BLOCK_JOB_PENDING", Some(&match_id)),
+            ("JOB_STATUS_CHANGE", Some(&match_id)),
+        ];
+        let filters = opts.filters;
+        let id = json!({"id": job});
+        let mut error = None;
+        loop {
+            let ev = self.events_wait(&events, opts.wait)?;
+            let ev = self.filter_event(ev);
+            if ev.get("event").and_then(Value::as_str) != Some("JOB_STATUS_CHANGE") {
+                self.log.log_with(Msg::Json(ev), filters, None);
+                continue;
+            }
+            let status = index(index(&ev, "data")?, "status")?.as_str().unwrap_or_default();
+            match status {
+                "aborting" => {
+                    let result = self.qmp("query-jobs", ())?;
+                    for j in index(&result, "return")?.as_array().into_iter().flatten() {
+                        if j.get("id").and_then(Value::as_str) == Some(job) {
+                            let e = py_str(index(j, "error")?);
+                            self.log.log_with(format!("Job failed: {e}"), filters, None);
+                            error = Some(e);
+                        }
+                    }
+                }
+                "ready" => {
+                    self.qmp_log("job-complete", id.clone(), filters, None)?;
+                }
+                "pending" if !opts.auto_finalize => {
+                    if let Some(f) = opts.pre_finalize.as_mut() {
+                        f(self)?;
+                    }
+                    let cmd = if opts.cancel { "job-cancel" } else { "job-finalize" };
+                    self.qmp_log(cmd, id.clone(), filters, None)?;
+                }
+                "concluded" if !opts.auto_dismiss => {
+                    self.qmp_log("job-dismiss", id.clone(), filters, None)?;
+                }
+                "null" => return Ok(error),
+                _ => {}
+            }
+        }
+    }
+
+    /// iotests' `blockdev_create(options, job_id, filters)`: run
+    /// `blockdev-create` through [`qmp_log`](Vm::qmp_log) and
+    /// [`run_job`](Vm::run_job), then log an empty line. `filters` default
+    /// to `[QmpTestfiles]`. Returns the job's error string, or the
+    /// command's `error` object if it failed to start, or `None`.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use serde_json::json;
+    /// let path = t.file_path("t.img");
+    /// std::fs::File::create(&path).unwrap();
+    /// vm.cmd("blockdev-add", json!({"driver": "file", "filename": path, "node-name": "f"}))?;
+    /// let res = vm.blockdev_create(json!({"driver": "qcow2", "file": "f", "size": 1048576}), "job0", None)?;
+    /// assert_eq!(res, None);
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn blockdev_create(
+        &mut self,
+        options: Value,
+        job_id: &str,
+        filters: Option<&[Filter]>,
+    ) -> Result<Option<Value>> {
+        let default = [Filter::QmpTestfiles];
+        let filters = filters.unwrap_or(&default);
+        let args = json!({"job_id": job_id, "options": options});
+        let result = self.qmp_log("blockdev-create", args, filters, None)?;
+        let job_result = if let Some(ret) = result.get("return") {
+            if !py_eq(ret, &json!({})) {
+                return Err(Error::Assertion(String::new()));
+            }
+            self.run_job(job_id, RunJobOptions { filters, ..Default::default() })?.map(Value::String)
+        } else {
+            Some(index(&result, "error")?.clone())
+        };
+        self.log.log("");
+        Ok(job_result)
+    }
+
+    /// iotests' `enable_migration_events(name)`.
+    pub fn enable_migration_events(&mut self, name: &str) -> Result<()> {
+        self.log.log(format!("Enabling migration QMP events on {name}..."));
+        let caps = json!({"capabilities": [{"capability": "events", "state": true}]});
+        let r = self.qmp("migrate-set-capabilities", caps)?;
+        self.log.log(Msg::Json(r));
+        Ok(())
+    }
+
+    /// iotests' `wait_migration(expect_runstate)`: log `MIGRATION` events
+    /// (timestamps filtered) until it completes or fails; on completion,
+    /// wait for the run state `expect_runstate` (at most 60 s). Returns
+    /// whether it completed.
+    pub fn wait_migration(&mut self, expect_runstate: Option<&str>) -> Result<bool> {
+        let event = loop {
+            let event = self.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, None)?;
+            self.log.log_with(Msg::Json(event.clone()), &[Filter::QmpEvent], None);
+            let status = index(index(&event, "data")?, "status")?;
+            if status == "completed" || status == "failed" {
+                break event;
+            }
+        };
+        if event["data"]["status"] != "completed" {
+            return Ok(false);
+        }
+        // The event may come in finish-migrate: wait for the run state.
+        let deadline = Instant::now() + DEFAULT_EVENT_TIMEOUT;
+        loop {
+            let r = self.qmp("query-status", ())?;
+            let runstate = index(index(&r, "return")?, "status")?.as_str();
+            if runstate == expect_runstate {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("waiting for run state {expect_runstate:?} after migration (last: {runstate:?})"),
+                    log: String::new(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// iotests' `node_info(node_name)`: the node's entry in
+    /// `query-named-block-nodes`.
+    pub fn node_info(&mut self, node_name: &str) -> Result<Option<Value>> {
+        let nodes = self.qmp("query-named-block-nodes", ())?;
+        let list = index(&nodes, "return")?.as_array().cloned().unwrap_or_default();
+        Ok(list.into_iter().find(|x| x.get("node-name").and_then(Value::as_str) == Some(node_name)))
+    }
+
+    /// iotests' `query_bitmaps()`: node name → its `dirty-bitmaps`.
+    pub fn query_bitmaps(&mut self) -> Result<Map<String, Value>> {
+        let res = self.qmp("query-named-block-nodes", ())?;
+        let mut out = Map::new();
+        for device in index(&res, "return")?.as_array().into_iter().flatten() {
+            if let Some(bitmaps) = device.get("dirty-bitmaps") {
+                out.insert(py_str(index(device, "node-name")?), bitmaps.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// iotests' `get_bitmap(node_name, bitmap_name, recording, bitmaps)`:
+    /// one bitmap from [`query_bitmaps`](Vm::query_bitmaps) (or `bitmaps`),
+    /// optionally only if its `recording` is as given.
+    pub fn get_bitmap(
+        &mut self,
+        node_name: &str,
+        bitmap_name: &str,
+        recording: Option<bool>,
+        bitmaps: Option<&Map<String, Value>>,
+    ) -> Result<Option<Value>> {
+        let owned;
+        let bitmaps = match bitmaps {
+            Some(b) => b,
+            None => {
+                owned = self.query_bitmaps()?;
+                &owned
+            }
+        };
+        let list = bitmaps.get(node_name).ok_or_else(|| VmError::Unexpected(format!("KeyError: '{node_name}'")))?;
+        for bitmap in list.as_array().into_iter().flatten() {
+            if bitmap.get("name").and_then(Value::as_str).unwrap_or("") == bitmap_name {
+                let rec = bitmap.get("recording").unwrap_or(&Value::Null);
+                if recording.is_none_or(|r| py_eq(rec, &Value::Bool(r))) {
+                    return Ok(Some(bitmap.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// iotests' `check_bitmap_status(node_name, bitmap_name, fields)`:
+    /// whether the bitmap has all of `fields` (a JSON object) with equal
+    /// values.
+    pub fn check_bitmap_status(&mut self, node_name: &str, bitmap_name: &str, fields: &Value) -> Result<bool> {
+        let Some(ret) = self.get_bitmap(node_name, bitmap_name, None, None)? else {
+            return Err(VmError::Unexpected("AttributeError: 'NoneType' object has no attribute 'items'".into()).into());
+        };
+        let fields = fields.as_object().cloned().unwrap_or_default();
+        Ok(fields.iter().all(|(k, v)| ret.get(k).is_some_and(|r| py_eq(r, v))))
+    }
+
+    /// iotests' `assert_block_path(root, path, expected_node, graph)`:
+    /// the node reached from node `root` along `path` (`/backing/file`)
+    /// is `expected_node` (`None`: there is none). `graph` is a
+    /// `x-debug-query-block-graph` result, queried when `None`. Failures
+    /// are [`Error::Assertion`] with iotests' messages.
+    pub fn assert_block_path(
+        &mut self,
+        root: &str,
+        path: &str,
+        expected_node: Option<&str>,
+        graph: Option<&Value>,
+    ) -> Result<()> {
+        let queried;
+        let graph = match graph {
+            Some(g) => g,
+            None => {
+                queried = index(&self.qmp("x-debug-query-block-graph", ())?, "return")?.clone();
+                &queried
+            }
+        };
+        let fail = |m: String| Err(Error::Assertion(m));
+        let mut iter_path = path.split('/');
+        if iter_path.next() != Some("") {
+            return fail(String::new());
+        }
+        let nodes: Vec<&Value> = index(graph, "nodes")?.as_array().into_iter().flatten().collect();
+        let edges: Vec<&Value> = index(graph, "edges")?.as_array().into_iter().flatten().collect();
+        let mut node = nodes.iter().copied().find(|n| n.get("name").and_then(Value::as_str) == Some(root));
+        if node.is_none() {
+            return fail(format!("Root node {root} not found"));
+        }
+        for child_name in iter_path {
+            let Some(n) = node else {
+                return fail(format!("Cannot follow path {root}{path}"));
+            };
+            let parent = index(n, "id")?;
+            let child = edges
+                .iter()
+                .find(|e| e.get("parent") == Some(parent) && e.get("name").and_then(Value::as_str) == Some(child_name))
+                .and_then(|e| e.get("child"));
+            node = child.and_then(|c| nodes.iter().copied().find(|n| n.get("id") == Some(c)));
+        }
+        let expected = expected_node.unwrap_or("None");
+        match node {
+            None if expected_node.is_some() => fail(format!("No node found under {path} (but expected {expected})")),
+            None => Ok(()),
+            Some(n) => {
+                let name = index(n, "name")?;
+                if expected_node.is_some_and(|e| name == e) {
+                    Ok(())
+                } else {
+                    fail(format!("Found node {} under {path} (but expected {expected})", py_str(name)))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn flatten_keeps_order_and_overwrites_like_a_dict() {
+        let flat = flatten_qmp_object(&json!({"b": {"x": 1}, "a": [true, {"y": null}]}));
+        let keys: Vec<&str> = flat.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["b.x", "a.0", "a.1.y"]);
+        assert_eq!(Value::Object(flatten_qmp_object(&json!(5))), json!({"": 5}));
+    }
+
+    #[test]
+    fn qmp_to_opts_type_error() {
+        let e = qmp_to_opts(&json!({"a": "x", "b": {"c": 1.5}})).unwrap_err().to_string();
+        assert_eq!(e, "TypeError: can only concatenate str (not \"float\") to str");
+    }
+
+    #[test]
+    fn kwargs_keys_are_converted_at_top_level_only() {
+        assert_eq!(
+            conv_keys(json!({"job_id": "j", "options": {"a_b": 1}})),
+            json!({"job-id": "j", "options": {"a_b": 1}})
+        );
+        assert_eq!(conv_keys(Value::Null), json!({}));
+    }
+}

@@ -1,0 +1,341 @@
+//! Launching and stopping QEMU: python/qemu's `QEMUMachine` and
+//! `QEMUQtestMachine` life cycle.
+//!
+//! The command line is python's: the program, then the base arguments
+//! (`-display none -vga none`, the QMP monitor on a socketpair, `-machine`,
+//! the qtest chardev on another socketpair), then the VM's arguments
+//! (`QEMU_OPTIONS` and what the builder methods added). QEMU's ends of the
+//! socketpairs and the descriptors of [`Vm::add_fd`] are inherited by
+//! clearing close-on-exec in the child only, so that no other process a
+//! parallel test starts can inherit them.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::{Vm, VmError};
+use crate::error::{Error, Result};
+use crate::process::{self, returncode};
+use crate::qmp::QmpClient;
+
+/// python/qemu's default time allowed for a soft shutdown (30 s).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long dropping a running VM waits for it to quit before killing it.
+pub(super) const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a failed launch waits for QEMU to exit before killing it.
+const LAUNCH_FAILURE_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a qtest command may take to answer.
+const QTEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The qtest channel: python/qemu's `QEMUQtestProtocol` on a socketpair.
+#[derive(Debug)]
+pub(super) struct Qtest {
+    reader: BufReader<UnixStream>,
+}
+
+impl Qtest {
+    fn new(sock: UnixStream) -> Result<Qtest> {
+        sock.set_read_timeout(Some(QTEST_TIMEOUT))
+            .and_then(|()| sock.set_write_timeout(Some(QTEST_TIMEOUT)))
+            .map_err(|e| Error::io("setting timeouts on the qtest socket", e))?;
+        Ok(Qtest { reader: BufReader::new(sock) })
+    }
+
+    fn cmd(&mut self, cmd: &str) -> Result<String> {
+        let err = |what: &str, e: std::io::Error| VmError::Qtest(format!("{what} {cmd:?}: {e}"));
+        self.reader.get_mut().write_all(format!("{cmd}\n").as_bytes()).map_err(|e| err("sending", e))?;
+        let mut resp = String::new();
+        match self.reader.read_line(&mut resp) {
+            Ok(0) => Err(VmError::Qtest(format!("connection closed by QEMU while waiting for the answer to {cmd:?}"))),
+            Ok(_) => Ok(resp),
+            Err(e) => Err(err("waiting for the answer to", e)),
+        }
+        .map_err(Error::from)
+    }
+}
+
+impl Vm {
+    /// python/qemu's `launch()`: start QEMU and connect to its QMP monitor
+    /// and qtest channel.
+    ///
+    /// A QEMU that exits (bad arguments, …) or does not greet on QMP within
+    /// 15 s is a [`VmError::LaunchFailure`] with its exit code, command line
+    /// and output. A missing QEMU binary is [`Error::MissingBinary`].
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// let mut vm = t.vm();
+    /// vm.add_args(["-no-such-option"]);
+    /// let err = vm.launch().unwrap_err();
+    /// assert!(err.to_string().contains("Exit code: 1"), "{err}");
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn launch(&mut self) -> Result<()> {
+        if self.launched {
+            return Err(VmError::AlreadyLaunched.into());
+        }
+        let binary = self.env.qemu.get()?.to_string();
+        match self.launch_inner(&binary) {
+            Ok(()) => Ok(()),
+            Err(cause) => {
+                // QEMU may have started and be on its way out: reap it so
+                // that the exit code and its output are known.
+                if self.launched {
+                    let _ = self.wait(LAUNCH_FAILURE_WAIT);
+                } else {
+                    self.post_shutdown();
+                }
+                Err(VmError::LaunchFailure {
+                    cause: cause.to_string(),
+                    exitcode: self.exitcode(),
+                    command: self.full_args.join(" "),
+                    output: self.iolog.clone(),
+                }
+                .into())
+            }
+        }
+    }
+
+    fn launch_inner(&mut self, binary: &str) -> Result<()> {
+        // _pre_launch: socketpairs (QEMUQtestMachine's first), log file.
+        let pair = || UnixStream::pair().map_err(|e| Error::io("creating a socketpair", e));
+        let qtest_pair = pair()?;
+        let mon_pair = if self.qmp_set { Some(pair()?) } else { None };
+        let temp_dir = tempfile::Builder::new()
+            .prefix("qemu-machine-")
+            .tempdir_in(&self.test_dir)
+            .map_err(|e| Error::io(format!("creating a directory in {}", self.test_dir), e))?;
+        let log_path = temp_dir.path().join(format!("{}.log", self.name));
+        let log_file = File::create(&log_path).map_err(|e| Error::io(format!("creating {}", log_path.display()), e))?;
+        self.temp_dir = Some(temp_dir);
+        self.log_path = Some(log_path.clone());
+        self.iolog = None;
+
+        let accel_qtest = crate::env::probe_qemu(std::path::Path::new(binary)).accels.iter().any(|a| a == "qtest");
+        let mon_fd = mon_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
+        let qtest_fd = qtest_pair.0.as_raw_fd();
+        let mut full = vec![binary.to_string()];
+        full.extend(self.base_args(mon_fd, qtest_fd, accel_qtest));
+        full.extend(self.args.iter().cloned());
+        self.full_args = full;
+
+        let mut inherit: Vec<RawFd> = vec![qtest_fd];
+        inherit.extend(mon_fd);
+        inherit.extend(self.pass_fds.iter().map(AsRawFd::as_raw_fd));
+
+        let stderr = log_file.try_clone().map_err(|e| Error::io(format!("duplicating {}", log_path.display()), e))?;
+        let mut cmd = Command::new(&self.full_args[0]);
+        cmd.args(&self.full_args[1..]).stdin(Stdio::null()).stdout(log_file).stderr(stderr);
+        // SAFETY: only fcntl, which is async-signal-safe, runs between fork
+        // and exec; `inherit` was allocated before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &inherit {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = process::spawn("qemu", cmd, &self.registry)?;
+        self.child = Some(child);
+        self.launched = true;
+
+        // _post_launch: close QEMU's ends so that its exit is EOF here.
+        let (qtest_theirs, qtest_ours) = qtest_pair;
+        drop(qtest_theirs);
+        if let Some((mon_theirs, mon_ours)) = mon_pair {
+            drop(mon_theirs);
+            let mut qmp = QmpClient::from_stream(mon_ours);
+            qmp.negotiate(self.qmp_timer)?;
+            self.qmp = Some(qmp);
+        }
+        self.qtest = Some(Qtest::new(qtest_ours)?);
+        Ok(())
+    }
+
+    /// `QEMUQtestMachine._base_args`. `-accel qtest` is left out when the
+    /// binary has no qtest accelerator (Debian's), where QEMU would only
+    /// complain about it and fall back to the next `-accel`.
+    fn base_args(&self, mon_fd: Option<RawFd>, qtest_fd: RawFd, accel_qtest: bool) -> Vec<String> {
+        let mut args: Vec<String> = ["-display", "none", "-vga", "none"].map(String::from).to_vec();
+        if let Some(fd) = mon_fd {
+            args.extend(["-chardev".into(), format!("socket,id=mon,fd={fd}")]);
+            args.extend(["-mon".into(), "chardev=mon,mode=control".into()]);
+        }
+        if let Some(m) = &self.machine {
+            args.extend(["-machine".into(), m.clone()]);
+        }
+        args.extend(["-chardev".into(), format!("socket,id=qtest,fd={qtest_fd}")]);
+        args.extend(["-qtest".into(), "chardev:qtest".into()]);
+        if accel_qtest {
+            args.extend(["-accel".into(), "qtest".into()]);
+        }
+        args
+    }
+
+    /// python/qemu's `is_running()`.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// python/qemu's `exitcode()`: the exit code once QEMU has exited (`-N`
+    /// for signal `N`), else `None`.
+    pub fn exitcode(&mut self) -> Option<i32> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).map(returncode)
+    }
+
+    /// python/qemu's `get_pid()`: QEMU's PID while it runs.
+    pub fn get_pid(&mut self) -> Option<i32> {
+        if self.is_running() { self.child.as_ref().map(|c| c.pid()) } else { None }
+    }
+
+    /// python/qemu's `get_log()`: everything QEMU printed, once it has been
+    /// shut down (`None` before).
+    pub fn get_log(&self) -> Option<&str> {
+        self.iolog.as_deref()
+    }
+
+    /// What QEMU has printed so far, also while it runs (for diagnostics;
+    /// python has no equivalent).
+    pub fn read_log(&self) -> Option<String> {
+        match &self.log_path {
+            Some(p) => std::fs::read(p).ok().map(|b| String::from_utf8_lossy(&b).into_owned()),
+            None => self.iolog.clone(),
+        }
+    }
+
+    /// `QEMUQtestMachine.qtest(cmd)`: send a qtest command and return the
+    /// answer line (with its newline).
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// let mut vm = t.vm();
+    /// vm.launch()?;
+    /// assert_eq!(vm.qtest("readb 0x0")?, "OK 0x0000000000000000\n");
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn qtest(&mut self, cmd: &str) -> Result<String> {
+        self.qtest.as_mut().ok_or(VmError::NoQtest)?.cmd(cmd)
+    }
+
+    /// python/qemu's `shutdown()`: ask QEMU to `quit` and wait up to 30 s,
+    /// killing it if that fails ([`VmError::AbnormalShutdown`]). Does
+    /// nothing when the VM is not running.
+    pub fn shutdown(&mut self) -> Result<()> {
+        self.shutdown_with(false, DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// python/qemu's `shutdown(hard, timeout)`. A soft shutdown sends
+    /// `quit` (unless already sent) and waits for QEMU to exit, all within
+    /// `timeout`; if anything fails QEMU is killed and the result is
+    /// [`VmError::AbnormalShutdown`]. A hard one kills QEMU at once.
+    ///
+    /// Either way the VM is cleaned up: its output is read
+    /// ([`get_log`](Vm::get_log)) and, if QEMU died of a signal other than
+    /// the SIGKILL of a hard shutdown, python/qemu's warning
+    /// `qemu received signal N; command: "…"` goes to stderr.
+    pub fn shutdown_with(&mut self, hard: bool, timeout: Duration) -> Result<()> {
+        if !self.launched {
+            return Ok(());
+        }
+        if hard {
+            self.user_killed = true;
+            let killed = self.hard_shutdown();
+            self.post_shutdown();
+            return killed;
+        }
+        let cause = match self.soft_shutdown(timeout) {
+            Ok(()) => None,
+            Err(soft) => match self.hard_shutdown() {
+                Ok(()) => Some(soft.to_string()),
+                Err(hard) => Some(format!("{soft}; then: {hard}")),
+            },
+        };
+        self.post_shutdown();
+        match cause {
+            None => Ok(()),
+            Some(cause) => Err(VmError::AbnormalShutdown { cause, log: self.iolog.clone().unwrap_or_default() }.into()),
+        }
+    }
+
+    /// python/qemu's `kill()`: SIGKILL QEMU, wait for it, clean up.
+    pub fn kill(&mut self) -> Result<()> {
+        self.shutdown_with(true, DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// python/qemu's `wait(timeout)`: wait for QEMU to exit by itself (after
+    /// a `quit` the test sent, a guest shutdown, …) and clean up. If it does
+    /// not exit in time it is killed ([`VmError::AbnormalShutdown`]).
+    pub fn wait(&mut self, timeout: Duration) -> Result<()> {
+        self.quit_issued = true;
+        self.shutdown_with(false, timeout)
+    }
+
+    fn soft_shutdown(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        if let Some(mut qmp) = self.qmp.take() {
+            // The connection is closed (dropped) whatever happens.
+            if !self.quit_issued {
+                qmp.set_default_timeout(timeout);
+                qmp.qmp("quit", ())?;
+            }
+        } else if !self.quit_issued
+            && let Some(child) = &self.child
+        {
+            child.signal(Signal::SIGTERM)?;
+        }
+        let Some(child) = self.child.as_mut() else { return Ok(()) };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match child.wait_timeout(left)? {
+            Some(_) => Ok(()),
+            None => Err(Error::Timeout {
+                what: format!("QEMU (pid {}) did not exit within {timeout:?}", child.pid()),
+                log: String::new(),
+            }),
+        }
+    }
+
+    fn hard_shutdown(&mut self) -> Result<()> {
+        if let Some(child) = self.child.as_mut() {
+            child.kill()?;
+        }
+        Ok(())
+    }
+
+    /// python/qemu's `_post_shutdown`: drop the connections, collect the
+    /// output, remove the temporary directory, report death by signal.
+    fn post_shutdown(&mut self) {
+        self.qmp = None;
+        self.qtest = None;
+        if let Some(path) = self.log_path.take() {
+            self.iolog = std::fs::read(&path).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+        }
+        self.temp_dir = None;
+        if let Some(code) = self.exitcode()
+            && code < 0
+            && !(self.user_killed && code == -libc::SIGKILL)
+        {
+            // python/qemu's LOG.warning, as logging.basicConfig formats it.
+            eprintln!(
+                "WARNING:qemu.machine.machine:qemu received signal {}; command: \"{}\"",
+                -code,
+                self.full_args.join(" ")
+            );
+        }
+        self.quit_issued = false;
+        self.user_killed = false;
+        self.launched = false;
+    }
+}

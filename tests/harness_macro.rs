@@ -1,0 +1,227 @@
+//! End to end: tests declared with `iotests::iotest!`, run by cargo as any
+//! test, and this binary run again as a subprocess to check list mode,
+//! group selection, debug mode and the time limit from the outside.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use iotests::harness::{Case, TestCase};
+use iotests::{Error, Result};
+
+// --- script-style -------------------------------------------------------
+
+iotests::iotest! {
+    name: "harness-selftest-script", groups: [rw, quick, auto],
+    supported_fmts: ["generic"],
+    fn harness_script_e2e(t) {
+        let [disk] = t.file_paths(["disk"]);
+        t.log("Creating an image");
+        std::fs::write(&disk, b"data").map_err(|e| Error::io("writing", e))?;
+        t.log(format!("size: {}", std::fs::metadata(&disk).map_err(|e| Error::io("stat", e))?.len()));
+        t.log("done.");
+        Ok(())
+    }
+}
+
+// The same, with a short limit: used by `time_limit_from_outside` only.
+iotests::iotest! {
+    name: "harness-selftest-hang", groups: [rw],
+    supported_fmts: ["generic"],
+    timeout: 1,
+    fn harness_hang_e2e(t) {
+        t.log("started");
+        if std::env::var_os("HARNESS_SELFTEST_HANG").is_some() {
+            t.log("about to hang");
+            let argv = iotests::args!["sleep", 60];
+            iotests::process::run("sleep", &argv, &Default::default(), t.processes())?;
+        }
+        Ok(())
+    }
+}
+
+// Never runs: no platform matches.
+iotests::iotest! {
+    name: "harness-selftest-notrun", groups: [quick],
+    supported_platforms: ["no-such-os"],
+    fn harness_notrun_e2e(t) {
+        t.log("unreachable");
+        Err(Error::fail("must not run"))
+    }
+}
+
+// --- unittest-style -------------------------------------------------------
+
+static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
+
+struct TestDisk {
+    disk: String,
+}
+
+impl TestCase for TestDisk {
+    fn set_up(t: &Case) -> Result<Self> {
+        let disk = t.file_path("disk");
+        std::fs::write(&disk, b"0123456789").map_err(|e| Error::io("writing", e))?;
+        Ok(TestDisk { disk })
+    }
+
+    fn tear_down(&mut self, _t: &Case) -> Result<()> {
+        iotests::context::try_remove(&self.disk);
+        TEARDOWNS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl TestDisk {
+    fn test_size(&mut self, _t: &Case) -> Result<()> {
+        let len = std::fs::metadata(&self.disk).map_err(|e| Error::io("stat", e))?.len();
+        iotests::harness::assert_true(len == 10, format!("size is {len}"))
+    }
+
+    fn test_log_is_off(&mut self, t: &Case) -> Result<()> {
+        // iotests.log() prints nothing in a unittest-style test unless
+        // activate_logging() was called.
+        t.log("not in the output");
+        iotests::harness::assert_true(!t.logger().is_active(), "log() should be inactive")
+    }
+
+    fn test_not_for_raw(&mut self, t: &Case) -> Result<()> {
+        t.skip_for_formats(&["raw"])?;
+        Ok(())
+    }
+}
+
+struct TestAnother;
+
+impl TestCase for TestAnother {
+    fn set_up(_t: &Case) -> Result<Self> {
+        Ok(TestAnother)
+    }
+}
+
+impl TestAnother {
+    fn test_print(&mut self, t: &Case) -> Result<()> {
+        t.print("printed by a case");
+        Ok(())
+    }
+}
+
+iotests::iotest! {
+    name: "harness-selftest-unittest", groups: [rw, quick],
+    supported_fmts: ["generic"],
+    supported_protocols: ["file"],
+    fn harness_unittest_e2e: unittest {
+        TestDisk: [test_size, test_not_for_raw, test_log_is_off],
+        TestAnother: [test_print],
+    }
+}
+
+// --- from the outside -----------------------------------------------------
+
+fn qemu_installed() -> bool {
+    let ok = iotests::env::which("qemu-system-x86_64").is_some();
+    if !ok {
+        eprintln!("not run: qemu-system-x86_64 not installed");
+    }
+    ok
+}
+
+/// Run one test of this binary in a subprocess with extra variables.
+fn run_self(test: &str, vars: &[(&str, &str)]) -> (bool, String, String) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]);
+    // The parent's own selection must not leak into the child.
+    for v in ["IOTESTS_LIST", "IOTESTS_GROUP", "IOTESTS_EXCLUDE_GROUP", "IOTESTS_DEBUG", "IOTESTS_TIMEOUT"] {
+        cmd.env_remove(v);
+    }
+    cmd.envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unittest_e2e_log_is_the_reproducible_summary() {
+    if !qemu_installed() {
+        return;
+    }
+    // What the snapshot holds when IMGFMT is unset (raw): one dot per case,
+    // the print where it happened, log() output dropped.
+    let (ok, stdout, stderr) = run_self("harness_unittest_e2e", &[("IOTESTS_DEBUG", "1"), ("IMGFMT", "raw")]);
+    assert!(ok, "{stdout}\n{stderr}");
+    // Debug mode: verbose lines on stdout, log() shown as Python's root
+    // logger would, and the snapshot (dots) still matched.
+    assert!(stdout.contains("test_print (__main__.TestAnother.test_print) ... printed by a case\nok\n"), "{stdout}");
+    assert!(stdout.contains("test_size (__main__.TestDisk.test_size) ... ok\n"), "{stdout}");
+    assert!(
+        stdout.contains("test_not_for_raw (__main__.TestDisk.test_not_for_raw) ... skipped 'test_not_for_raw"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("INFO:qemu.iotests.diff_io:not in the output"), "{stderr}");
+}
+
+#[test]
+fn list_mode_describes_without_running() {
+    let (ok, stdout, _) = run_self("harness_unittest_e2e", &[("IOTESTS_LIST", "1")]);
+    assert!(ok);
+    // libtest may print `test name ... ` on the same line: look anywhere.
+    let prefix = iotests::harness::LIST_PREFIX;
+    let line = stdout.lines().find_map(|l| l.find(prefix).map(|i| &l[i + prefix.len()..])).expect(&stdout);
+    let spec: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(spec["name"], "harness-selftest-unittest");
+    assert_eq!(spec["test"], "harness_macro::harness_unittest_e2e");
+    assert_eq!(spec["kind"], "unittest");
+    assert_eq!(spec["groups"], serde_json::json!(["rw", "quick"]));
+    assert_eq!(
+        spec["cases"],
+        serde_json::json!([
+            "TestAnother.test_print",
+            "TestDisk.test_log_is_off",
+            "TestDisk.test_not_for_raw",
+            "TestDisk.test_size"
+        ])
+    );
+    let (ok, stdout, _) = run_self("harness_script_e2e", &[("IOTESTS_LIST", "1")]);
+    assert!(ok);
+    assert!(stdout.contains(r#""kind":"script""#), "{stdout}");
+    assert!(stdout.contains(r#""timeout":null"#), "{stdout}");
+}
+
+#[test]
+fn group_selection() {
+    let (ok, _, stderr) = run_self("harness_script_e2e", &[("IOTESTS_GROUP", "migration")]);
+    assert!(ok);
+    assert!(stderr.contains("harness-selftest-script: not in the selected groups"), "{stderr}");
+    let (ok, _, stderr) = run_self("harness_script_e2e", &[("IOTESTS_EXCLUDE_GROUP", "auto")]);
+    assert!(ok);
+    assert!(stderr.contains("not in the selected groups"), "{stderr}");
+}
+
+#[test]
+fn notrun_declaration_writes_notrun_file() {
+    if !qemu_installed() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_self("harness_notrun_e2e", &[("OUTPUT_DIR", out.path().to_str().unwrap())]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("WARNING:qemu.iotests:harness-selftest-notrun not run: not suitable for this OS: linux"));
+    let text = std::fs::read_to_string(out.path().join("harness-selftest-notrun.notrun")).unwrap();
+    assert_eq!(text, "not suitable for this OS: linux\n");
+}
+
+#[test]
+fn time_limit_from_outside() {
+    if !qemu_installed() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let (ok, _, stderr) = run_self("harness_hang_e2e", &[("HARNESS_SELFTEST_HANG", "1")]);
+    assert!(!ok);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(stderr.contains("harness-selftest-hang: timed out after 1s; killed sleep (pid"), "{stderr}");
+    assert!(stderr.contains("--- last log lines ---\nstarted\nabout to hang\n"), "{stderr}");
+}

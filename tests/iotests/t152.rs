@@ -1,0 +1,108 @@
+//! Upstream 152: drive-mirror with source size unaligned to granularity.
+//!
+//! ```python
+//! # group: rw quick
+//! iotests.main(supported_fmts=['raw', 'qcow2'], supported_protocols=['file'])
+//! ```
+
+use iotests::harness::{Case, TestCase};
+use iotests::process::{self, RunOptions};
+use iotests::vm::Vm;
+use iotests::vm::testcase::{assert_equal, complete_and_wait, wait_ready};
+use iotests::{Error, Result, TestContext, args};
+use serde_json::json;
+
+struct TestUnaligned {
+    vm: Vm,
+    test_img: String,
+    target_img: String,
+}
+
+impl TestCase for TestUnaligned {
+    fn set_up(t: &Case) -> Result<Self> {
+        // Python: os.path.join(iotests.test_dir, 'test.img'), not file_path().
+        let test_img = format!("{}/test.img", t.test_dir());
+        let target_img = format!("{}/target.img", t.test_dir());
+        qemu_img(t, &args!["create", "-f", t.imgfmt(), &test_img, "512"])?;
+        let mut vm = t.vm();
+        vm.add_drive(&test_img, "");
+        vm.launch()?;
+        Ok(TestUnaligned { vm, test_img, target_img })
+    }
+
+    fn tear_down(&mut self, _t: &Case) -> Result<()> {
+        self.vm.shutdown()?;
+        std::fs::remove_file(&self.test_img).map_err(|e| Error::io(format!("removing {}", self.test_img), e))?;
+        iotests::context::try_remove(&self.target_img);
+        Ok(())
+    }
+}
+
+impl TestUnaligned {
+    fn test_unaligned(&mut self, t: &Case) -> Result<()> {
+        self.vm.cmd(
+            "drive-mirror",
+            json!({"device": "drive0", "sync": "full", "granularity": 65536, "target": self.target_img}),
+        )?;
+        complete_and_wait(&mut self.vm, "drive0", true, None)?;
+        self.vm.shutdown()?;
+        assert_equal(
+            &json!(image_size(t, &self.test_img)?),
+            &json!(image_size(t, &self.target_img)?),
+            Some("Target size doesn't match source when granularity when unaligend"),
+        )
+    }
+
+    fn test_unaligned_with_update(&mut self, t: &Case) -> Result<()> {
+        self.vm.cmd(
+            "drive-mirror",
+            json!({"device": "drive0", "sync": "full", "granularity": 65536, "target": self.target_img}),
+        )?;
+        wait_ready(&mut self.vm, "drive0")?;
+        self.vm.hmp_qemu_io("drive0", "write 0 512", false, false)?;
+        complete_and_wait(&mut self.vm, "drive0", false, None)?;
+        self.vm.shutdown()?;
+        assert_equal(
+            &json!(image_size(t, &self.test_img)?),
+            &json!(image_size(t, &self.target_img)?),
+            Some("Target size doesn't match source when granularity when unaligend"),
+        )
+    }
+}
+
+iotests::iotest! {
+    name: "152", groups: [rw, quick],
+    supported_fmts: ["raw", "qcow2"],
+    supported_protocols: ["file"],
+    fn t152: unittest {
+        TestUnaligned: [test_unaligned, test_unaligned_with_update],
+    }
+}
+
+// iotests' qemu_img() and image_size(), until the tools module provides them.
+
+fn qemu_img(t: &TestContext, args: &[String]) -> Result<String> {
+    let mut argv = t.env().qemu_img_args()?;
+    argv.extend(args.iter().cloned());
+    let out = process::run("qemu-img", &argv, &RunOptions::default(), t.processes())?;
+    if out.returncode != 0 {
+        return Err(Error::ToolFailed {
+            tool: "qemu-img".into(),
+            cmdline: process::cmdline(&argv),
+            status: out.returncode,
+            signal: None,
+            output: out.stdout,
+        });
+    }
+    Ok(out.stdout)
+}
+
+fn image_size(t: &TestContext, img: &str) -> Result<u64> {
+    let text = qemu_img(t, &args!["info", "--output=json", "-f", t.imgfmt(), img])?;
+    let info: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
+        context: "qemu-img info".into(),
+        text: text.clone(),
+        source,
+    })?;
+    info["virtual-size"].as_u64().ok_or_else(|| Error::fail(format!("no virtual-size in {text}")))
+}

@@ -1,0 +1,213 @@
+//! Jobs against a real QEMU: `blockdev-create` through `run_job` (with the
+//! exact lines iotests logs), mirror jobs through QMPTestCase's waits, the
+//! block graph helpers.
+
+use std::time::Duration;
+
+use iotests::env::TestEnv;
+use iotests::vm::RunJobOptions;
+use iotests::vm::testcase::{
+    assert_has_block_node, assert_no_active_block_jobs, assert_qmp, cancel_and_wait, complete_and_wait, pause_job,
+    wait_ready_and_cancel,
+};
+use iotests::{Error, TestContext};
+use serde_json::json;
+
+fn ctx(name: &str) -> Option<TestContext> {
+    let env = TestEnv::from_process_env("qcow2");
+    if !env.qemu.exists() {
+        println!("not run: qemu-system-x86_64 not found");
+        return None;
+    }
+    Some(TestContext::new(name, env).expect("test context"))
+}
+
+/// A slice of iotests 206 (qcow2 blockdev-create), logged as iotests logs it.
+#[test]
+fn blockdev_create_logs_like_iotests_206() {
+    let Some(t) = ctx("vm-blockdev-create") else { return };
+    let disk_path = t.file_path("t.qcow2");
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+
+    t.log("=== Successful image creation (defaults) ===");
+    t.log("");
+    let size = 128u64 << 20;
+    let r = vm.blockdev_create(json!({"driver": "file", "filename": disk_path, "size": 0}), "job0", None).unwrap();
+    assert_eq!(r, None);
+    vm.qmp_log(
+        "blockdev-add",
+        json!({"driver": "file", "filename": disk_path, "node_name": "imgfile"}),
+        &[iotests::Filter::QmpTestfiles],
+        None,
+    )
+    .unwrap();
+    vm.blockdev_create(json!({"driver": "qcow2", "file": "imgfile", "size": size}), "job0", None).unwrap();
+
+    t.log("=== Invalid BlockdevRef ===");
+    t.log("");
+    let r = vm
+        .blockdev_create(json!({"driver": "qcow2", "file": "this doesn't exist", "size": size / 4}), "job0", None)
+        .unwrap();
+    assert_eq!(r, Some(json!("Cannot find device='this doesn't exist' nor node-name='this doesn't exist'")));
+
+    t.log("=== Invalid sizes ===");
+    let r = vm.blockdev_create(json!({"driver": "qcow2", "file": "imgfile", "size": 1234}), "job0", None).unwrap();
+    assert_eq!(r, Some(json!("Image size must be a multiple of 512 bytes")));
+
+    // A command that fails to start returns its error object.
+    let r = vm.blockdev_create(json!({"driver": "nope"}), "job0", None).unwrap().unwrap();
+    assert_eq!(r["class"], "GenericError");
+    vm.shutdown().unwrap();
+
+    let expected = r#"=== Successful image creation (defaults) ===
+
+{"execute": "blockdev-create", "arguments": {"job-id": "job0", "options": {"driver": "file", "filename": "TEST_DIR/PID-t.qcow2", "size": 0}}}
+{"return": {}}
+{"execute": "job-dismiss", "arguments": {"id": "job0"}}
+{"return": {}}
+
+{"execute": "blockdev-add", "arguments": {"driver": "file", "filename": "TEST_DIR/PID-t.qcow2", "node-name": "imgfile"}}
+{"return": {}}
+{"execute": "blockdev-create", "arguments": {"job-id": "job0", "options": {"driver": "qcow2", "file": "imgfile", "size": 134217728}}}
+{"return": {}}
+{"execute": "job-dismiss", "arguments": {"id": "job0"}}
+{"return": {}}
+
+=== Invalid BlockdevRef ===
+
+{"execute": "blockdev-create", "arguments": {"job-id": "job0", "options": {"driver": "qcow2", "file": "this doesn't exist", "size": 33554432}}}
+{"return": {}}
+Job failed: Cannot find device='this doesn't exist' nor node-name='this doesn't exist'
+{"execute": "job-dismiss", "arguments": {"id": "job0"}}
+{"return": {}}
+
+=== Invalid sizes ===
+{"execute": "blockdev-create", "arguments": {"job-id": "job0", "options": {"driver": "qcow2", "file": "imgfile", "size": 1234}}}
+{"return": {}}
+Job failed: Image size must be a multiple of 512 bytes
+{"execute": "job-dismiss", "arguments": {"id": "job0"}}
+{"return": {}}
+
+{"execute": "blockdev-create", "arguments": {"job-id": "job0", "options": {"driver": "nope"}}}
+{"error": {"class": "GenericError", "desc": "Parameter 'driver' does not accept value 'nope'"}}
+
+"#;
+    assert_eq!(t.contents(), expected);
+}
+
+/// `run_job` with manual finalization: pre_finalize runs, then the job is
+/// finalized (or cancelled) and dismissed, all logged.
+#[test]
+fn run_job_manual_finalize_and_cancel() {
+    let Some(t) = ctx("vm-run-job") else { return };
+    let mut vm = t.vm();
+    vm.add_blockdev("driver=null-co,node-name=src,size=1048576");
+    vm.add_blockdev("driver=null-co,node-name=tgt,size=1048576");
+    vm.launch().unwrap();
+    for cancel in [false, true] {
+        vm.qmp_log(
+            "blockdev-backup",
+            json!({"job_id": "j", "device": "src", "target": "tgt", "sync": "full", "auto_finalize": false, "auto_dismiss": false}),
+            &[],
+            None,
+        )
+        .unwrap();
+        let mut called = 0;
+        let mut pre = |vm: &mut iotests::vm::Vm| {
+            called += 1;
+            vm.logger().log("pre_finalize");
+            Ok(())
+        };
+        let r = vm
+            .run_job(
+                "j",
+                RunJobOptions { auto_finalize: false, pre_finalize: Some(&mut pre), cancel, ..Default::default() },
+            )
+            .unwrap();
+        assert_eq!(called, 1);
+        if cancel {
+            assert_eq!(r.as_deref(), Some("Operation canceled"));
+        } else {
+            assert_eq!(r, None);
+        }
+    }
+    vm.shutdown().unwrap();
+    let ev = |ty: &str| {
+        format!(
+            r#"{{"data": {{"device": "j", "len": 1048576, "offset": 1048576, "speed": 0, "type": "backup"}}, "event": "{ty}", "timestamp": {{"microseconds": "USECS", "seconds": "SECS"}}}}"#
+        )
+    };
+    // As in iotests' golden output (e.g. 040): JOB_STATUS_CHANGE "pending"
+    // comes before BLOCK_JOB_PENDING, so the job is finalized first.
+    let start = r#"{"execute": "blockdev-backup", "arguments": {"auto-dismiss": false, "auto-finalize": false, "device": "src", "job-id": "j", "sync": "full", "target": "tgt"}}
+{"return": {}}
+pre_finalize
+"#;
+    let pending = r#"{"data": {"id": "j", "type": "backup"}, "event": "BLOCK_JOB_PENDING", "timestamp": {"microseconds": "USECS", "seconds": "SECS"}}"#;
+    let dismiss = "{\"execute\": \"job-dismiss\", \"arguments\": {\"id\": \"j\"}}\n{\"return\": {}}\n";
+    let expected = format!(
+        "{start}{{\"execute\": \"job-finalize\", \"arguments\": {{\"id\": \"j\"}}}}\n{{\"return\": {{}}}}\n{pending}\n{}\n{dismiss}\
+         {start}{{\"execute\": \"job-cancel\", \"arguments\": {{\"id\": \"j\"}}}}\n{{\"return\": {{}}}}\n{pending}\n\
+         Job failed: Operation canceled\n{}\n{dismiss}",
+        ev("BLOCK_JOB_COMPLETED"),
+        ev("BLOCK_JOB_CANCELLED"),
+    );
+    assert_eq!(t.contents(), expected);
+}
+
+/// Mirror jobs through QMPTestCase's waits, and the graph helpers.
+#[test]
+fn mirror_complete_cancel_pause() {
+    let Some(t) = ctx("vm-mirror") else { return };
+    let src = t.file_path("src.img");
+    std::fs::File::create(&src).unwrap().set_len(4 << 20).unwrap();
+    let mut vm = t.vm();
+    vm.add_drive_full(Some(&src), "node-name=src", "none", "raw");
+    vm.add_blockdev("driver=null-co,node-name=tgt,size=4194304");
+    vm.launch().unwrap();
+    assert_has_block_node(&mut vm, Some("src"), None).unwrap();
+    assert_has_block_node(&mut vm, None, Some(&src)).unwrap();
+    let e = assert_has_block_node(&mut vm, Some("nope"), None).unwrap_err().to_string();
+    assert!(e.starts_with("Cannot find nope None in result:\n{'return': [{"), "{e}");
+    let msg = |r: iotests::Result<()>| r.unwrap_err().to_string();
+    let e = msg(vm.assert_block_path("src", "/file", Some("nope"), None));
+    assert!(e.starts_with("Found node #block") && e.ends_with(" under /file (but expected nope)"), "{e}");
+    assert_eq!(msg(vm.assert_block_path("nope", "/file", None, None)), "Root node nope not found");
+    assert_eq!(msg(vm.assert_block_path("src", "/file/x/y", None, None)), "Cannot follow path src/file/x/y");
+    assert_eq!(msg(vm.assert_block_path("src", "/x", Some("y"), None)), "No node found under /x (but expected y)");
+    vm.assert_block_path("src", "/x", None, None).unwrap();
+    assert_no_active_block_jobs(&mut vm).unwrap();
+
+    let mirror = |vm: &mut iotests::vm::Vm| {
+        let r = vm
+            .qmp("blockdev-mirror", json!({"job-id": "drive0", "device": "src", "target": "tgt", "sync": "full"}))
+            .unwrap();
+        assert_qmp(&r, "return", json!({})).unwrap();
+    };
+    mirror(&mut vm);
+    complete_and_wait(&mut vm, "drive0", true, None).unwrap();
+    // The target replaced the source under the device.
+    vm.assert_block_path("tgt", "/backing", None, None).unwrap();
+
+    vm.cmd("blockdev-add", json!({"driver": "null-co", "node-name": "tgt2", "size": 4194304})).unwrap();
+    let r = vm
+        .qmp("blockdev-mirror", json!({"job-id": "drive0", "device": "tgt", "target": "tgt2", "sync": "full"}))
+        .unwrap();
+    assert_qmp(&r, "return", json!({})).unwrap();
+    wait_ready_and_cancel(&mut vm, "drive0").unwrap();
+
+    let r = vm
+        .qmp("blockdev-mirror", json!({"job-id": "drive0", "device": "tgt", "target": "tgt2", "sync": "full"}))
+        .unwrap();
+    assert_qmp(&r, "return", json!({})).unwrap();
+    iotests::vm::testcase::wait_ready(&mut vm, "drive0").unwrap();
+    pause_job(&mut vm, "drive0", true).unwrap();
+    let jobs = vm.qmp("query-block-jobs", ()).unwrap();
+    assert_qmp(&jobs, "return[0]/paused", true).unwrap();
+    vm.cmd("block-job-resume", json!({"device": "drive0"})).unwrap();
+    let ev = cancel_and_wait(&mut vm, "drive0", true, false, Duration::from_secs(60)).unwrap();
+    assert!(ev["event"] == "BLOCK_JOB_CANCELLED" || ev["event"] == "BLOCK_JOB_COMPLETED", "{ev}");
+    assert!(matches!(assert_qmp(&ev, "data/device", "drive1"), Err(Error::Assertion(_))));
+    vm.shutdown().unwrap();
+}

@@ -1,0 +1,334 @@
+//! VM life cycle against a real QEMU: launch, QMP, qtest, events, shutdown
+//! in all its ways, failed launches, fd passing, and no leaked QEMU even when
+//! the test process is SIGKILLed.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use iotests::env::TestEnv;
+use iotests::vm::{DEFAULT_EVENT_TIMEOUT, VmError};
+use iotests::{Error, TestContext};
+use serde_json::json;
+
+/// The test's context, or `None` (after saying so) without QEMU.
+fn ctx(name: &str) -> Option<TestContext> {
+    let env = TestEnv::from_process_env("raw");
+    if !env.qemu.exists() {
+        println!("not run: qemu-system-x86_64 not found");
+        return None;
+    }
+    Some(TestContext::new(name, env).expect("test context"))
+}
+
+fn pid_gone(pid: i32) -> bool {
+    // A zombie counts as gone: it is dead, only not reaped yet.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_gone(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if pid_gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pid_gone(pid)
+}
+
+#[test]
+fn launch_query_shutdown() {
+    let Some(t) = ctx("vm-launch") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    assert!(vm.is_running());
+    let pid = vm.get_pid().unwrap();
+    let args = vm.full_args().join(" ");
+    assert!(args.contains(" -display none -vga none -chardev socket,id=mon,fd="), "{args}");
+    assert!(args.contains(" -mon chardev=mon,mode=control -chardev socket,id=qtest,fd="), "{args}");
+    assert!(args.contains(" -qtest chardev:qtest"), "{args}");
+    assert!(args.ends_with(&t.env().qemu_opts.join(" ")), "{args}");
+
+    assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
+    let r = vm.qmp("no-such-command", ()).unwrap();
+    assert_eq!(r["error"]["class"], "CommandNotFound");
+    assert!(vm.qtest("readb 0x0").unwrap().starts_with("OK "));
+    assert!(matches!(vm.launch(), Err(Error::Vm(VmError::AlreadyLaunched))));
+
+    vm.shutdown().unwrap();
+    assert_eq!(vm.exitcode(), Some(0));
+    assert!(!vm.is_running());
+    assert!(pid_gone(pid));
+    assert!(vm.get_log().is_some());
+    assert!(matches!(vm.qmp("query-status", ()), Err(Error::Vm(VmError::NoQmp))));
+    // Shut down twice is a no-op, and the VM can be launched again.
+    vm.shutdown().unwrap();
+    vm.launch().unwrap();
+    vm.kill().unwrap();
+    assert_eq!(vm.exitcode(), Some(-9));
+}
+
+#[test]
+fn events_are_waited_for_matched_and_set_aside() {
+    let Some(t) = ctx("vm-events") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    vm.cmd("stop", ()).unwrap();
+    vm.cmd("cont", ()).unwrap();
+    // RESUME is wanted first: STOP is set aside, not lost.
+    let ev = vm.event_wait("RESUME", DEFAULT_EVENT_TIMEOUT, None).unwrap();
+    assert_eq!(ev["event"], "RESUME");
+    assert!(ev["timestamp"]["seconds"].is_u64());
+    let ev = vm.get_qmp_event(false).unwrap().unwrap();
+    assert_eq!(ev["event"], "STOP");
+    assert_eq!(vm.get_qmp_event(false).unwrap(), None);
+
+    // A pattern that does not match times out, and the event stays queued.
+    vm.cmd("stop", ()).unwrap();
+    let pattern = json!({"data": {"reason": "nope"}});
+    let err = vm.event_wait("STOP", Duration::from_millis(300), Some(&pattern)).unwrap_err();
+    assert!(matches!(&err, Error::Qmp(e) if e.is_timeout()), "{err}");
+    assert!(vm.event_poll("STOP", None).unwrap().is_some());
+
+    vm.cmd("cont", ()).unwrap();
+    let events = vm.get_qmp_events_filtered(DEFAULT_EVENT_TIMEOUT).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0], json!({"event": "RESUME", "timestamp": {"seconds": "SECS", "microseconds": "USECS"}}));
+
+    vm.cmd("stop", ()).unwrap();
+    vm.clear_events().unwrap();
+    assert!(vm.get_qmp_events(false).unwrap().is_empty());
+    vm.shutdown().unwrap();
+}
+
+#[test]
+fn qmp_log_and_hmp_log_like_iotests() {
+    let Some(t) = ctx("vm-qmp-log") else { return };
+    let mut vm = t.vm();
+    vm.add_blockdev(["driver=null-co", "node-name=null0", "size=1048576"]);
+    vm.launch().unwrap();
+    let r = vm
+        .qmp_log("block-dirty-bitmap-add", json!({"node": "null0", "name": "bm0", "granularity": 65536}), &[], None)
+        .unwrap();
+    assert_eq!(r, json!({"return": {}}));
+    vm.qmp_log("block-dirty-bitmap-add", json!({"node": "nope", "name": "bm0"}), &[], Some(2)).unwrap();
+    vm.hmp_qemu_io("null0", "write 0 64k", true, false).unwrap();
+    vm.enable_migration_events("vm").unwrap();
+    let bitmaps = vm.query_bitmaps().unwrap();
+    assert_eq!(bitmaps["null0"][0]["name"], "bm0");
+    let bm = vm.get_bitmap("null0", "bm0", Some(true), None).unwrap().unwrap();
+    assert_eq!(bm["count"], 65536);
+    assert!(vm.check_bitmap_status("null0", "bm0", &json!({"count": 65536, "recording": true})).unwrap());
+    assert!(!vm.check_bitmap_status("null0", "bm0", &json!({"count": 0})).unwrap());
+    assert_eq!(vm.node_info("null0").unwrap().unwrap()["drv"], "null-co");
+    assert_eq!(vm.node_info("nope").unwrap(), None);
+    vm.shutdown().unwrap();
+    assert_eq!(
+        t.contents(),
+        r#"{"execute": "block-dirty-bitmap-add", "arguments": {"granularity": 65536, "name": "bm0", "node": "null0"}}
+{"return": {}}
+{
+  "execute": "block-dirty-bitmap-add",
+  "arguments": {
+    "name": "bm0",
+    "node": "nope"
+  }
+}
+{
+  "error": {
+    "class": "GenericError",
+    "desc": "Cannot find device='nope' nor node-name='nope'"
+  }
+}
+{"execute": "human-monitor-command", "arguments": {"command-line": "qemu-io null0 \"write 0 64k\""}}
+{"return": ""}
+Enabling migration QMP events on vm...
+{"return": {}}
+"#
+    );
+}
+
+#[test]
+fn failed_launch_reports_exit_code_command_and_output() {
+    let Some(t) = ctx("vm-bad-option") else { return };
+    let mut vm = t.vm();
+    vm.add_args(["-no-such-option"]);
+    let start = Instant::now();
+    let err = vm.launch().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let Error::Vm(VmError::LaunchFailure { exitcode, command, output, .. }) = &err else { panic!("{err}") };
+    assert_eq!(*exitcode, Some(1));
+    assert!(command.ends_with(" -no-such-option"), "{command}");
+    assert!(output.as_deref().unwrap_or("").contains("invalid option"), "{output:?}");
+    let text = err.to_string();
+    assert!(text.contains("\n\tExit code: 1\n\tCommand: "), "{text}");
+    assert!(text.contains("\tOutput: ") && text.contains("-no-such-option: invalid option"), "{text}");
+    assert!(!vm.is_running());
+    // A bad option value (QEMU exits after parsing) is reported the same way.
+    let mut vm = t.vm();
+    vm.add_blockdev("driver=no-such-driver");
+    let err = vm.launch().unwrap_err().to_string();
+    assert!(err.contains("Exit code: 1") && err.contains("no-such-driver"), "{err}");
+}
+
+#[test]
+fn missing_binary_is_reported() {
+    let vars = [("QEMU_PROG", "/nonexistent/qemu-system-x86_64"), ("QEMU_OPTIONS", "-nodefaults")];
+    let env = TestEnv::from_vars(&vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), "raw");
+    let t = TestContext::new("vm-missing", env).unwrap();
+    let err = t.vm().launch().unwrap_err();
+    assert!(matches!(err, Error::MissingBinary { var: "QEMU_PROG", .. }), "{err}");
+}
+
+#[test]
+fn crashed_vm_is_reported_without_hanging() {
+    let Some(t) = ctx("vm-crash") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    let pid = vm.get_pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSEGV).unwrap();
+    let start = Instant::now();
+    // Commands fail once QEMU is gone...
+    while vm.is_running() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(vm.qmp("query-status", ()).is_err());
+    // ...and shutdown says it was not graceful.
+    let err = vm.shutdown().unwrap_err();
+    assert!(matches!(err, Error::Vm(VmError::AbnormalShutdown { .. })), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(vm.exitcode(), Some(-11));
+    assert!(!vm.is_running());
+}
+
+#[test]
+fn vm_ignoring_quit_is_killed_within_the_timeout() {
+    let Some(t) = ctx("vm-sigstop") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    let pid = vm.get_pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let start = Instant::now();
+    let err = vm.shutdown_with(false, Duration::from_secs(2)).unwrap_err();
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "{took:?}");
+    let Error::Vm(VmError::AbnormalShutdown { cause, .. }) = &err else { panic!("{err}") };
+    assert!(cause.contains("timed out"), "{cause}");
+    assert_eq!(vm.exitcode(), Some(-9));
+    assert!(pid_gone(pid));
+}
+
+#[test]
+fn wait_for_quit_and_drop_shut_down() {
+    let Some(t) = ctx("vm-wait") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    vm.cmd("quit", ()).unwrap();
+    vm.wait(Duration::from_secs(10)).unwrap();
+    assert_eq!(vm.exitcode(), Some(0));
+
+    // A VM that does not exit by itself: wait() kills it and says so.
+    vm.launch().unwrap();
+    let err = vm.wait(Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(err, Error::Vm(VmError::AbnormalShutdown { .. })), "{err}");
+
+    let mut vm = t.vm_with_suffix("b");
+    vm.launch().unwrap();
+    let pid = vm.get_pid().unwrap();
+    drop(vm);
+    assert!(pid_gone(pid));
+}
+
+#[test]
+fn qtest_and_log_file() {
+    let Some(t) = ctx("vm-qtest") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    assert_eq!(vm.qtest("writeb 0x1000 0x5a").unwrap(), "OK\n");
+    assert_eq!(vm.qtest("readb 0x1000").unwrap(), "OK 0x000000000000005a\n");
+    assert!(vm.qtest("no-such-qtest-command").unwrap().starts_with("FAIL"));
+    // The log file lives in TEST_DIR/qemu-machine-XXXX until shutdown.
+    let dirs = || {
+        std::fs::read_dir(t.test_dir())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("qemu-machine-"))
+            .count()
+    };
+    assert_eq!(dirs(), 1);
+    vm.shutdown().unwrap();
+    assert_eq!(dirs(), 0);
+    let log = vm.get_log().unwrap();
+    assert!(log.contains("OPENED"), "{log:?}");
+    assert!(matches!(vm.qtest("readb 0x0"), Err(Error::Vm(VmError::NoQtest))));
+}
+
+#[test]
+fn fd_passing() {
+    let Some(t) = ctx("vm-fds") else { return };
+    let path = t.file_path("fd.img");
+    let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+    file.set_len(1 << 20).unwrap();
+    let mut vm = t.vm();
+    vm.add_fd(file.try_clone().unwrap(), 1, "cmdline-fd", "");
+    vm.launch().unwrap();
+
+    // Over QMP: getfd names a descriptor, add-fd puts one in a set.
+    vm.send_fd_scm(file.as_fd()).unwrap();
+    vm.cmd("getfd", json!({"fdname": "img"})).unwrap();
+    vm.send_file_scm(&path).unwrap();
+    let added = vm.cmd("add-fd", json!({"fdset-id": 2, "opaque": "qmp-fd"})).unwrap();
+    assert_eq!(added["fdset-id"], 2);
+
+    let sets = vm.cmd("query-fdsets", ()).unwrap();
+    let opaque =
+        |id: i64| sets.as_array().unwrap().iter().find(|s| s["fdset-id"] == id).map(|s| s["fds"][0]["opaque"].clone());
+    assert_eq!(opaque(1), Some(json!("cmdline-fd")), "{sets}");
+    assert_eq!(opaque(2), Some(json!("qmp-fd")), "{sets}");
+    // QEMU can open the image through the set.
+    vm.cmd("blockdev-add", json!({"driver": "file", "filename": "/dev/fdset/1", "node-name": "viafd"})).unwrap();
+    vm.shutdown().unwrap();
+}
+
+const LEAK_CHILD: &str = "IOTESTS_VM_LEAK_CHILD";
+
+#[test]
+fn no_leak_when_test_process_is_killed() {
+    if std::env::var_os(LEAK_CHILD).is_some() {
+        // Child mode: launch a VM, say its PID, wait to be killed.
+        let Some(t) = ctx("vm-leak-child") else { return };
+        let mut vm = t.vm();
+        vm.launch().unwrap();
+        println!("QEMU_PID={}", vm.get_pid().unwrap());
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    if ctx("vm-leak").is_none() {
+        return;
+    }
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "no_leak_when_test_process_is_killed", "--nocapture", "--test-threads=1"])
+        .env(LEAK_CHILD, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let registry = std::sync::Arc::new(iotests::process::ProcessRegistry::default());
+    let mut child = iotests::process::spawn("test-child", cmd, &registry).unwrap();
+    let stdout = child.std().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // libtest prints "test … ... " before it, on the same line.
+            if let Some((_, pid)) = line.split_once("QEMU_PID=") {
+                let _ = tx.send(pid.trim().parse::<i32>().unwrap());
+            }
+        }
+    });
+    let pid = rx.recv_timeout(Duration::from_secs(60)).expect("the child printed no QEMU pid");
+    assert!(!pid_gone(pid));
+    child.kill().unwrap();
+    assert!(wait_gone(pid, Duration::from_secs(5)), "QEMU {pid} outlived the SIGKILLed test process");
+}

@@ -1,0 +1,85 @@
+//! Migration between two VMs, logged as iotests 234 logs it.
+
+use iotests::env::TestEnv;
+use iotests::{Msg, TestContext};
+use serde_json::json;
+
+fn ctx(name: &str) -> Option<TestContext> {
+    let env = TestEnv::from_process_env("qcow2");
+    if !env.qemu.exists() {
+        println!("not run: qemu-system-x86_64 not found");
+        return None;
+    }
+    Some(TestContext::new(name, env).expect("test context"))
+}
+
+#[test]
+fn migration_between_two_vms() {
+    let Some(t) = ctx("vm-migration") else { return };
+    let sock = t.sock_path("mig.sock");
+    let mut vm_a = t.vm_with_suffix("a");
+    let mut vm_b = t.vm_with_suffix("b");
+    for vm in [&mut vm_a, &mut vm_b] {
+        vm.add_blockdev("null-co,node-name=drive0,size=67108864").add_args(["-m", "32"]);
+    }
+
+    t.log("Launching source VM...");
+    vm_a.launch().unwrap();
+    vm_a.enable_migration_events("A").unwrap();
+    t.log("Launching destination VM...");
+    vm_b.add_incoming(&format!("unix:{sock}")).launch().unwrap();
+    vm_b.enable_migration_events("B").unwrap();
+
+    t.log("Starting migration to B...");
+    t.log(vm_a.qmp("migrate", json!({"uri": format!("unix:{sock}")})).unwrap());
+    assert!(vm_a.wait_migration(Some("postmigrate")).unwrap());
+    assert!(vm_b.wait_migration(Some("running")).unwrap());
+    for vm in [&mut vm_a, &mut vm_b] {
+        let status = vm.qmp("query-migrate", ()).unwrap()["return"]["status"].clone();
+        t.log(status);
+    }
+    for vm in [&mut vm_a, &mut vm_b] {
+        t.log(vm.qmp("query-status", ()).unwrap());
+    }
+
+    // A migration that cannot connect fails.
+    let mut vm_c = t.vm_with_suffix("c");
+    vm_c.launch().unwrap();
+    vm_c.enable_migration_events("C").unwrap();
+    vm_c.qmp("migrate", json!({"uri": format!("unix:{}", t.sock_path("nobody-listens"))})).unwrap();
+    assert!(!vm_c.wait_migration(Some("postmigrate")).unwrap());
+
+    for vm in [&mut vm_a, &mut vm_b, &mut vm_c] {
+        vm.shutdown().unwrap();
+    }
+    let ev = |s: &str| {
+        Msg::Json(json!({"data": {"status": s}, "event": "MIGRATION", "timestamp": {"microseconds": "USECS", "seconds": "SECS"}}))
+            .render(None)
+    };
+    let expected = [
+        "Launching source VM...".to_string(),
+        "Enabling migration QMP events on A...".into(),
+        r#"{"return": {}}"#.into(),
+        "Launching destination VM...".into(),
+        "Enabling migration QMP events on B...".into(),
+        r#"{"return": {}}"#.into(),
+        "Starting migration to B...".into(),
+        r#"{"return": {}}"#.into(),
+        ev("setup"),
+        ev("active"),
+        ev("device"),
+        ev("completed"),
+        ev("active"),
+        ev("completed"),
+        "completed".into(),
+        "completed".into(),
+        r#"{"return": {"running": false, "status": "postmigrate"}}"#.into(),
+        r#"{"return": {"running": true, "status": "running"}}"#.into(),
+        "Enabling migration QMP events on C...".into(),
+        r#"{"return": {}}"#.into(),
+    ];
+    let log = t.contents();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[..expected.len()], expected, "{log}");
+    assert_eq!(lines.last().copied(), Some(ev("failed").as_str()), "{log}");
+}
