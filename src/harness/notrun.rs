@@ -145,8 +145,9 @@ impl TestContext {
     }
 
     /// iotests' `qemu_pipe(*args)`.
-    pub fn qemu_pipe(&self, args: &[&str]) -> Result<String> {
-        probes::qemu_pipe(self.env(), args)
+    pub fn qemu_pipe<S: AsRef<str>>(&self, args: &[S]) -> Result<String> {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        probes::qemu_pipe(self.env(), &args)
     }
 
     /// iotests' `supported_formats(read_only)`.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::pipe::{self, ErrTo, Out};
 use super::{ToolOpts, strings, tool_failed};
-use crate::context::{TestContext, try_remove};
+use crate::context::TestContext;
 use crate::env::TestEnv;
 use crate::error::{Error, Result};
 use crate::filters::Filter;
@@ -408,45 +408,6 @@ impl TestContext {
             1 => Ok(false),
             _ => Err(tool_failed("qemu-img", &out)),
         }
-    }
-
-    /// iotests' `has_working_luks()`: whether qemu-img can create a LUKS
-    /// image, else why not.
-    pub fn has_working_luks(&self) -> Result<(bool, String)> {
-        let img_file = format!("{}/luks-test.luks", self.test_dir());
-        let secret = self.env().luks_default_secret_object();
-        let res = self.qemu_img_unchecked(&[
-            "create",
-            "-f",
-            "luks",
-            "--object",
-            &secret,
-            "-o",
-            self.env().luks_default_key_secret_opt(),
-            "-o",
-            "iter-time=10",
-            &img_file,
-            "1G",
-        ])?;
-        try_remove(&img_file);
-        if res.returncode == 0 {
-            return Ok((true, String::new()));
-        }
-        let marker = format!("{img_file}:");
-        let reason = res
-            .stdout
-            .lines()
-            .find_map(|l| l.split_once(&marker).map(|(_, r)| r.trim().to_string()))
-            .unwrap_or_else(|| res.stdout.clone());
-        Ok((false, reason))
-    }
-
-    /// iotests' `supports_qcow2_zstd_compression()`.
-    pub fn supports_qcow2_zstd_compression(&self) -> Result<bool> {
-        let img_file = format!("{}/qcow2-zstd-test.qcow2", self.test_dir());
-        let res = self.qemu_img_unchecked(&["create", "-f", "qcow2", "-o", "compression_type=zstd", &img_file, "0"])?;
-        try_remove(&img_file);
-        Ok(!(res.returncode == 1 && res.stdout.contains("'compression-type' does not accept value 'zstd'")))
     }
 }
 

@@ -243,13 +243,4 @@ impl TestContext {
         let sp = pipe::spawn_with(self.logger(), self.processes(), tool, &args, None, Out::Capture, err)?;
         Ok(ToolPopen { tool: tool.to_string(), args, child: sp.child, capture: sp.capture, log_pipe: sp.log_pipe })
     }
-
-    /// iotests' `qemu_pipe(*args)`: run QEMU (with `QEMU_OPTIONS`) to print
-    /// something and exit; its combined output.
-    pub fn qemu_pipe<S: AsRef<str>>(&self, args: &[S]) -> Result<String> {
-        let mut argv = vec![self.env().qemu.get()?.to_string()];
-        argv.extend(self.env().qemu_opts.iter().cloned());
-        argv.extend(strings(args));
-        Ok(self.qemu_tool_pipe_and_status("qemu", &argv, true)?.0)
-    }
 }
