@@ -211,3 +211,32 @@ fn mirror_complete_cancel_pause() {
     assert!(matches!(assert_qmp(&ev, "data/device", "drive1"), Err(Error::Assertion(_))));
     vm.shutdown().unwrap();
 }
+
+/// iotests' blkdebug pattern: pause a drive, start a job that gets stuck on
+/// it, cancel with `resume`.
+#[test]
+fn paused_drive_and_cancel_with_resume() {
+    let Some(t) = ctx("vm-pause-drive") else { return };
+    let [src, dst] = t.file_paths(["src.img", "dst.img"]);
+    std::fs::File::create(&src).unwrap().set_len(4 << 20).unwrap();
+    let mut vm = t.vm();
+    vm.add_drive_full(Some(&format!("blkdebug::{src}")), "", "none", "raw");
+    vm.launch().unwrap();
+    // (A qemu-io read on a paused drive would block the monitor.)
+    let r = vm.hmp_qemu_io("drive0", "write -P 0x11 0 4k", false, false).unwrap();
+    assert_qmp(&r, "return", "").unwrap();
+    vm.pause_drive("drive0", None).unwrap();
+    let r = vm
+        .qmp(
+            "drive-mirror",
+            json!({"device": "drive0", "target": dst, "sync": "full", "format": "raw", "mode": "absolute-paths"}),
+        )
+        .unwrap();
+    assert_qmp(&r, "return", json!({})).unwrap();
+    let jobs = vm.cmd("query-block-jobs", ()).unwrap();
+    assert_eq!(jobs[0]["ready"], false, "{jobs}");
+    let ev = cancel_and_wait(&mut vm, "drive0", true, true, Duration::from_secs(60)).unwrap();
+    assert_qmp(&ev, "data/device", "drive0").unwrap();
+    vm.resume_drive("drive0").unwrap();
+    vm.shutdown().unwrap();
+}

@@ -283,12 +283,16 @@ fn fd_passing() {
     vm.send_file_scm(&path).unwrap();
     let added = vm.cmd("add-fd", json!({"fdset-id": 2, "opaque": "qmp-fd"})).unwrap();
     assert_eq!(added["fdset-id"], 2);
+    vm.getfd(file.as_fd(), "img2").unwrap();
+    let added = vm.qmp_add_fd(file.as_fd(), Some(3), Some("qmp-fd-3")).unwrap();
+    assert_eq!(added["fdset-id"], 3);
 
     let sets = vm.cmd("query-fdsets", ()).unwrap();
     let opaque =
         |id: i64| sets.as_array().unwrap().iter().find(|s| s["fdset-id"] == id).map(|s| s["fds"][0]["opaque"].clone());
     assert_eq!(opaque(1), Some(json!("cmdline-fd")), "{sets}");
     assert_eq!(opaque(2), Some(json!("qmp-fd")), "{sets}");
+    assert_eq!(opaque(3), Some(json!("qmp-fd-3")), "{sets}");
     // QEMU can open the image through the set.
     vm.cmd("blockdev-add", json!({"driver": "file", "filename": "/dev/fdset/1", "node-name": "viafd"})).unwrap();
     vm.shutdown().unwrap();

@@ -279,6 +279,11 @@ impl Vm {
     /// a `quit` the test sent, a guest shutdown, …) and clean up. If it does
     /// not exit in time it is killed ([`VmError::AbnormalShutdown`]).
     pub fn wait(&mut self, timeout: Duration) -> Result<()> {
+        // Python sets the flag even when not launched, where it would then
+        // stop the next shutdown from sending `quit`; we do not.
+        if !self.launched {
+            return Ok(());
+        }
         self.quit_issued = true;
         self.shutdown_with(false, timeout)
     }

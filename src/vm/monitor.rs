@@ -120,4 +120,16 @@ impl Vm {
     pub fn send_file_scm(&mut self, path: impl AsRef<Path>) -> Result<()> {
         Ok(self.qmp_client()?.send_file_scm(path)?)
     }
+
+    /// Pass `fd` and name it `fdname` (`send_fd_scm` + `getfd`).
+    pub fn getfd(&mut self, fd: BorrowedFd<'_>, fdname: &str) -> Result<()> {
+        Ok(self.qmp_client()?.getfd(fd, fdname)?)
+    }
+
+    /// Pass `fd` and put it in a descriptor set (`send_fd_scm` + `add-fd`);
+    /// returns QEMU's `{"fdset-id": N, "fd": M}`. For the command-line
+    /// `-add-fd`, see [`Vm::add_fd`].
+    pub fn qmp_add_fd(&mut self, fd: BorrowedFd<'_>, fdset_id: Option<i64>, opaque: Option<&str>) -> Result<Value> {
+        Ok(self.qmp_client()?.add_fd(fd, fdset_id, opaque)?)
+    }
 }
