@@ -1,0 +1,265 @@
+//! The reporter: `check`'s output (header, one line per test, diffs and the
+//! summary) or TAP, fed by the runner's [`Events`].
+
+use std::io::Write;
+
+use super::runner::{Events, Job, Outcome};
+use super::times::Times;
+use super::verdict::Status;
+use crate::diff;
+
+/// Output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `check`'s human-readable lines.
+    Human,
+    /// TAP version 13, as `check -tap`.
+    Tap,
+}
+
+/// Presentation settings.
+#[derive(Debug, Clone)]
+pub struct Style {
+    /// Human or TAP.
+    pub mode: Mode,
+    /// ANSI colors for statuses and diffs.
+    pub color: bool,
+    /// Transient progress lines (only on a terminal).
+    pub progress: bool,
+    /// How many tests run at once.
+    pub jobs: usize,
+    /// The image format, for TAP's `# running` lines.
+    pub imgfmt: String,
+}
+
+/// Writes what the runner reports.
+pub struct Reporter<'a> {
+    out: Box<dyn Write + 'a>,
+    err: Box<dyn Write + 'a>,
+    style: Style,
+    times: &'a Times,
+    width: usize,
+    tap_count: usize,
+    status_shown: bool,
+    last_running: Vec<String>,
+    done: usize,
+    total: usize,
+}
+
+/// One result line in `testrunner.test_print_one_line`'s format.
+#[allow(clippy::too_many_arguments)]
+pub fn line(
+    name: &str,
+    width: usize,
+    status: &str,
+    color: bool,
+    start: &str,
+    end: Option<&str>,
+    thistime: Option<f64>,
+    lasttime: Option<f64>,
+    description: &str,
+) -> String {
+    let (col, col_end) = match (color, status) {
+        (true, "pass") => ("\x1b[32m", "\x1b[0m"),
+        (true, "fail") => ("\x1b[1m\x1b[31m", "\x1b[0m"),
+        (true, "not run") => ("\x1b[33m", "\x1b[0m"),
+        _ => ("", ""),
+    };
+    let lasttime = lasttime.filter(|t| *t > 0.0).map(|t| format!(" (last: {t:.1}s)")).unwrap_or_default();
+    let thistime = thistime.filter(|t| *t > 0.0).map(|t| format!("{t:.1}s")).unwrap_or_else(|| "...".into());
+    let end = end.map(|e| format!("[{e}]")).unwrap_or_default();
+    format!("{name:width$} {col}{status:10}{col_end} [{start}] {end:13}{thistime:5} {lasttime:14} {description}")
+        .trim_end()
+        .to_string()
+}
+
+impl<'a> Reporter<'a> {
+    /// A reporter writing to `out` (and, for TAP diagnostics, `err`).
+    pub fn new(
+        out: Box<dyn Write + 'a>,
+        err: Box<dyn Write + 'a>,
+        style: Style,
+        times: &'a Times,
+        jobs: &[Job],
+    ) -> Reporter<'a> {
+        // check: the longest name plus two.
+        let width = jobs.iter().map(|j| j.name.len()).max().unwrap_or(6) + 2;
+        Reporter {
+            out,
+            err,
+            style,
+            times,
+            width,
+            tap_count: 0,
+            status_shown: false,
+            last_running: Vec::new(),
+            done: 0,
+            total: jobs.len(),
+        }
+    }
+
+    /// The environment header (and TAP's plan).
+    pub fn begin(&mut self, header: &str) {
+        let _ = match self.style.mode {
+            Mode::Human => write!(self.out, "{header}"),
+            Mode::Tap => write!(self.out, "TAP version 13\n{header}1..{}\n", self.total),
+        };
+        let _ = self.out.flush();
+    }
+
+    fn clear_status(&mut self) {
+        if self.status_shown {
+            let _ = write!(self.out, "\r\x1b[K");
+            self.status_shown = false;
+        }
+    }
+
+    fn show_running(&mut self, running: &[&str]) {
+        if running.is_empty() {
+            return;
+        }
+        let mut s = format!("[{}/{} done] running: {}", self.done, self.total, running.join(" "));
+        // Keep it on one line of a classic terminal so `\r` can erase it.
+        if s.chars().count() > 79 {
+            s = s.chars().take(76).collect::<String>() + "...";
+        }
+        let _ = write!(self.out, "{s}");
+        let _ = self.out.flush();
+        self.status_shown = true;
+    }
+
+    /// `Not run:`, `Some cases not run in:`, `Failures:` and the final count,
+    /// as `check` prints them (TAP has only its plan and lines).
+    pub fn summary(&mut self, results: &[(&Job, &Outcome)]) {
+        self.clear_status();
+        if self.style.mode == Mode::Tap {
+            return;
+        }
+        let names = |st: Status| -> Vec<&str> {
+            results.iter().filter(|(_, o)| o.verdict.status == st).map(|(j, _)| j.name.as_str()).collect()
+        };
+        let (notrun, failed) = (names(Status::NotRun), names(Status::Fail));
+        let casenotrun: Vec<&str> =
+            results.iter().filter(|(_, o)| o.verdict.casenotrun.is_some()).map(|(j, _)| j.name.as_str()).collect();
+        let n_run = results.len() - notrun.len();
+        if !notrun.is_empty() {
+            let _ = writeln!(self.out, "Not run: {}", notrun.join(" "));
+        }
+        if !casenotrun.is_empty() {
+            let _ = writeln!(self.out, "Some cases not run in: {}", casenotrun.join(" "));
+        }
+        let _ = if failed.is_empty() {
+            writeln!(self.out, "Passed all {n_run} iotests")
+        } else {
+            writeln!(self.out, "Failures: {}", failed.join(" "))
+                .and_then(|_| writeln!(self.out, "Failed {} of {n_run} iotests", failed.len()))
+        };
+        let _ = self.out.flush();
+    }
+}
+
+impl Events for Reporter<'_> {
+    fn started(&mut self, _index: usize, job: &Job, start: &str) {
+        match self.style.mode {
+            Mode::Tap => {
+                let _ = writeln!(self.out, "# running {} {}", self.style.imgfmt, job.name);
+            }
+            // With one job at a time, check's own `...` line is the progress.
+            Mode::Human if self.style.progress && self.style.jobs == 1 => {
+                self.clear_status();
+                let l = line(&job.name, self.width, "...", false, start, None, None, self.times.get(&job.name), "");
+                let _ = write!(self.out, "{l}");
+                self.status_shown = true;
+            }
+            Mode::Human => {}
+        }
+        let _ = self.out.flush();
+    }
+
+    fn finished(&mut self, _index: usize, job: &Job, o: &Outcome) {
+        self.done += 1;
+        self.clear_status();
+        let v = &o.verdict;
+        match self.style.mode {
+            Mode::Tap => {
+                self.tap_count += 1;
+                let n = self.tap_count;
+                let _ = match v.status {
+                    Status::Pass => writeln!(self.out, "ok {n} {}", job.name),
+                    Status::Fail => writeln!(self.out, "not ok {n} {} # {}", job.name, v.description),
+                    Status::NotRun => writeln!(self.out, "ok {n} {} # SKIP {}", job.name, v.description),
+                };
+                if let Some(c) = &v.casenotrun {
+                    let _ = write!(self.out, "{}", diff::indent(c, "#"));
+                }
+                if let Some(d) = &v.detail {
+                    let _ = write!(self.err, "{d}");
+                    let _ = self.err.flush();
+                }
+            }
+            Mode::Human => {
+                let status = v.status.as_str();
+                let last = self.times.get(&job.name);
+                let l = line(
+                    &job.name,
+                    self.width,
+                    status,
+                    self.style.color,
+                    &o.start,
+                    Some(&o.end),
+                    o.elapsed,
+                    last,
+                    &v.description,
+                );
+                let _ = writeln!(self.out, "{l}");
+                if let Some(c) = &v.casenotrun {
+                    let _ = write!(self.out, "{c}");
+                    if !c.ends_with('\n') {
+                        let _ = writeln!(self.out);
+                    }
+                }
+                if let Some(d) = &v.detail {
+                    let d = if v.detail_is_diff && self.style.color { diff::colorize(d) } else { d.clone() };
+                    let _ = write!(self.out, "{d}");
+                }
+            }
+        }
+        if self.style.progress && self.style.mode == Mode::Human && self.style.jobs > 1 {
+            self.last_running.retain(|n| *n != job.name);
+            let names = self.last_running.clone();
+            self.show_running(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        let _ = self.out.flush();
+    }
+
+    fn tick(&mut self, running: &[&str]) {
+        if !(self.style.progress && self.style.mode == Mode::Human && self.style.jobs > 1) {
+            return;
+        }
+        if running.iter().copied().eq(self.last_running.iter().map(String::as_str)) {
+            return;
+        }
+        self.last_running = running.iter().map(|s| s.to_string()).collect();
+        self.clear_status();
+        self.show_running(running);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_format_matches_testrunner() {
+        // f'{test:{w}} {status:10} [{start}] {endtime:13}{thistime:5} {lasttime:14} {description}'
+        assert_eq!(
+            line("001", 5, "pass", false, "10:00:00", Some("10:00:02"), Some(1.5), Some(1.4), ""),
+            "001   pass       [10:00:00] [10:00:02]   1.5s   (last: 1.4s)"
+        );
+        assert_eq!(
+            line("iothreads-x", 13, "not run", false, "10:00:00", Some("10:00:00"), None, None, "not suitable"),
+            "iothreads-x   not run    [10:00:00] [10:00:00]   ...                  not suitable"
+        );
+        assert!(line("x", 3, "fail", true, "a", None, None, None, "").contains("\x1b[1m\x1b[31mfail      \x1b[0m"));
+    }
+}
