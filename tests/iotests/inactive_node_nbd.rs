@@ -1,0 +1,1 @@
+//! Port of upstream iotest inactive_node_nbd: not written yet.

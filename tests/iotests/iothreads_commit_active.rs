@@ -1,0 +1,1 @@
+//! Port of upstream iotest iothreads_commit_active: not written yet.

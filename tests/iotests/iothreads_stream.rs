@@ -1,0 +1,1 @@
+//! Port of upstream iotest iothreads_stream: not written yet.

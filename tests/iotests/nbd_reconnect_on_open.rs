@@ -1,0 +1,1 @@
+//! Port of upstream iotest nbd_reconnect_on_open: not written yet.

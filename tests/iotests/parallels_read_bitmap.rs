@@ -1,0 +1,1 @@
+//! Port of upstream iotest parallels_read_bitmap: not written yet.

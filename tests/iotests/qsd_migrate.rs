@@ -1,0 +1,1 @@
+//! Port of upstream iotest qsd_migrate: not written yet.

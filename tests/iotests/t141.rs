@@ -1,0 +1,1 @@
+//! Port of upstream iotest t141: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t194: not written yet.

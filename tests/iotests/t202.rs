@@ -1,0 +1,1 @@
+//! Port of upstream iotest t202: not written yet.

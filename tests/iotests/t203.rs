@@ -1,0 +1,1 @@
+//! Port of upstream iotest t203: not written yet.

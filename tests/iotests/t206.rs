@@ -1,0 +1,1 @@
+//! Port of upstream iotest t206: not written yet.

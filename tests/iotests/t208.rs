@@ -1,0 +1,1 @@
+//! Port of upstream iotest t208: not written yet.

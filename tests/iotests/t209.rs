@@ -1,0 +1,1 @@
+//! Port of upstream iotest t209: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t210: not written yet.

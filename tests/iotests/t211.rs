@@ -1,0 +1,1 @@
+//! Port of upstream iotest t211: not written yet.

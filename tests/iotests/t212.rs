@@ -1,0 +1,1 @@
+//! Port of upstream iotest t212: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t213: not written yet.

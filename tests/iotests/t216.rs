@@ -1,0 +1,1 @@
+//! Port of upstream iotest t216: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t218: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t228: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t234: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t235: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t237: not written yet.

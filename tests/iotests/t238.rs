@@ -1,0 +1,1 @@
+//! Port of upstream iotest t238: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t242: not written yet.

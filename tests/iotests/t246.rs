@@ -1,0 +1,1 @@
+//! Port of upstream iotest t246: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t248: not written yet.

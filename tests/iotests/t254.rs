@@ -1,0 +1,1 @@
+//! Port of upstream iotest t254: not written yet.

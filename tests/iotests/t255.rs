@@ -1,0 +1,1 @@
+//! Port of upstream iotest t255: not written yet.

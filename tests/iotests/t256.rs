@@ -1,0 +1,1 @@
+//! Port of upstream iotest t256: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t258: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t260: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t262: not written yet.

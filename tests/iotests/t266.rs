@@ -1,0 +1,1 @@
+//! Port of upstream iotest t266: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t274: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t277: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t280: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t299: not written yet.

@@ -1,0 +1,1 @@
+//! Port of upstream iotest t304: not written yet.

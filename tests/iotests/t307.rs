@@ -1,0 +1,1 @@
+//! Port of upstream iotest t307: not written yet.

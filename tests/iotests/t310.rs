@@ -1,0 +1,1 @@
+//! Port of upstream iotest t310: not written yet.
