@@ -493,34 +493,4 @@ impl<'a> Reporter<'a> {
     }
 }
 
-/// Python's `repr()` of a string: single quotes unless the text has a `'`
-/// and no `"`, backslash escapes for quotes, `\\`, `\n`, `\r`, `\t` and
-/// other control characters.
-///
-/// ```
-/// use iotests::harness::py_repr;
-/// assert_eq!(py_repr("it's"), r#""it's""#);
-/// assert_eq!(py_repr("a\tb"), r"'a\tb'");
-/// ```
-pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+pub use crate::json::py_str_repr as py_repr;

@@ -395,6 +395,18 @@ fn write_repr(out: &mut String, value: &Value) {
     }
 }
 
+/// Python's `repr(s)` of a `str`: quoted, with Python's escapes.
+///
+/// ```
+/// assert_eq!(iotests::json::py_str_repr("it's"), r#""it's""#);
+/// assert_eq!(iotests::json::py_str_repr("a\tb"), r"'a\tb'");
+/// ```
+pub fn py_str_repr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_str_repr(&mut out, s);
+    out
+}
+
 /// Python's `repr(s)` for a `str`.
 fn write_str_repr(out: &mut String, s: &str) {
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
