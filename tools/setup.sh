@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the iotests toolkit needs on Debian/Ubuntu: QEMU's tools
-# (qemu-utils, qemu-block-extra where available) and a system emulator
-# (qemu-system-x86) whose version matches the installed qemu-img.
+# (qemu-utils), a system emulator (qemu-system-x86) whose version matches the
+# installed qemu-img, and bzip2 for upstream's sample images.
 #
 # Idempotent and quick when everything is there: it only touches apt when
 # something is missing. The backports suite is added on the mirror that apt
@@ -27,6 +27,8 @@ command -v qemu-img >/dev/null || missing+=(qemu-utils)
 command -v qemu-io >/dev/null || missing+=(qemu-utils)
 command -v qemu-nbd >/dev/null || missing+=(qemu-utils)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-system-common)
+# Upstream's sample images are bzip2-compressed (unarchive_sample_image).
+command -v bzip2 >/dev/null || missing+=(bzip2)
 
 img_ver=$(tool_version qemu-img || true)
 sys_ver=$(tool_version qemu-system-x86_64 || true)
@@ -83,7 +85,7 @@ as_root apt-get update -qq >/dev/null
 args=()
 for p in "${pkgs[@]}"; do
   # Pin the emulator to the exact version of the installed tools.
-  if [ -n "$installed_utils" ] && [ "$p" != qemu-utils ]; then
+  if [ -n "$installed_utils" ] && [ "$p" != qemu-utils ] && [ "$p" != bzip2 ]; then
     args+=("$p=$installed_utils")
   else
     args+=("$p")
