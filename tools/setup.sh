@@ -26,7 +26,7 @@ missing=()
 command -v qemu-img >/dev/null || missing+=(qemu-utils)
 command -v qemu-io >/dev/null || missing+=(qemu-utils)
 command -v qemu-nbd >/dev/null || missing+=(qemu-utils)
-command -v qemu-storage-daemon >/dev/null || missing+=(qemu-system-common)
+command -v qemu-storage-daemon >/dev/null || missing+=(qemu-utils)
 # Upstream's sample images are bzip2-compressed (unarchive_sample_image).
 command -v bzip2 >/dev/null || missing+=(bzip2)
 
