@@ -21,7 +21,7 @@
 //! | `TEST_DIR` | a temporary directory, removed afterwards |
 //! | `SOCK_DIR` | a temporary directory (short, for socket paths), removed afterwards |
 //! | `OUTPUT_DIR` | `target/iotests` (where `.notrun` / `.casenotrun` files go) |
-//! | `SAMPLE_IMG_DIR` | none |
+//! | `SAMPLE_IMG_DIR` | `<IOTESTS_QEMU_SRC>/tests/qemu-iotests/sample_images` when that directory exists (testenv.py's default is the same directory of the source tree it runs from), else none |
 //! | `SOCKET_SCM_HELPER` | `socket_scm_helper` |
 //! | `IOTESTS_DEBUG` | unset; `1` echoes every log line to stdout (iotests' `-d`) |
 //! | `IOTESTS_KEEP_SCRATCH` | unset; `1` keeps each test's scratch directory |
@@ -344,7 +344,9 @@ impl TestEnv {
             test_dir_root: get("TEST_DIR").map(PathBuf::from),
             sock_dir_root: get("SOCK_DIR").map(PathBuf::from),
             output_dir: get("OUTPUT_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/iotests")),
-            sample_img_dir: get("SAMPLE_IMG_DIR").map(PathBuf::from),
+            sample_img_dir: get("SAMPLE_IMG_DIR")
+                .map(PathBuf::from)
+                .or_else(|| default_sample_img_dir(get(QEMU_SRC_VAR).as_deref())),
             socket_scm_helper: get("SOCKET_SCM_HELPER").unwrap_or_else(|| "socket_scm_helper".into()),
             debug: get("IOTESTS_DEBUG").is_some_and(|v| v != "0"),
             keep_scratch: get("IOTESTS_KEEP_SCRATCH").is_some_and(|v| v != "0"),
@@ -429,6 +431,27 @@ impl TestEnv {
     }
 }
 
+/// The QEMU source tree (the directory holding `tests/qemu-iotests`) whose
+/// sample images serve as the default `SAMPLE_IMG_DIR`. CI sets it.
+pub const QEMU_SRC_VAR: &str = "IOTESTS_QEMU_SRC";
+
+/// testenv.py's default `SAMPLE_IMG_DIR`, `<source>/tests/qemu-iotests/sample_images`,
+/// for the QEMU source tree `src` — if that directory exists.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let src = dir.path().to_str().unwrap();
+/// assert_eq!(iotests::env::default_sample_img_dir(Some(src)), None);
+/// std::fs::create_dir_all(dir.path().join("tests/qemu-iotests/sample_images")).unwrap();
+/// assert_eq!(iotests::env::default_sample_img_dir(Some(src)),
+///            Some(dir.path().join("tests/qemu-iotests/sample_images")));
+/// assert_eq!(iotests::env::default_sample_img_dir(None), None);
+/// ```
+pub fn default_sample_img_dir(src: Option<&str>) -> Option<PathBuf> {
+    let dir = Path::new(src.filter(|s| !s.is_empty())?).join("tests/qemu-iotests/sample_images");
+    dir.is_dir().then_some(dir)
+}
+
 fn prefixed(prog: &Program, options: &[String]) -> Result<Vec<String>> {
     let mut v = vec![prog.get()?.to_string()];
     v.extend(options.iter().cloned());
@@ -510,6 +533,21 @@ mod tests {
         let env = TestEnv::from_vars(&vars(&[("QEMU_IMG_PROG", "/no/such/qemu-img")]), "raw");
         let err = env.qemu_img_args().unwrap_err().to_string();
         assert!(err.contains("/no/such/qemu-img") && err.contains("QEMU_IMG_PROG"), "{err}");
+    }
+
+    #[test]
+    fn sample_img_dir_defaults_to_the_qemu_source_tree() {
+        let src = tempfile::tempdir().unwrap();
+        let samples = src.path().join("tests/qemu-iotests/sample_images");
+        let src_str = src.path().to_str().unwrap();
+        // No sample directory in the tree: none.
+        assert_eq!(TestEnv::from_vars(&vars(&[(QEMU_SRC_VAR, src_str)]), "raw").sample_img_dir, None);
+        std::fs::create_dir_all(&samples).unwrap();
+        assert_eq!(TestEnv::from_vars(&vars(&[(QEMU_SRC_VAR, src_str)]), "raw").sample_img_dir, Some(samples));
+        // SAMPLE_IMG_DIR wins, even when it does not exist.
+        let env = TestEnv::from_vars(&vars(&[(QEMU_SRC_VAR, src_str), ("SAMPLE_IMG_DIR", "/no/such/dir")]), "raw");
+        assert_eq!(env.sample_img_dir, Some(PathBuf::from("/no/such/dir")));
+        assert_eq!(TestEnv::from_vars(&vars(&[]), "raw").sample_img_dir, None);
     }
 
     #[test]

@@ -87,3 +87,45 @@ fn timeout_bounds_a_polling_loop() {
     assert!(Deadline::seconds(-1.0, "past").expired());
     assert!(!Deadline::seconds(f64::INFINITY, "never").expired());
 }
+
+#[test]
+fn unarchive_sample_image_from_sample_img_dir() {
+    let ctx = |vars: &[(&str, &str)]| {
+        let vars: Vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TestContext::new("scratch-unarchive", TestEnv::from_vars(&vars, "raw")).unwrap()
+    };
+    // Neither SAMPLE_IMG_DIR nor a QEMU source tree: not run.
+    let t = ctx(&[]);
+    let err = t.unarchive_sample_image("parallels-with-bitmap", &t.file_path("disk")).unwrap_err();
+    assert!(matches!(&err, Error::NotRun(r) if r.contains("SAMPLE_IMG_DIR")), "{err}");
+
+    if iotests::env::which("bzip2").is_none() {
+        println!("not run: bzip2 not found");
+        return;
+    }
+    let samples = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let plain = samples.path().join("sample");
+    std::fs::write(&plain, &data).unwrap();
+    assert!(std::process::Command::new("bzip2").arg(&plain).status().unwrap().success());
+    let t = ctx(&[("SAMPLE_IMG_DIR", samples.path().to_str().unwrap())]);
+    let disk = t.file_path("disk");
+    t.unarchive_sample_image("sample", &disk).unwrap();
+    assert!(std::fs::read(&disk).unwrap() == data);
+    // A missing sample is Python's FileNotFoundError; a corrupt one a bzip2 failure.
+    assert!(matches!(t.unarchive_sample_image("missing", &disk), Err(Error::Io { .. })));
+    std::fs::write(samples.path().join("bad.bz2"), b"not bzip2").unwrap();
+    let err = t.unarchive_sample_image("bad", &disk).unwrap_err();
+    assert!(matches!(&err, Error::ToolFailed { tool, .. } if tool == "bzip2"), "{err}");
+    assert!(t.processes().pids().is_empty());
+
+    // IOTESTS_QEMU_SRC names a tree with tests/qemu-iotests/sample_images.
+    let src = tempfile::tempdir().unwrap();
+    let dir = src.path().join("tests/qemu-iotests/sample_images");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(samples.path().join("sample.bz2"), dir.join("sample.bz2")).unwrap();
+    let t = ctx(&[(iotests::env::QEMU_SRC_VAR, src.path().to_str().unwrap())]);
+    let disk = t.file_path("disk");
+    t.unarchive_sample_image("sample", &disk).unwrap();
+    assert!(std::fs::read(&disk).unwrap() == data);
+}
