@@ -74,6 +74,26 @@ fn launch_query_shutdown() {
 }
 
 #[test]
+fn plain_qemu_machine_has_no_qtest_and_no_qemu_options() {
+    let Some(t) = ctx("vm-machine") else { return };
+    let mut vm = t.qemu_machine();
+    vm.add_args(["-accel", "tcg"]);
+    vm.launch().unwrap();
+    let args = vm.full_args().join(" ");
+    assert!(args.contains(" -display none -vga none -chardev socket,id=mon,fd="), "{args}");
+    assert!(args.ends_with(" -mon chardev=mon,mode=control -accel tcg"), "{args}");
+    assert!(!args.contains("qtest"), "{args}");
+    assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
+    assert!(matches!(vm.qtest("readb 0x0"), Err(Error::Vm(VmError::NoQtest))));
+    vm.shutdown().unwrap();
+    assert_eq!(vm.exitcode(), Some(0));
+    // Relaunching keeps it plain.
+    vm.launch().unwrap();
+    assert!(!vm.full_args().join(" ").contains("qtest"));
+    vm.shutdown().unwrap();
+}
+
+#[test]
 fn events_are_waited_for_matched_and_set_aside() {
     let Some(t) = ctx("vm-events") else { return };
     let mut vm = t.vm();

@@ -108,7 +108,7 @@ impl Vm {
     fn launch_inner(&mut self, binary: &str) -> Result<()> {
         // _pre_launch: socketpairs (QEMUQtestMachine's first), log file.
         let pair = || UnixStream::pair().map_err(|e| Error::io("creating a socketpair", e));
-        let qtest_pair = pair()?;
+        let qtest_pair = if self.qtest_set { Some(pair()?) } else { None };
         let mon_pair = if self.qmp_set { Some(pair()?) } else { None };
         let temp_dir = tempfile::Builder::new()
             .prefix("qemu-machine-")
@@ -120,15 +120,16 @@ impl Vm {
         self.log_path = Some(log_path.clone());
         self.iolog = None;
 
-        let accel_qtest = crate::env::probe_qemu(std::path::Path::new(binary)).accels.iter().any(|a| a == "qtest");
+        let accel_qtest =
+            self.qtest_set && crate::env::probe_qemu(std::path::Path::new(binary)).accels.iter().any(|a| a == "qtest");
         let mon_fd = mon_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
-        let qtest_fd = qtest_pair.0.as_raw_fd();
+        let qtest_fd = qtest_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let mut full = vec![binary.to_string()];
         full.extend(self.base_args(mon_fd, qtest_fd, accel_qtest));
         full.extend(self.args.iter().cloned());
         self.full_args = full;
 
-        let mut inherit: Vec<RawFd> = vec![qtest_fd];
+        let mut inherit: Vec<RawFd> = qtest_fd.into_iter().collect();
         inherit.extend(mon_fd);
         inherit.extend(self.pass_fds.iter().map(AsRawFd::as_raw_fd));
 
@@ -153,22 +154,27 @@ impl Vm {
         self.launched = true;
 
         // _post_launch: close QEMU's ends so that its exit is EOF here.
-        let (qtest_theirs, qtest_ours) = qtest_pair;
-        drop(qtest_theirs);
+        let qtest_ours = qtest_pair.map(|(qtest_theirs, qtest_ours)| {
+            drop(qtest_theirs);
+            qtest_ours
+        });
         if let Some((mon_theirs, mon_ours)) = mon_pair {
             drop(mon_theirs);
             let mut qmp = QmpClient::from_stream(mon_ours);
             qmp.negotiate(self.qmp_timer)?;
             self.qmp = Some(qmp);
         }
-        self.qtest = Some(Qtest::new(qtest_ours)?);
+        if let Some(qtest_ours) = qtest_ours {
+            self.qtest = Some(Qtest::new(qtest_ours)?);
+        }
         Ok(())
     }
 
-    /// `QEMUQtestMachine._base_args`. `-accel qtest` is left out when the
+    /// `QEMUQtestMachine._base_args` (`QEMUMachine._base_args` without a
+    /// qtest channel). `-accel qtest` is left out when the
     /// binary has no qtest accelerator (Debian's), where QEMU would only
     /// complain about it and fall back to the next `-accel`.
-    fn base_args(&self, mon_fd: Option<RawFd>, qtest_fd: RawFd, accel_qtest: bool) -> Vec<String> {
+    fn base_args(&self, mon_fd: Option<RawFd>, qtest_fd: Option<RawFd>, accel_qtest: bool) -> Vec<String> {
         let mut args: Vec<String> = ["-display", "none", "-vga", "none"].map(String::from).to_vec();
         if let Some(fd) = mon_fd {
             args.extend(["-chardev".into(), format!("socket,id=mon,fd={fd}")]);
@@ -177,10 +183,12 @@ impl Vm {
         if let Some(m) = &self.machine {
             args.extend(["-machine".into(), m.clone()]);
         }
-        args.extend(["-chardev".into(), format!("socket,id=qtest,fd={qtest_fd}")]);
-        args.extend(["-qtest".into(), "chardev:qtest".into()]);
-        if accel_qtest {
-            args.extend(["-accel".into(), "qtest".into()]);
+        if let Some(qtest_fd) = qtest_fd {
+            args.extend(["-chardev".into(), format!("socket,id=qtest,fd={qtest_fd}")]);
+            args.extend(["-qtest".into(), "chardev:qtest".into()]);
+            if accel_qtest {
+                args.extend(["-accel".into(), "qtest".into()]);
+            }
         }
         args
     }

@@ -145,6 +145,9 @@ pub struct Vm {
     args: Vec<String>,
     machine: Option<String>,
     qmp_set: bool,
+    /// Whether QEMU gets the qtest channel (`QEMUQtestMachine`, iotests'
+    /// `VM`) or not (a plain `QEMUMachine`).
+    qtest_set: bool,
     num_drives: usize,
     /// Descriptors given to [`Vm::add_fd`]; kept open so that a relaunch
     /// passes them again.
@@ -185,6 +188,7 @@ impl Vm {
             args: t.env().qemu_opts.clone(),
             machine: None,
             qmp_set: true,
+            qtest_set: true,
             num_drives: 0,
             pass_fds: Vec::new(),
             qmp_timer: Duration::from_secs(15),
@@ -199,6 +203,34 @@ impl Vm {
             quit_issued: false,
             user_killed: false,
         }
+    }
+
+    /// python/qemu's `QEMUMachine(iotests.qemu_prog)`: a plain machine,
+    /// not iotests' `VM` — its arguments do not start with `QEMU_OPTIONS`,
+    /// it has no qtest channel (no `-qtest`, no `-accel qtest`) and QEMU has
+    /// 30 s (python/qemu's default `qmp_timer`) to greet on QMP. Everything
+    /// else (builders, QMP, helpers, shutdown) is the same as for
+    /// [`Vm::new`].
+    ///
+    /// ```
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// let mut vm = iotests::vm::Vm::qemu_machine(&t);
+    /// vm.add_args(["-accel", "tcg"]);
+    /// assert_eq!(vm.args(), ["-accel", "tcg"]);
+    /// assert!(!vm.has_qtest());
+    /// ```
+    pub fn qemu_machine(t: &TestContext) -> Vm {
+        let mut vm = Vm::new(t, "");
+        vm.args.clear();
+        vm.qtest_set = false;
+        vm.qmp_timer = Duration::from_secs(30);
+        vm
+    }
+
+    /// Whether the VM has the qtest channel ([`Vm::qtest`]): true for
+    /// iotests' `VM`, false for a [`Vm::qemu_machine`].
+    pub fn has_qtest(&self) -> bool {
+        self.qtest_set
     }
 
     /// The VM's name, `qemu<suffix>-<pid>`.
@@ -263,5 +295,16 @@ impl TestContext {
     /// ```
     pub fn vm_with_suffix(&self, path_suffix: &str) -> Vm {
         Vm::new(self, path_suffix)
+    }
+
+    /// python/qemu's `QEMUMachine(iotests.qemu_prog)`: see
+    /// [`Vm::qemu_machine`].
+    ///
+    /// ```
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// assert!(t.qemu_machine().args().is_empty());
+    /// ```
+    pub fn qemu_machine(&self) -> Vm {
+        Vm::qemu_machine(self)
     }
 }
