@@ -60,7 +60,7 @@ pub use nbd::NBD_STARTUP_TIMEOUT;
 pub use nbd::NbdServer;
 pub use qsd::QSD_TIMEOUT;
 pub use qsd::{QemuStorageDaemon, QsdOptions};
-pub use scratch::{create_image, unarchive_bz2};
+pub use scratch::{create_image, mkfifo, unarchive_bz2};
 pub use timeout::{Deadline, with_timeout};
 
 use pipe::{Capture, ErrTo, LogPipe, Out};

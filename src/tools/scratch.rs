@@ -1,5 +1,6 @@
 //! Scratch images and names: iotests' `create_image`,
-//! `unarchive_sample_image`, `remote_filename`.
+//! `unarchive_sample_image`, `remote_filename`, and Python's `os.mkfifo` for
+//! migration streams.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
@@ -41,6 +42,25 @@ pub fn create_image(name: impl AsRef<Path>, size: u64) -> Result<()> {
         w.write_all(&sector).map_err(|e| Error::io(ctx(), e))?;
     }
     w.flush().map_err(|e| Error::io(ctx(), e))
+}
+
+/// Python's `os.mkfifo(path)`: a named pipe with mode `0o666` (less the
+/// umask), as tests that migrate through `exec: cat <fifo>` create. An
+/// existing path is an error, as in Python (`FileExistsError`).
+///
+/// ```
+/// use std::os::unix::fs::FileTypeExt;
+/// let dir = tempfile::tempdir().unwrap();
+/// let fifo = dir.path().join("mig_fifo");
+/// iotests::tools::mkfifo(&fifo)?;
+/// assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+/// assert!(iotests::tools::mkfifo(&fifo).is_err());
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn mkfifo(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o666))
+        .map_err(|e| Error::io(format!("mkfifo {}", path.display()), e.into()))
 }
 
 /// Decompress the bzip2 file `src` into `dest` (created or truncated) with
@@ -153,5 +173,39 @@ impl TestContext {
             }
             proto => Err(Error::Env(format!("Protocol {proto} not supported"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    #[test]
+    fn mkfifo_makes_a_working_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        super::mkfifo(&fifo).unwrap();
+        let meta = std::fs::metadata(&fifo).unwrap();
+        assert!(meta.file_type().is_fifo());
+        // 0o666 less the umask: never more than that.
+        assert_eq!(meta.permissions().mode() & !0o666 & 0o7777, 0);
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(fifo)?.write_all(b"migration"))
+        };
+        let mut got = String::new();
+        std::fs::File::open(&fifo).unwrap().read_to_string(&mut got).unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(got, "migration");
+    }
+
+    #[test]
+    fn mkfifo_on_an_existing_path_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taken");
+        std::fs::write(&path, b"").unwrap();
+        let err = super::mkfifo(&path).unwrap_err().to_string();
+        assert!(err.contains("mkfifo") && err.contains("taken"), "{err}");
     }
 }

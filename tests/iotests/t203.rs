@@ -1,1 +1,69 @@
-//! Port of upstream iotest t203: not written yet.
+//! Upstream 203: QMP `migrate` with multiple drives on a single IOThread
+//! completes successfully.
+//!
+//! ```python
+//! # group: rw auto migration quick
+//! iotests.script_initialize(supported_fmts=['qcow2'],
+//!                           supported_platforms=['linux'])
+//! ```
+
+use iotests::vm::DEFAULT_EVENT_TIMEOUT;
+use iotests::vm::testcase::dictpath;
+use iotests::{Filter, args};
+use serde_json::json;
+
+iotests::iotest! {
+    name: "203", groups: [rw, auto, migration, quick],
+    supported_fmts: ["qcow2"],
+    supported_platforms: ["linux"],
+    fn t203(t) {
+        let disk0_img_path = t.scoped_file_paths(["disk0.img"]);
+        let disk1_img_path = t.scoped_file_paths(["disk1.img"]);
+        let mut vm = t.vm();
+
+        let img_size = "10M";
+        t.qemu_img_create(&args!["-f", t.imgfmt(), &disk0_img_path[0], img_size])?;
+        t.qemu_img_create(&args!["-f", t.imgfmt(), &disk1_img_path[0], img_size])?;
+
+        t.log("Launching VM...");
+        let imgfmt = t.imgfmt();
+        vm.add_object("iothread,id=iothread0")
+            .add_drive_full(Some(&disk0_img_path[0]), "node-name=drive0-node", "none", imgfmt)
+            .add_drive_full(Some(&disk1_img_path[0]), "node-name=drive1-node", "none", imgfmt)
+            .launch()?;
+
+        t.log("Setting IOThreads...");
+        t.log(vm.qmp(
+            "x-blockdev-set-iothread",
+            json!({"node-name": "drive0-node", "iothread": "iothread0", "force": true}),
+        )?);
+        t.log(vm.qmp(
+            "x-blockdev-set-iothread",
+            json!({"node-name": "drive1-node", "iothread": "iothread0", "force": true}),
+        )?);
+
+        t.log("Enabling migration QMP events...");
+        t.log(vm.qmp(
+            "migrate-set-capabilities",
+            json!({"capabilities": [
+                {
+                    "capability": "events",
+                    "state": true
+                }
+            ]}),
+        )?);
+
+        t.log("Starting migration...");
+        t.log(vm.qmp("migrate", json!({"uri": "exec:cat >/dev/null"}))?);
+        loop {
+            let event = vm.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, None)?;
+            t.log_with(&event, &[Filter::QmpEvent], None);
+            if dictpath(&event, "data/status")? == "completed" {
+                break;
+            }
+        }
+
+        vm.shutdown()?;
+        Ok(())
+    }
+}
