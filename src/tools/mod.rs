@@ -43,6 +43,7 @@ use crate::context::TestContext;
 use crate::error::{Error, Result};
 use crate::process::{self, Child, DEFAULT_TOOL_TIMEOUT, Output, RunOptions};
 
+pub mod fault_injector;
 mod img;
 mod interactive;
 mod io;
@@ -52,6 +53,7 @@ mod qsd;
 mod scratch;
 mod timeout;
 
+pub use fault_injector::NbdFaultInjector;
 pub use img::{ImgInfoOpts, qemu_img_create_prepare_args};
 pub use interactive::DEFAULT_CMD_TIMEOUT;
 pub use interactive::QemuIoInteractive;
