@@ -25,6 +25,7 @@
 //! | `SOCKET_SCM_HELPER` | `socket_scm_helper` |
 //! | `IOTESTS_DEBUG` | unset; `1` echoes every log line to stdout (iotests' `-d`) |
 //! | `IOTESTS_KEEP_SCRATCH` | unset; `1` keeps each test's scratch directory |
+//! | `IOTESTS_HALT_FIRMWARE` | `1`: without a qtest accelerator, x86 test VMs get a firmware that halts at once (see [`vm::firmware`](crate::vm::firmware)); `0` boots the real one |
 //!
 //! Each `*_OPTIONS` value is split on single spaces after trimming, exactly as
 //! iotests.py splits it. Probes of the QEMU binary (`-accel help`,
@@ -162,6 +163,9 @@ pub struct TestEnv {
     pub debug: bool,
     /// `IOTESTS_KEEP_SCRATCH`: keep scratch directories after the test.
     pub keep_scratch: bool,
+    /// `IOTESTS_HALT_FIRMWARE`: stand in for qtest's "no guest code" with a
+    /// halting firmware when the qtest accelerator is missing.
+    pub halt_firmware: bool,
 }
 
 /// The variables this module reads, for `iotests env` and the docs.
@@ -192,6 +196,7 @@ pub const VARIABLES: &[&str] = &[
     "SOCKET_SCM_HELPER",
     "IOTESTS_DEBUG",
     "IOTESTS_KEEP_SCRATCH",
+    "IOTESTS_HALT_FIRMWARE",
 ];
 
 /// Facts about a QEMU binary learnt by running it, cached per binary path.
@@ -350,6 +355,7 @@ impl TestEnv {
             socket_scm_helper: get("SOCKET_SCM_HELPER").unwrap_or_else(|| "socket_scm_helper".into()),
             debug: get("IOTESTS_DEBUG").is_some_and(|v| v != "0"),
             keep_scratch: get("IOTESTS_KEEP_SCRATCH").is_some_and(|v| v != "0"),
+            halt_firmware: get("IOTESTS_HALT_FIRMWARE").is_none_or(|v| v != "0"),
             qemu,
             imgfmt,
             imgproto,
@@ -427,6 +433,7 @@ impl TestEnv {
             ("SOCKET_SCM_HELPER", self.socket_scm_helper.clone()),
             ("IOTESTS_DEBUG", b(self.debug)),
             ("IOTESTS_KEEP_SCRATCH", b(self.keep_scratch)),
+            ("IOTESTS_HALT_FIRMWARE", b(self.halt_firmware)),
         ]
     }
 }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{Vm, VmError};
+use std::path::Path;
+
+use super::{Vm, VmError, firmware};
 use crate::error::{Error, Result};
 use crate::process::{self, returncode};
 use crate::qmp::QmpClient;
@@ -126,6 +128,10 @@ impl Vm {
         let qtest_fd = qtest_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let mut full = vec![binary.to_string()];
         full.extend(self.base_args(mon_fd, qtest_fd, accel_qtest));
+        if self.qtest_set && !accel_qtest && self.env.halt_firmware && firmware::applies(binary, &self.args) {
+            let bios = firmware::write_halt_bios(self.temp_dir.as_ref().map(|d| d.path()).unwrap_or(Path::new(".")))?;
+            full.extend(["-bios".to_string(), bios.to_string_lossy().into_owned()]);
+        }
         full.extend(self.args.iter().cloned());
         self.full_args = full;
 

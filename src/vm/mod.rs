@@ -31,6 +31,7 @@
 //! ```
 
 mod args;
+pub mod firmware;
 mod helpers;
 mod machine;
 mod monitor;
