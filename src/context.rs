@@ -214,6 +214,20 @@ impl TestContext {
     }
 }
 
+impl TestContext {
+    /// Remove the scratch and socket directories now (unless
+    /// `IOTESTS_KEEP_SCRATCH`), for a test whose body is stuck on a thread
+    /// that will never drop the context.
+    pub(crate) fn remove_scratch(&self) {
+        self.processes.kill_all();
+        if !self.env.keep_scratch {
+            for d in &self.scratch {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+    }
+}
+
 /// Python's `os.path.join(dir, name)` for a relative `name`.
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() || dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }

@@ -334,9 +334,14 @@ fn no_leak_when_test_process_is_killed() {
     if ctx("vm-leak").is_none() {
         return;
     }
+    // The killed child cannot remove its scratch directories: give it
+    // directories inside ours.
+    let scratch = tempfile::Builder::new().prefix("iot-leak-").tempdir_in("/tmp").unwrap();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", "no_leak_when_test_process_is_killed", "--nocapture", "--test-threads=1"])
         .env(LEAK_CHILD, "1")
+        .env("TEST_DIR", scratch.path().join("test"))
+        .env("SOCK_DIR", scratch.path().join("sock"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     let registry = std::sync::Arc::new(iotests::process::ProcessRegistry::default());

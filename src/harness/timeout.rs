@@ -132,6 +132,11 @@ where
             // cleanup runs; but do not wait for it beyond the grace period.
             if rx.recv_timeout(GRACE).is_ok() {
                 let _ = handle.join();
+            } else {
+                // The body is stuck outside any process and keeps the context
+                // alive on its detached thread: remove the scratch space now,
+                // as nothing else will before the process exits.
+                ctx.remove_scratch();
             }
             Ok(Finished::TimedOut { limit: limit.unwrap_or_default(), killed })
         }
