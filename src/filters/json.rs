@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::text::{Testfiles, generated_node_ids_cow, imgfmt_cow, virtio_scsi_cow};
 use super::{Key, Scope};
@@ -23,12 +23,13 @@ use super::{Key, Scope};
 /// );
 /// ```
 pub fn qmp_event(mut event: Value) -> Value {
-    if let Some(Value::Object(ts)) = event.get_mut("timestamp") {
+    let Value::Object(map) = &mut event else { return event };
+    if let Some(Value::Object(ts)) = small_get_mut(map, "timestamp") {
         for (key, mask) in [("seconds", "SECS"), ("microseconds", "USECS")] {
             let mask = Value::String(mask.into());
             // Assigning in place spares allocating the key. Either way an
             // existing key keeps its position, as a dict assignment does.
-            match ts.get_mut(key) {
+            match small_get_mut(ts, key) {
                 Some(v) => *v = mask,
                 None => {
                     ts.insert(key.into(), mask);
@@ -37,6 +38,15 @@ pub fn qmp_event(mut event: Value) -> Value {
         }
     }
     event
+}
+
+/// `map.get_mut(key)`; for the handful of keys of an event, comparing them
+/// is cheaper than hashing `key`.
+fn small_get_mut<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    if map.len() > 8 {
+        return map.get_mut(key);
+    }
+    map.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 /// `filter_qmp(qmsg, filter_fn)`: replace every scalar in a JSON tree with
