@@ -68,4 +68,17 @@ fn main() {
     bench("event clone+filter", &mut || {
         std::hint::black_box(log.apply(Msg::from(ev.clone()), &[Filter::QmpEvent]));
     });
+    let mut buf = String::new();
+    for (name, v, sorted, indent) in [
+        ("render event", &ev, true, None),
+        ("render cmd", &cmd, false, None),
+        ("render cmd indent", &cmd, false, Some(2)),
+        ("render resp", &resp, true, None),
+    ] {
+        bench(name, &mut || {
+            buf.clear();
+            json::dump_into(&mut buf, v, sorted, indent);
+            std::hint::black_box(&buf);
+        });
+    }
 }
