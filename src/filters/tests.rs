@@ -480,7 +480,7 @@ fn qemu_io_find_is_the_regex() {
         (state % n as u64) as usize
     };
     let mut found = 0;
-    for _ in 0..100_000 {
+    for _ in 0..20_000 {
         let mut s = String::new();
         for _ in 0..1 + next(8) {
             let piece = pieces[next(pieces.len())];
@@ -499,5 +499,5 @@ fn qemu_io_find_is_the_regex() {
             found += usize::from(want.is_some());
         }
     }
-    assert!(found > 100_000, "the inputs should match often: {found}");
+    assert!(found > 20_000, "the inputs should match often: {found}");
 }
