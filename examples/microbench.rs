@@ -15,7 +15,11 @@ fn main() {
     let ev = json!({"event": "JOB_STATUS_CHANGE", "data": {"status": "running", "id": "job0"}, "timestamp": {"seconds": 1700000000, "microseconds": 123456}});
     let args = json!({"node_name": "node1", "driver": "qcow2", "file": {"driver": "file", "filename": "/tmp/iotests-bench/scratch/4242-disk1.qcow2", "aio": "threads"}, "cache": {"direct": false, "no-flush": true}, "speed": 12.5});
     let resp = json!({"return": {}, "extra": [1, 2.5, "é ü", null, true]});
+    let only = std::env::var("BENCH").unwrap_or_default();
     let bench = |name: &str, f: &mut dyn FnMut()| {
+        if !name.contains(only.as_str()) {
+            return;
+        }
         let t = Instant::now();
         for _ in 0..n {
             f();
@@ -48,4 +52,33 @@ fn main() {
     bench("qmp resp dumps", &mut || {
         std::hint::black_box(json::dumps(&resp, true, None));
     });
+    let cmd = json!({"execute": "blockdev-add", "arguments": json::ordered_qmp(&args)});
+    bench("qmp cmd build", &mut || {
+        std::hint::black_box(json!({"execute": "blockdev-add", "arguments": json::ordered_qmp(&args)}));
+    });
+    bench("qmp cmd clone", &mut || {
+        std::hint::black_box(cmd.clone());
+    });
+    bench("qmp cmd clone+filter", &mut || {
+        std::hint::black_box(log.apply(Msg::ordered(cmd.clone()), &[Filter::QmpTestfiles]));
+    });
+    bench("qmp cmd dumps", &mut || {
+        std::hint::black_box(json::dumps(&cmd, false, None));
+    });
+    bench("event clone+filter", &mut || {
+        std::hint::black_box(log.apply(Msg::from(ev.clone()), &[Filter::QmpEvent]));
+    });
+    let mut buf = String::new();
+    for (name, v, sorted, indent) in [
+        ("render event", &ev, true, None),
+        ("render cmd", &cmd, false, None),
+        ("render cmd indent", &cmd, false, Some(2)),
+        ("render resp", &resp, true, None),
+    ] {
+        bench(name, &mut || {
+            buf.clear();
+            json::dump_into(&mut buf, v, sorted, indent);
+            std::hint::black_box(&buf);
+        });
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
-use crate::filters::{Filter, Scope};
+use crate::filters::{Filter, Prepared, Scope};
 use crate::json;
 
 /// A message for [`Log::log`]: iotests' `Msg = Dict | List | str`.
@@ -113,6 +113,8 @@ struct Inner {
     buf: Mutex<String>,
     echo: bool,
     scope: Scope,
+    /// What the filters derive from `scope`, built once for the test.
+    prepared: Prepared,
     /// Whether `log()` output is kept: iotests only attaches its stdout
     /// handler in script-style tests (`activate_logging()`), so in a
     /// unittest-style test `log()` prints nothing unless the test asks.
@@ -138,7 +140,15 @@ impl Log {
     /// (scratch paths, PID, image format); `echo` also prints every line to
     /// stdout as it is written (iotests' `-d`).
     pub fn new(scope: Scope, echo: bool) -> Log {
-        Log { inner: Arc::new(Inner { buf: Mutex::new(String::new()), echo, scope, active: AtomicBool::new(true) }) }
+        Log {
+            inner: Arc::new(Inner {
+                buf: Mutex::new(String::new()),
+                echo,
+                scope,
+                prepared: Prepared::default(),
+                active: AtomicBool::new(true),
+            }),
+        }
     }
 
     fn buf(&self) -> MutexGuard<'_, String> {
@@ -184,7 +194,7 @@ impl Log {
     /// Apply `filters` in order to a message, as `log()` does before printing.
     pub fn apply(&self, mut msg: Msg, filters: &[Filter]) -> Msg {
         for f in filters {
-            msg = f.apply(&self.inner.scope, msg);
+            msg = f.apply_prepared(&self.inner.scope, &self.inner.prepared, msg);
         }
         msg
     }

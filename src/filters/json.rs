@@ -1,10 +1,11 @@
 //! The JSON (`qmp_*`) filters.
 
-use serde_json::Value;
-
 use std::borrow::Cow;
 
-use super::{Key, Scope, generated_node_ids, imgfmt, virtio_scsi};
+use serde_json::{Map, Value};
+
+use super::text::{Testfiles, generated_node_ids_cow, imgfmt_cow, virtio_scsi_cow};
+use super::{Key, Scope};
 
 /// `filter_qmp_event`: an event's `timestamp` seconds/microseconds → the
 /// strings `"SECS"`/`"USECS"`, only if it has a `timestamp`.
@@ -22,12 +23,30 @@ use super::{Key, Scope, generated_node_ids, imgfmt, virtio_scsi};
 /// );
 /// ```
 pub fn qmp_event(mut event: Value) -> Value {
-    if let Some(Value::Object(ts)) = event.get_mut("timestamp") {
-        // `insert` keeps an existing key's position, as a dict assignment does.
-        ts.insert("seconds".into(), Value::String("SECS".into()));
-        ts.insert("microseconds".into(), Value::String("USECS".into()));
+    let Value::Object(map) = &mut event else { return event };
+    if let Some(Value::Object(ts)) = small_get_mut(map, "timestamp") {
+        for (key, mask) in [("seconds", "SECS"), ("microseconds", "USECS")] {
+            let mask = Value::String(mask.into());
+            // Assigning in place spares allocating the key. Either way an
+            // existing key keeps its position, as a dict assignment does.
+            match small_get_mut(ts, key) {
+                Some(v) => *v = mask,
+                None => {
+                    ts.insert(key.into(), mask);
+                }
+            }
+        }
     }
     event
+}
+
+/// `map.get_mut(key)`; for the handful of keys of an event, comparing them
+/// is cheaper than hashing `key`.
+fn small_get_mut<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    if map.len() > 8 {
+        return map.get_mut(key);
+    }
+    map.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 /// `filter_qmp(qmsg, filter_fn)`: replace every scalar in a JSON tree with
@@ -69,15 +88,21 @@ fn walk(v: Value, key: Key<'_>, f: &dyn Fn(Option<Key<'_>>, Value) -> Value) -> 
 }
 
 /// Upstream's `_filter` helpers: apply a text filter to string values only.
-fn strings<'a>(qmsg: Value, text: impl Fn(&str) -> Cow<'_, str> + 'a) -> Value {
-    qmp(qmsg, &|_key, v| match v {
-        // Most strings come out unchanged: keep them without copying.
-        Value::String(s) => match text(&s) {
-            Cow::Borrowed(_) => Value::String(s),
-            Cow::Owned(t) => Value::String(t),
-        },
-        v => v,
-    })
+///
+/// This is [`qmp`] with a function that leaves everything but strings
+/// alone, walking the tree in place: no value is moved out and back, and a
+/// string the filter does not change is not copied.
+fn strings(mut qmsg: Value, text: impl Fn(Cow<'static, str>) -> Cow<'static, str>) -> Value {
+    fn walk(v: &mut Value, text: &impl Fn(Cow<'static, str>) -> Cow<'static, str>) {
+        match v {
+            Value::String(s) => *s = text(Cow::Owned(std::mem::take(s))).into_owned(),
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, text)),
+            Value::Object(map) => map.values_mut().for_each(|v| walk(v, text)),
+            _ => {}
+        }
+    }
+    walk(&mut qmsg, &text);
+    qmsg
 }
 
 /// `filter_qmp_testfiles`: [`testfiles`](super::testfiles) on every string value.
@@ -89,11 +114,15 @@ fn strings<'a>(qmsg: Value, text: impl Fn(&str) -> Cow<'_, str> + 'a) -> Value {
 /// assert_eq!(qmp_testfiles(&scope, json!({"file": "/t/9-a"})), json!({"file": "TEST_DIR/PID-a"}));
 /// ```
 pub fn qmp_testfiles(scope: &Scope, qmsg: Value) -> Value {
-    let prefixes = super::text::testfiles_prefixes(scope);
-    strings(qmsg, |s| super::text::testfiles_with(&prefixes, s))
+    qmp_testfiles_with(&Testfiles::new(scope), qmsg)
 }
 
-/// `filter_qmp_virtio_scsi`: [`virtio_scsi`] on every string value.
+/// [`qmp_testfiles`] with the scope's [`Testfiles`] at hand.
+pub(crate) fn qmp_testfiles_with(testfiles: &Testfiles, qmsg: Value) -> Value {
+    strings(qmsg, |s| testfiles.apply(s))
+}
+
+/// `filter_qmp_virtio_scsi`: [`virtio_scsi`](super::virtio_scsi) on every string value.
 ///
 /// ```
 /// use serde_json::json;
@@ -103,11 +132,11 @@ pub fn qmp_testfiles(scope: &Scope, qmsg: Value) -> Value {
 /// );
 /// ```
 pub fn qmp_virtio_scsi(qmsg: Value) -> Value {
-    strings(qmsg, |s| Cow::Owned(virtio_scsi(s)))
+    strings(qmsg, virtio_scsi_cow)
 }
 
-/// `filter_qmp_generated_node_ids`: [`generated_node_ids`] on every string
-/// value.
+/// `filter_qmp_generated_node_ids`: [`generated_node_ids`](super::generated_node_ids)
+/// on every string value.
 ///
 /// ```
 /// use serde_json::json;
@@ -117,10 +146,10 @@ pub fn qmp_virtio_scsi(qmsg: Value) -> Value {
 /// );
 /// ```
 pub fn qmp_generated_node_ids(qmsg: Value) -> Value {
-    strings(qmsg, |s| Cow::Owned(generated_node_ids(s)))
+    strings(qmsg, generated_node_ids_cow)
 }
 
-/// `filter_qmp_imgfmt`: [`imgfmt`] on every string value.
+/// `filter_qmp_imgfmt`: [`imgfmt`](super::imgfmt) on every string value.
 ///
 /// ```
 /// use iotests::filters::{qmp_imgfmt, Scope};
@@ -129,5 +158,5 @@ pub fn qmp_generated_node_ids(qmsg: Value) -> Value {
 /// assert_eq!(qmp_imgfmt(&scope, json!({"driver": "qcow2"})), json!({"driver": "IMGFMT"}));
 /// ```
 pub fn qmp_imgfmt(scope: &Scope, qmsg: Value) -> Value {
-    strings(qmsg, |s| Cow::Owned(imgfmt(scope, s)))
+    strings(qmsg, |s| imgfmt_cow(scope, s))
 }

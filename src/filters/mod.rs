@@ -24,7 +24,8 @@
 //! * [`insta_settings`] registers the regex filters with insta, for tests
 //!   that snapshot raw output rather than logging through the sink.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -267,21 +268,27 @@ impl Filter {
     /// assert_eq!(Filter::Chown.apply(&scope, j.clone()), j);
     /// ```
     pub fn apply(&self, scope: &Scope, msg: Msg) -> Msg {
+        self.apply_prepared(scope, &Prepared::default(), msg)
+    }
+
+    /// [`apply`](Self::apply) with what the filters derive from `scope`
+    /// kept in `prepared` (the log sink keeps one for its test).
+    pub(crate) fn apply_prepared(&self, scope: &Scope, prepared: &Prepared, msg: Msg) -> Msg {
         match self {
-            Filter::TestDir => on_text(msg, |s| test_dir(scope, s)),
-            Filter::Win32 => on_text(msg, win32),
-            Filter::QemuIo => on_text(msg, qemu_io),
-            Filter::Chown => on_text(msg, chown),
-            Filter::Testfiles => on_text(msg, |s| testfiles(scope, s)),
-            Filter::VirtioScsi => on_text(msg, virtio_scsi),
-            Filter::GeneratedNodeIds => on_text(msg, generated_node_ids),
-            Filter::ImgInfo { filename, drop_child_info } => {
-                on_text(msg, |s| img_info(scope, s, filename, *drop_child_info))
-            }
-            Filter::Imgfmt => on_text(msg, |s| imgfmt(scope, s)),
-            Filter::NbdExports => on_text(msg, nbd_exports),
-            Filter::Qtest => on_text(msg, qtest),
-            Filter::Text(f) => on_text(msg, |s| f(s)),
+            Filter::TestDir => on_text(msg, |s| Cow::Owned(test_dir(scope, &s))),
+            Filter::Win32 => on_text(msg, text::win32_cow),
+            Filter::QemuIo => on_text(msg, text::qemu_io_cow),
+            Filter::Chown => on_text(msg, text::chown_cow),
+            Filter::Testfiles => on_text(msg, |s| prepared.testfiles(scope).apply(s)),
+            Filter::VirtioScsi => on_text(msg, text::virtio_scsi_cow),
+            Filter::GeneratedNodeIds => on_text(msg, text::generated_node_ids_cow),
+            Filter::ImgInfo { filename, drop_child_info } => on_text(msg, |s| {
+                Cow::Owned(text::img_info_with(scope, prepared.testfiles(scope), &s, filename, *drop_child_info))
+            }),
+            Filter::Imgfmt => on_text(msg, |s| text::imgfmt_cow(scope, s)),
+            Filter::NbdExports => on_text(msg, text::nbd_exports_cow),
+            Filter::Qtest => on_text(msg, |s| Cow::Owned(qtest(&s))),
+            Filter::Text(f) => on_text(msg, |s| Cow::Owned(f(&s))),
             Filter::Custom(f) => f(msg),
             Filter::QmpEvent => match msg {
                 Msg::Json(v @ Value::Object(_)) | Msg::Ordered(v @ Value::Object(_)) => Msg::Json(qmp_event(v)),
@@ -289,7 +296,7 @@ impl Filter {
                 other => other,
             },
             Filter::Qmp(f) => on_json(msg, |v| qmp(v, &**f)),
-            Filter::QmpTestfiles => on_json(msg, |v| qmp_testfiles(scope, v)),
+            Filter::QmpTestfiles => on_json(msg, |v| json::qmp_testfiles_with(prepared.testfiles(scope), v)),
             Filter::QmpVirtioScsi => on_json(msg, qmp_virtio_scsi),
             Filter::QmpGeneratedNodeIds => on_json(msg, qmp_generated_node_ids),
             Filter::QmpImgfmt => on_json(msg, |v| qmp_imgfmt(scope, v)),
@@ -297,12 +304,31 @@ impl Filter {
     }
 }
 
-/// Apply a text filter to a message that is a Python `str`.
-fn on_text(msg: Msg, f: impl FnOnce(&str) -> String) -> Msg {
+/// What filters derive from a [`Scope`] (the `filter_testfiles` prefixes'
+/// searchers), built when first needed. The log sink keeps one for its
+/// test's scope rather than rebuilding it for every message.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    testfiles: OnceLock<text::Testfiles>,
+}
+
+impl Prepared {
+    /// The [`Testfiles`](text::Testfiles) of `scope`, which must be the
+    /// same scope on every call.
+    fn testfiles(&self, scope: &Scope) -> &text::Testfiles {
+        self.testfiles.get_or_init(|| text::Testfiles::new(scope))
+    }
+}
+
+/// Apply a text filter to a message that is a Python `str`. The message's
+/// own string goes in, so a filter that changes nothing, or can edit in
+/// place, copies nothing.
+fn on_text(msg: Msg, f: impl FnOnce(Cow<'static, str>) -> Cow<'static, str>) -> Msg {
+    let f = |s: String| f(Cow::Owned(s)).into_owned();
     match msg {
-        Msg::Text(s) => Msg::Text(f(&s)),
-        Msg::Json(Value::String(s)) => Msg::Json(Value::String(f(&s))),
-        Msg::Ordered(Value::String(s)) => Msg::Ordered(Value::String(f(&s))),
+        Msg::Text(s) => Msg::Text(f(s)),
+        Msg::Json(Value::String(s)) => Msg::Json(Value::String(f(s))),
+        Msg::Ordered(Value::String(s)) => Msg::Ordered(Value::String(f(s))),
         other => other,
     }
 }

@@ -444,3 +444,60 @@ fn insta_settings_odd_test_dirs() {
     let empty = Scope { test_dir: String::new(), sock_dir: String::new(), ..scope() };
     insta_settings(&empty).bind(|| insta::assert_snapshot!("ab 4242-c", @"ab TEST_DIR/PID-c"));
 }
+
+/// The hand-written search for `filter_qemu_io`'s pattern finds what the
+/// regex finds, on qemu-io lines cut, mutated and glued together.
+#[test]
+fn qemu_io_find_is_the_regex() {
+    use super::text::{QEMU_IO, qemu_io_find};
+    let pieces = [
+        "wrote 65536/65536 bytes at offset 0\n",
+        "64 KiB, 1 ops; 00.00 sec (4.123 MiB/sec and 81.5678 ops/sec)\n",
+        "12 ops; 0:00:01.50 (inf bytes/sec and inf ops/sec)",
+        " ops; ",
+        " ops;  (",
+        "sec (",
+        " (",
+        "(",
+        " MiB/sec and ",
+        "/sec and ",
+        " ops/sec)",
+        " ops/sec",
+        "123",
+        "1/2",
+        ".",
+        " ",
+        "e",
+        "é",
+        "\n",
+        "x",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut found = 0;
+    for _ in 0..20_000 {
+        let mut s = String::new();
+        for _ in 0..1 + next(8) {
+            let piece = pieces[next(pieces.len())];
+            // Drop one character now and then, to break matches.
+            match piece.char_indices().nth(next(piece.len() * 4 + 1)) {
+                Some((at, c)) => {
+                    s.push_str(&piece[..at]);
+                    s.push_str(&piece[at + c.len_utf8()..]);
+                }
+                None => s.push_str(piece),
+            }
+        }
+        for from in (0..=s.len()).filter(|&i| s.is_char_boundary(i)) {
+            let want = QEMU_IO.find_at(&s, from).map(|m| m.range());
+            assert_eq!(qemu_io_find(&s, from), want, "{s:?} from {from}");
+            found += usize::from(want.is_some());
+        }
+    }
+    assert!(found > 20_000, "the inputs should match often: {found}");
+}

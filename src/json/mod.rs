@@ -8,13 +8,17 @@
 //! `float`. This needs serde_json's `arbitrary_precision` feature to keep the
 //! number text, and `preserve_order` to keep dict insertion order.
 
+mod number;
 mod printable;
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
+use serde_json::{Map, Value};
 
-use serde_json::{Map, Number, Value};
+#[cfg(test)]
+use number::increment_digits;
+pub use number::py_float_repr;
+use number::write_number;
 
 /// Python 3's `json.dumps(value, sort_keys=sort_keys, indent=indent)`, all
 /// other arguments at their defaults (`ensure_ascii=True`, `allow_nan=True`).
@@ -65,21 +69,45 @@ pub fn ordered_qmp(value: &Value) -> Value {
 
 fn ordered(value: &Value, conv_keys: bool) -> Value {
     match value {
-        Value::Array(items) => Value::Array(items.iter().map(|item| ordered(item, true)).collect()),
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let mut out = Map::new();
-            for (key, val) in entries {
-                let key = if conv_keys { key.replace('_', "-") } else { key.clone() };
-                // Two keys may collide after conversion (`a_b` and `a-b`);
-                // like Python's OrderedDict, the later value wins but the key
-                // keeps its first position, which is what `insert` does.
-                out.insert(key, ordered(val, false));
-            }
+        Value::Object(map) if conv_keys && map.keys().any(|key| key.contains('_')) => {
+            // New keys need new hashes: build this map afresh, in sorted order.
+            // Two keys may collide after conversion (`a_b` and `a-b`); like
+            // Python's OrderedDict, the later value wins but the key keeps
+            // its first position, which is what `insert` does.
+            let mut out = Map::with_capacity(map.len());
+            for_each_sorted(map, |_, key, val| {
+                out.insert(key.replace('_', "-"), ordered(val, false));
+            });
             Value::Object(out)
         }
-        other => other.clone(),
+        other => {
+            // Everything else keeps its keys: a clone keeps the maps' hashes,
+            // so sorting it in place never hashes a key again.
+            let mut value = other.clone();
+            sort_in_place(&mut value, conv_keys);
+            value
+        }
+    }
+}
+
+/// [`ordered`] on a value of its own.
+fn sort_in_place(value: &mut Value, conv_keys: bool) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|item| sort_in_place(item, true)),
+        Value::Object(map) => {
+            if !map.keys().is_sorted() {
+                map.sort_keys();
+            }
+            map.values_mut().for_each(|val| sort_in_place(val, false));
+            if conv_keys && map.keys().any(|key| key.contains('_')) {
+                // Rebuilt in (sorted) order, colliding keys as in `ordered`.
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, val)| if key.contains('_') { (key.replace('_', "-"), val) } else { (key, val) })
+                    .collect();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -106,170 +134,11 @@ pub fn py_repr(value: &Value) -> String {
     out
 }
 
-/// Python's `repr(f)` for a float: the shortest digits that round-trip,
-/// positional for decimal exponents in `-4..16`, scientific otherwise.
-///
-/// ```
-/// use iotests::json::py_float_repr;
-/// assert_eq!(py_float_repr(2.0), "2.0");
-/// assert_eq!(py_float_repr(1e16), "1e+16");
-/// assert_eq!(py_float_repr(0.00001), "1e-05");
-/// assert_eq!(py_float_repr(f64::NEG_INFINITY), "-inf");
-/// ```
-pub fn py_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".to_owned();
-    }
-    if f.is_infinite() {
-        return if f < 0.0 { "-inf" } else { "inf" }.to_owned();
-    }
-    let sign = if f.is_sign_negative() { "-" } else { "" };
-    let (digits, exp) = shortest_digits(f.abs());
-    let mut out = String::from(sign);
-    if (-4..16).contains(&exp) {
-        if exp >= 0 {
-            let int_len = exp.unsigned_abs() as usize + 1;
-            if digits.len() > int_len {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
-            } else {
-                out.push_str(&digits);
-                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-                out.push_str(".0");
-            }
-        } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', exp.unsigned_abs() as usize - 1));
-            out.push_str(&digits);
-        }
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let exp_sign = if exp < 0 { '-' } else { '+' };
-        let _ = write!(out, "e{exp_sign}{:02}", exp.unsigned_abs());
-    }
-    out
-}
-
-/// The shortest decimal digits that round-trip to `f` (finite, not
-/// negative) and the decimal exponent of the first one, chosen as Python
-/// chooses them.
-fn shortest_digits(f: f64) -> (String, i32) {
-    // Rust's `{:e}` prints the shortest round-trip digits as `d.ddde[-]x`.
-    let (digits, exp) = sci_digits(&format!("{f:e}"));
-    // Among equally short candidates both take the one nearest to `f`, but
-    // when `f` lies exactly halfway between two of them Rust takes the upper
-    // one while Python (David Gay's dtoa) takes the one with an even last
-    // digit. A tie needs an odd last digit on Rust's side, so only then is
-    // the exact value worth expanding: no double has more than 767
-    // significant decimal digits, so `{:.767e}` is exact.
-    if digits.bytes().last().is_none_or(|d| d % 2 == 0) {
-        return (digits, exp);
-    }
-    // A tie needs a neighbouring candidate of the same length that also
-    // round-trips; checking that with two cheap parses spares the 767-digit
-    // expansion for almost every float.
-    if !neighbour_round_trips(&digits, exp, f) {
-        return (digits, exp);
-    }
-    let (exact, exact_exp) = sci_digits(&format!("{f:.767e}"));
-    let exact = exact.trim_end_matches('0');
-    if exact_exp != exp || exact.len() != digits.len() + 1 || !exact.ends_with('5') {
-        return (digits, exp);
-    }
-    let lower = &exact[..digits.len()];
-    let (even, even_exp) = if lower.bytes().last().is_some_and(|d| d % 2 == 0) {
-        (lower.to_owned(), exp)
-    } else {
-        increment_digits(lower, exp)
-    };
-    let even = even.trim_end_matches('0');
-    let round_trips = format!("0.{even}e{}", even_exp + 1).parse::<f64>().is_ok_and(|g| g == f);
-    if even.is_empty() || !round_trips {
-        return (digits, exp);
-    }
-    (even.to_owned(), even_exp)
-}
-
-/// Whether `digits` × 10^`exp` with its last digit one lower or one higher
-/// (without carry) still parses back to `f`.
-fn neighbour_round_trips(digits: &str, exp: i32, f: f64) -> bool {
-    let Some(last) = digits.bytes().last() else { return false };
-    let head = &digits[..digits.len() - 1];
-    [last.checked_sub(1), (last < b'9').then_some(last + 1)]
-        .into_iter()
-        .flatten()
-        .filter(|d| d.is_ascii_digit())
-        .any(|d| format!("0.{head}{}e{}", d as char, exp + 1).parse::<f64>().is_ok_and(|g| g == f))
-}
-
-/// Adds one unit in the last place to the significand `digits` × 10^`exp`.
-fn increment_digits(digits: &str, exp: i32) -> (String, i32) {
-    let mut bytes = digits.as_bytes().to_vec();
-    for b in bytes.iter_mut().rev() {
-        if *b == b'9' {
-            *b = b'0';
-        } else {
-            *b += 1;
-            return (String::from_utf8_lossy(&bytes).into_owned(), exp);
-        }
-    }
-    // All nines: 99 × 10^e + 1 unit = 1 × 10^(e+1).
-    bytes.insert(0, b'1');
-    bytes.pop();
-    (String::from_utf8_lossy(&bytes).into_owned(), exp + 1)
-}
-
-/// Splits Rust's `{:e}` output for a non-negative float into its
-/// significand digits and decimal exponent.
-fn sci_digits(sci: &str) -> (String, i32) {
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    (mantissa.chars().filter(char::is_ascii_digit).collect(), exp.parse().unwrap_or(0))
-}
-
-/// A JSON number as the Python object `json.loads` makes of it.
-enum PyNumber {
-    /// An `int`, already in Python's canonical decimal spelling.
-    Int(String),
-    Float(f64),
-}
-
-fn py_number(n: &Number) -> PyNumber {
-    let text = n.as_str();
-    if text.contains(['.', 'e', 'E']) {
-        // Rust's parser rounds correctly like Python's `float()`, and also
-        // turns out-of-range exponents into infinities or zeros.
-        if let Ok(f) = text.parse::<f64>() {
-            return PyNumber::Float(f);
-        }
-    }
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let digits = digits.trim_start_matches('0');
-    PyNumber::Int(match (digits.is_empty(), negative) {
-        // `int("-0")` is plain `0`.
-        (true, _) => "0".to_owned(),
-        (false, true) => format!("-{digits}"),
-        (false, false) => digits.to_owned(),
-    })
-}
-
 fn write_json(out: &mut String, value: &Value, sort_keys: bool, indent: Option<usize>, level: usize) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match py_number(n) {
-            PyNumber::Int(text) => out.push_str(&text),
-            PyNumber::Float(f) if f.is_nan() => out.push_str("NaN"),
-            PyNumber::Float(f) if f.is_infinite() => out.push_str(if f < 0.0 { "-Infinity" } else { "Infinity" }),
-            PyNumber::Float(f) => out.push_str(&py_float_repr(f)),
-        },
+        Value::Number(n) => write_number(out, n, true),
         Value::String(s) => write_json_str(out, s),
         Value::Array(items) => {
             if items.is_empty() {
@@ -289,23 +158,49 @@ fn write_json(out: &mut String, value: &Value, sort_keys: bool, indent: Option<u
                 out.push_str("{}");
                 return;
             }
-            let mut entries: Vec<_> = map.iter().collect();
-            if sort_keys {
-                // `str` orders by UTF-8 bytes, which is code point order,
-                // like Python's string comparison.
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-            }
             out.push('{');
-            for (i, (key, val)) in entries.into_iter().enumerate() {
+            let mut item = |i: usize, key: &str, val: &Value| {
                 write_separator(out, i == 0, indent, level + 1);
                 write_json_str(out, key);
                 out.push_str(": ");
                 write_json(out, val, sort_keys, indent, level + 1);
+            };
+            if sort_keys {
+                for_each_sorted(map, item);
+            } else {
+                map.iter().enumerate().for_each(|(i, (key, val))| item(i, key, val));
             }
             write_closing_break(out, indent, level);
             out.push('}');
         }
     }
+}
+
+/// Calls `f(i, key, value)` for a map's entries in key order. `str` orders
+/// by UTF-8 bytes, which is code point order, like Python's string
+/// comparison.
+fn for_each_sorted<'a>(map: &'a Map<String, Value>, mut f: impl FnMut(usize, &'a str, &'a Value)) {
+    if map.keys().is_sorted() {
+        map.iter().enumerate().for_each(|(i, (key, val))| f(i, key, val));
+        return;
+    }
+    // QMP objects are small: sort them on the stack rather than allocating.
+    const SMALL: usize = 16;
+    static NULL: Value = Value::Null;
+    let mut small = [("", &NULL); SMALL];
+    let mut large = Vec::new();
+    let entries = if map.len() <= SMALL {
+        for (slot, (key, val)) in small.iter_mut().zip(map) {
+            *slot = (key.as_str(), val);
+        }
+        &mut small[..map.len()]
+    } else {
+        large.extend(map.iter().map(|(key, val)| (key.as_str(), val)));
+        &mut large[..]
+    };
+    // Keys are unique, so an unstable sort gives the one order.
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries.iter().enumerate().for_each(|(i, &(key, val))| f(i, key, val));
 }
 
 /// What goes before a container item: `, ` without indent, else `,`
@@ -315,11 +210,8 @@ fn write_separator(out: &mut String, first: bool, indent: Option<usize>, level: 
         None if !first => out.push_str(", "),
         None => {}
         Some(width) => {
-            if !first {
-                out.push(',');
-            }
-            out.push('\n');
-            out.extend(std::iter::repeat_n(' ', width * level));
+            out.push_str(if first { "\n" } else { ",\n" });
+            push_spaces(out, width * level);
         }
     }
 }
@@ -327,20 +219,44 @@ fn write_separator(out: &mut String, first: bool, indent: Option<usize>, level: 
 fn write_closing_break(out: &mut String, indent: Option<usize>, level: usize) {
     if let Some(width) = indent {
         out.push('\n');
-        out.extend(std::iter::repeat_n(' ', width * level));
+        push_spaces(out, width * level);
     }
+}
+
+fn push_spaces(out: &mut String, mut n: usize) {
+    const SPACES: &str = "                                ";
+    while n > 0 {
+        let chunk = n.min(SPACES.len());
+        out.push_str(&SPACES[..chunk]);
+        n -= chunk;
+    }
+}
+
+/// Appends `prefix` and `code` as `width` lowercase hex digits, as Python
+/// writes `\u00e9` or `\x7f`.
+fn push_hex_escape(out: &mut String, prefix: &str, code: u32, width: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str(prefix);
+    for shift in (0..width).rev() {
+        out.push(char::from(HEX[(code >> (shift * 4)) as usize & 0xf]));
+    }
+}
+
+/// Whether `json.dumps` copies this byte of a string as it is.
+fn json_plain(b: u8) -> bool {
+    (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\'
 }
 
 /// A string literal as `json.dumps` spells it with `ensure_ascii=True`.
 fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
-    // Most QMP strings need no escaping at all: copy them in one go.
-    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    for c in s.chars() {
+    let mut rest = s;
+    // Copy runs of characters that need no escaping in one go: most QMP
+    // strings are nothing else.
+    while let Some(pos) = rest.bytes().position(|b| !json_plain(b)) {
+        out.push_str(&rest[..pos]);
+        let c = rest[pos..].chars().next().unwrap_or_default();
+        rest = &rest[pos + c.len_utf8()..];
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -349,15 +265,15 @@ fn write_json_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
+                    push_hex_escape(out, "\\u", u32::from(*unit), 4);
                 }
             }
         }
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -365,10 +281,7 @@ fn write_repr(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("None"),
         Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
-        Value::Number(n) => match py_number(n) {
-            PyNumber::Int(text) => out.push_str(&text),
-            PyNumber::Float(f) => out.push_str(&py_float_repr(f)),
-        },
+        Value::Number(n) => write_number(out, n, false),
         Value::String(s) => write_str_repr(out, s),
         Value::Array(items) => {
             out.push('[');
@@ -424,11 +337,11 @@ fn write_str_repr(out: &mut String, s: &str) {
             _ if printable::is_printable(c) => out.push(c),
             _ => {
                 let code = u32::from(c);
-                let _ = match code {
-                    0..=0xff => write!(out, "\\x{code:02x}"),
-                    0x100..=0xffff => write!(out, "\\u{code:04x}"),
-                    _ => write!(out, "\\U{code:08x}"),
-                };
+                match code {
+                    0..=0xff => push_hex_escape(out, "\\x", code, 2),
+                    0x100..=0xffff => push_hex_escape(out, "\\u", code, 4),
+                    _ => push_hex_escape(out, "\\U", code, 8),
+                }
             }
         }
     }

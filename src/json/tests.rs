@@ -216,3 +216,35 @@ fn printable_table_edges() {
     assert!(is_printable('\u{1f600}'));
     assert!(!is_printable('\u{10ffff}'));
 }
+
+/// The positional-decimal fast path of `write_number` agrees with the
+/// general `repr()` path (checked against python3 in `tests/json_python.rs`)
+/// around its limits: 15 and 16 significant digits, exponents -5..17.
+#[test]
+fn short_decimal_fast_path_matches_repr() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    for _ in 0..200_000 {
+        let digits: String = (0..1 + next(18)).map(|_| char::from(b'0' + next(10) as u8)).collect();
+        let point = next(digits.len() as u64 + 1) as usize;
+        let (int, frac) = digits.split_at(point);
+        let int = int.trim_start_matches('0');
+        let zeros = "0".repeat(next(6) as usize);
+        let sign = if next(2) == 0 { "-" } else { "" };
+        let text = match next(3) {
+            0 => format!("{sign}0.{zeros}{frac}{int}"),
+            _ if int.is_empty() => format!("{sign}0.{frac}"),
+            _ => format!("{sign}{int}.{frac}{zeros}"),
+        };
+        let text = if text.ends_with('.') { format!("{text}0") } else { text };
+        let n: serde_json::Number = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let mut fast = String::new();
+        super::write_number(&mut fast, &n, true);
+        assert_eq!(fast, py_float_repr(text.parse().unwrap()), "{text}");
+    }
+}
