@@ -9,15 +9,16 @@
 //! Both sides read the same generated operations (qemu-io output through
 //! `filter_testfiles` + `filter_qemu_io`; QMP events through
 //! `filter_qmp_event`; `qmp_log`-style ordered commands and responses through
-//! `filter_qmp_testfiles`, some indented), parsed before the clock starts as
-//! the QMP client hands them over, and log them. The outputs must be byte-identical; the
+//! `filter_qmp_testfiles`, some indented), parsed — as the QMP client hands
+//! them over — in chunks of 1000 before the clock starts for each chunk, and
+//! log them. The outputs must be byte-identical; the
 //! report gives MB/s for each and the ratio.
 //!
 //! The Python side needs QEMU's sources (`IOTESTS_QEMU_SRC`, or
 //! `../qemu-src/qemu-*` as unpacked by `../shared/tools/qemu-src`).
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use iotests::filters::{Filter, Scope};
 use iotests::{Log, Msg, json};
@@ -87,23 +88,38 @@ fn rust_side(lines: &[String], s: &Scope) -> (f64, String) {
     let io_filters = [Filter::Testfiles, Filter::QemuIo];
     let ev_filters = [Filter::QmpEvent];
     let qmp_filters = [Filter::QmpTestfiles];
-    // Messages arrive parsed (the QMP client returns values): parse first.
-    let ops: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let start = Instant::now();
-    for mut op in ops {
-        match op["kind"].as_str() {
-            Some("io") => log.log_with(op["text"].as_str().unwrap_or_default(), &io_filters, None),
-            Some("event") => log.log_with(op["msg"].take(), &ev_filters, None),
-            _ => {
-                let indent = op["indent"].as_u64().map(|i| i as usize);
-                let cmd = json!({"execute": op["cmd"], "arguments": json::ordered_qmp(&op["args"])});
-                log.log_with(Msg::ordered(cmd), &qmp_filters, indent);
-                log.log_with(op["resp"].take(), &qmp_filters, indent);
+    // Messages arrive parsed (the QMP client returns values), a few at a
+    // time: parse a chunk untimed, then time logging it. Chunks keep the live
+    // heap as small as a test's, instead of hundreds of MB of parsed input.
+    let mut elapsed = Duration::ZERO;
+    for chunk in lines.chunks(CHUNK) {
+        let mut ops: Vec<Value> = chunk.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let start = Instant::now();
+        // Like the Python side, whose chunk list keeps the operations alive
+        // until the next chunk replaces it, free them after the clock.
+        for op in &mut ops {
+            match op["kind"].as_str() {
+                Some("io") => log.log_with(op["text"].take(), &io_filters, None),
+                Some("event") => log.log_with(op["msg"].take(), &ev_filters, None),
+                _ => {
+                    let indent = op["indent"].as_u64().map(|i| i as usize);
+                    // As `Vm::qmp_log` builds it.
+                    let mut cmd = serde_json::Map::new();
+                    cmd.insert("execute".into(), op["cmd"].take());
+                    cmd.insert("arguments".into(), json::ordered_qmp(&op["args"]));
+                    log.log_with(Msg::ordered(Value::Object(cmd)), &qmp_filters, indent);
+                    log.log_with(op["resp"].take(), &qmp_filters, indent);
+                }
             }
         }
+        elapsed += start.elapsed();
+        drop(ops);
     }
-    (start.elapsed().as_secs_f64(), log.contents())
+    (elapsed.as_secs_f64(), log.contents())
 }
+
+/// Operations parsed and then logged at a time, on both sides.
+const CHUNK: usize = 1000;
 
 fn qemu_src() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("IOTESTS_QEMU_SRC") {

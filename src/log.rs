@@ -110,7 +110,7 @@ impl From<&Value> for Msg {
 
 #[derive(Debug)]
 struct Inner {
-    buf: Mutex<String>,
+    buf: Mutex<Buffer>,
     echo: bool,
     scope: Scope,
     /// What the filters derive from `scope`, built once for the test.
@@ -142,7 +142,7 @@ impl Log {
     pub fn new(scope: Scope, echo: bool) -> Log {
         Log {
             inner: Arc::new(Inner {
-                buf: Mutex::new(String::new()),
+                buf: Mutex::new(Buffer::default()),
                 echo,
                 scope,
                 prepared: Prepared::default(),
@@ -151,7 +151,7 @@ impl Log {
         }
     }
 
-    fn buf(&self) -> MutexGuard<'_, String> {
+    fn buf(&self) -> MutexGuard<'_, Buffer> {
         // Nothing panics while holding the lock; recover anyway.
         self.inner.buf.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -187,8 +187,9 @@ impl Log {
         }
         // Render straight into the buffer: no intermediate string.
         let mut buf = self.buf();
-        msg.render_into(&mut buf, indent);
-        buf.push('\n');
+        let piece = buf.open();
+        msg.render_into(piece, indent);
+        piece.push('\n');
     }
 
     /// Apply `filters` in order to a message, as `log()` does before printing.
@@ -205,7 +206,7 @@ impl Log {
         if text.is_empty() {
             return;
         }
-        self.buf().push_str(text);
+        self.buf().open().push_str(text);
         if self.inner.echo {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -223,7 +224,7 @@ impl Log {
     /// assert_eq!(log.contents(), "..");
     /// ```
     pub fn record(&self, text: &str) {
-        self.buf().push_str(text);
+        self.buf().open().push_str(text);
     }
 
     /// Whether [`log`](Self::log) output is kept (iotests'
@@ -257,7 +258,7 @@ impl Log {
 
     /// Everything logged so far.
     pub fn contents(&self) -> String {
-        self.buf().clone()
+        self.buf().text()
     }
 
     /// The last `n` lines logged, for failure reports.
@@ -268,8 +269,78 @@ impl Log {
     /// assert_eq!(log.tail(2), "3\n4\n");
     /// ```
     pub fn tail(&self, n: usize) -> String {
-        let buf = self.buf();
-        let lines: Vec<&str> = buf.split_inclusive('\n').collect();
+        let text = self.buf().last_lines(n + 1);
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
         lines[lines.len().saturating_sub(n)..].concat()
+    }
+}
+
+/// The log text, kept in pieces of about [`Buffer::PIECE`] bytes. One
+/// growing string would be copied whole each time it doubles, which is what
+/// long logs (hundreds of MB in the benchmark) spend most on.
+#[derive(Debug, Default)]
+struct Buffer {
+    full: Vec<String>,
+    cur: String,
+}
+
+impl Buffer {
+    const PIECE: usize = 1 << 20;
+
+    /// The piece to append to: a new one once the current is full.
+    fn open(&mut self) -> &mut String {
+        if self.cur.len() >= Self::PIECE {
+            let next = String::with_capacity(Self::PIECE + Self::PIECE / 8);
+            self.full.push(std::mem::replace(&mut self.cur, next));
+        }
+        &mut self.cur
+    }
+
+    fn pieces(&self) -> impl Iterator<Item = &String> {
+        self.full.iter().chain(std::iter::once(&self.cur))
+    }
+
+    /// All the text.
+    fn text(&self) -> String {
+        let mut out = String::with_capacity(self.pieces().map(String::len).sum());
+        self.pieces().for_each(|p| out.push_str(p));
+        out
+    }
+
+    /// At least the last `n` lines (more when they are at hand).
+    fn last_lines(&self, n: usize) -> String {
+        let pieces: Vec<&String> = self.pieces().collect();
+        let mut newlines = 0;
+        let mut from = pieces.len();
+        while from > 0 && newlines < n {
+            from -= 1;
+            newlines += pieces[from].bytes().filter(|&b| b == b'\n').count();
+        }
+        pieces[from..].iter().map(|p| p.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_logs_span_pieces_and_read_back_whole() {
+        let log = Log::new(Scope::default(), false);
+        let line = "x".repeat(999);
+        let mut expected = String::new();
+        for i in 0..3000 {
+            let text = format!("{i:04} {line}");
+            log.log(text.as_str());
+            expected.push_str(&text);
+            expected.push('\n');
+        }
+        assert!(log.buf().full.len() >= 2, "the test must cross pieces");
+        assert_eq!(log.contents(), expected);
+        let tail = log.tail(1500);
+        assert_eq!(tail.lines().count(), 1500);
+        assert!(tail.starts_with("1500 ") && expected.ends_with(&tail));
+        assert_eq!(log.tail(0), "");
+        assert_eq!(Log::new(Scope::default(), false).tail(3), "");
     }
 }
