@@ -1,3 +1,11 @@
+//! Per-piece timings of the log pipeline, for profiling what
+//! `benches/log_throughput.rs` measures as a whole.
+//!
+//! ```text
+//! cargo run --release --example microbench          # every piece
+//! BENCH=ordered cargo run --release --example microbench
+//! ```
+
 use iotests::filters::{Filter, Scope};
 use iotests::{Log, Msg, json};
 use serde_json::json;
