@@ -6,10 +6,9 @@
 //! ```
 
 use iotests::harness::{Case, TestCase};
-use iotests::process::{self, RunOptions};
 use iotests::vm::Vm;
 use iotests::vm::testcase::{assert_equal, complete_and_wait, wait_ready};
-use iotests::{Error, Result, TestContext, args};
+use iotests::{Error, Result, args};
 use serde_json::json;
 
 struct TestUnaligned {
@@ -23,7 +22,7 @@ impl TestCase for TestUnaligned {
         // Python: os.path.join(iotests.test_dir, 'test.img'), not file_path().
         let test_img = format!("{}/test.img", t.test_dir());
         let target_img = format!("{}/target.img", t.test_dir());
-        qemu_img(t, &args!["create", "-f", t.imgfmt(), &test_img, "512"])?;
+        t.qemu_img(&args!["create", "-f", t.imgfmt(), &test_img, "512"])?;
         let mut vm = t.vm();
         vm.add_drive(&test_img, "");
         vm.launch()?;
@@ -47,8 +46,8 @@ impl TestUnaligned {
         complete_and_wait(&mut self.vm, "drive0", true, None)?;
         self.vm.shutdown()?;
         assert_equal(
-            &json!(image_size(t, &self.test_img)?),
-            &json!(image_size(t, &self.target_img)?),
+            &json!(t.image_size(&self.test_img)?),
+            &json!(t.image_size(&self.target_img)?),
             Some("Target size doesn't match source when granularity when unaligend"),
         )
     }
@@ -63,8 +62,8 @@ impl TestUnaligned {
         complete_and_wait(&mut self.vm, "drive0", false, None)?;
         self.vm.shutdown()?;
         assert_equal(
-            &json!(image_size(t, &self.test_img)?),
-            &json!(image_size(t, &self.target_img)?),
+            &json!(t.image_size(&self.test_img)?),
+            &json!(t.image_size(&self.target_img)?),
             Some("Target size doesn't match source when granularity when unaligend"),
         )
     }
@@ -77,32 +76,4 @@ iotests::iotest! {
     fn t152: unittest {
         TestUnaligned: [test_unaligned, test_unaligned_with_update],
     }
-}
-
-// iotests' qemu_img() and image_size(), until the tools module provides them.
-
-fn qemu_img(t: &TestContext, args: &[String]) -> Result<String> {
-    let mut argv = t.env().qemu_img_args()?;
-    argv.extend(args.iter().cloned());
-    let out = process::run("qemu-img", &argv, &RunOptions::default(), t.processes())?;
-    if out.returncode != 0 {
-        return Err(Error::ToolFailed {
-            tool: "qemu-img".into(),
-            cmdline: process::cmdline(&argv),
-            status: out.returncode,
-            signal: None,
-            output: out.stdout,
-        });
-    }
-    Ok(out.stdout)
-}
-
-fn image_size(t: &TestContext, img: &str) -> Result<u64> {
-    let text = qemu_img(t, &args!["info", "--output=json", "-f", t.imgfmt(), img])?;
-    let info: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
-        context: "qemu-img info".into(),
-        text: text.clone(),
-        source,
-    })?;
-    info["virtual-size"].as_u64().ok_or_else(|| Error::fail(format!("no virtual-size in {text}")))
 }

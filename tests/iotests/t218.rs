@@ -168,7 +168,7 @@ iotests::iotest! {
 
             t.log(vm.qmp("quit", ())?);
 
-            with_timeout(5.0, "Timeout waiting for VM to quit", |_| vm.shutdown())?;
+            with_timeout(5.0, "Timeout waiting for VM to quit", |d| vm.shutdown_with(false, d.remaining()))?;
         }
         Ok(())
     }

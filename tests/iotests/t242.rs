@@ -11,6 +11,7 @@ use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use iotests::tools::ImgInfoOpts;
+use iotests::vm::testcase::dictpath;
 use iotests::{Error, Result, TestContext};
 use serde_json::json;
 
@@ -26,7 +27,7 @@ fn print_bitmap(t: &TestContext, disk: &str, extra_args: &[&str]) -> Result<()> 
         &ImgInfoOpts { extra_args: extra_args.iter().map(|a| a.to_string()).collect(), ..Default::default() },
     )?;
     let result = t.qemu_img_info(&["--force-share", disk])?;
-    if let Some(bitmaps) = result["format-specific"]["data"].get("bitmaps") {
+    if let Some(bitmaps) = dictpath(&result, "format-specific/data")?.get("bitmaps") {
         t.log("The same bitmaps in JSON format:");
         t.log_with(bitmaps, &[], Some(2));
     } else {

@@ -7,6 +7,7 @@
 //! ```
 
 use iotests::vm::Vm;
+use iotests::vm::testcase::dictpath;
 use iotests::{Error, Result};
 use serde_json::{Map, Value, json};
 
@@ -17,7 +18,7 @@ const GRAN_LARGE: u64 = 128 * 1024;
 fn query_bitmaps(vm: &mut Vm) -> Result<Value> {
     let res = vm.qmp("query-block", ())?;
     let mut bitmaps = Map::new();
-    for device in res["return"].as_array().into_iter().flatten() {
+    for device in dictpath(&res, "return")?.as_array().into_iter().flatten() {
         let device_name = device["device"].as_str().ok_or_else(|| Error::fail("KeyError: 'device'"))?.to_string();
         let dirty_bitmaps = device.get("inserted").and_then(|i| i.get("dirty-bitmaps")).cloned();
         bitmaps.insert(device_name, dirty_bitmaps.unwrap_or_else(|| json!([])));
