@@ -7,8 +7,10 @@
 //!                           unsupported_imgopts=['compat'])
 //! ```
 
+use iotests::args;
+use iotests::harness::assert_true;
 use iotests::json::py_repr;
-use iotests::{Error, args};
+use iotests::vm::testcase::dictpath;
 use serde_json::json;
 
 iotests::iotest! {
@@ -24,9 +26,10 @@ iotests::iotest! {
 
         t.qemu_img(&["bitmap", "--add", &base, "bitmap0"])?;
         // Just assert that our method of checking bitmaps in the image works.
-        if t.qemu_img_info(&[&base])?["format-specific"]["data"].get("bitmaps").is_none() {
-            return Err(Error::fail("assert 'bitmaps' in qemu_img_info(base)['format-specific']['data']"));
-        }
+        assert_true(
+            dictpath(&t.qemu_img_info(&[&base])?, "format-specific/data")?.get("bitmaps").is_some(),
+            "assert 'bitmaps' in qemu_img_info(base)['format-specific']['data']",
+        )?;
 
         let mut vm = t.vm();
         vm.add_drive(&top, "backing.node-name=base");
@@ -64,7 +67,7 @@ iotests::iotest! {
 
         vm.shutdown()?;
 
-        if t.qemu_img_info(&[&base])?["format-specific"]["data"].get("bitmaps").is_some() {
+        if dictpath(&t.qemu_img_info(&[&base])?, "format-specific/data")?.get("bitmaps").is_some() {
             t.log("ERROR: Bitmap is still in the base image");
         }
         Ok(())

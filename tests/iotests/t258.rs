@@ -173,7 +173,9 @@ fn test_concurrent_finish(t: &TestContext, write_to_stream_node: bool) -> Result
     // Assert that the backing node of node3 is node 0 now
     let graph = vm.qmp("x-debug-query-block-graph", ())?;
     let graph = dictpath(&graph, "return")?;
-    for edge in dictpath(graph, "edges")?.as_array().into_iter().flatten() {
+    let edges =
+        dictpath(graph, "edges")?.as_array().ok_or_else(|| Error::fail("TypeError: graph['edges'] is not a list"))?;
+    for edge in edges {
         if edge["name"] == "backing" && find_graph_node(graph, &edge["parent"])?["name"] == "node3" {
             assert_true(
                 find_graph_node(graph, &edge["child"])?["name"] == "node0",
