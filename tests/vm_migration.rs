@@ -83,3 +83,33 @@ fn migration_between_two_vms() {
     assert_eq!(lines[..expected.len()], expected, "{log}");
     assert_eq!(lines.last().copied(), Some(ev("failed").as_str()), "{log}");
 }
+
+/// iotests' `with Timeout(3, 'Migration does not complete'): vm.wait_migration(...)`:
+/// a migration into a stream nobody reads never completes, and the wait
+/// ends at the deadline with the block's message, not after the 60 s event
+/// timeout.
+#[test]
+fn wait_migration_ends_at_the_timeout_block() {
+    let Some(t) = ctx("vm-migration-stuck") else { return };
+    let fifo = t.file_path("mig_fifo");
+    iotests::tools::mkfifo(&fifo).unwrap();
+    let mut vm = t.vm();
+    vm.add_args(["-m", "32"]).launch().unwrap();
+    vm.enable_migration_events("A").unwrap();
+    // `cat >fifo` blocks in open(): no reader ever comes.
+    vm.qmp("migrate", json!({"uri": format!("exec:cat >{fifo}")})).unwrap();
+    let start = std::time::Instant::now();
+    let err = iotests::tools::with_timeout(0.5, "Migration does not complete", |d| {
+        vm.wait_migration_until(Some("postmigrate"), Some(d))
+    })
+    .unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "waited {:?}", start.elapsed());
+    assert!(err.to_string().contains("Migration does not complete"), "{err}");
+    vm.shutdown_with(true, std::time::Duration::from_secs(5)).unwrap();
+    // Release QEMU's `cat`, still blocked opening the fifo for writing: it
+    // then reads EOF from its dead parent and exits.
+    use std::os::unix::fs::OpenOptionsExt;
+    let reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(reader);
+}

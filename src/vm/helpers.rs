@@ -355,8 +355,34 @@ impl Vm {
     /// wait for the run state `expect_runstate` (at most 60 s). Returns
     /// whether it completed.
     pub fn wait_migration(&mut self, expect_runstate: Option<&str>) -> Result<bool> {
+        self.wait_migration_until(expect_runstate, None)
+    }
+
+    /// [`wait_migration`](Vm::wait_migration) inside iotests' `Timeout`
+    /// block: every wait ends at `deadline`, which then fails with its
+    /// message — Python's SIGALRM interrupts the wait the same way.
+    ///
+    /// ```no_run
+    /// # fn main() -> iotests::Result<()> {
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
+    /// # let mut vm = t.vm();
+    /// iotests::tools::with_timeout(3.0, "Migration does not complete", |d| {
+    ///     vm.wait_migration_until(Some("postmigrate"), Some(d))
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_migration_until(
+        &mut self,
+        expect_runstate: Option<&str>,
+        deadline: Option<&crate::tools::Deadline>,
+    ) -> Result<bool> {
+        let limit = |default: Duration| deadline.map_or(default, |d| d.remaining().min(default));
+        let expired = |e: Error| match deadline {
+            Some(d) if d.expired() => d.error(),
+            _ => e,
+        };
         let event = loop {
-            let event = self.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, None)?;
+            let event = self.event_wait("MIGRATION", limit(DEFAULT_EVENT_TIMEOUT), None).map_err(expired)?;
             self.log.log_with(Msg::Json(event.clone()), &[Filter::QmpEvent], None);
             let status = index(index(&event, "data")?, "status")?;
             if status == "completed" || status == "failed" {
@@ -367,14 +393,17 @@ impl Vm {
             return Ok(false);
         }
         // The event may come in finish-migrate: wait for the run state.
-        let deadline = Instant::now() + DEFAULT_EVENT_TIMEOUT;
+        let runstate_deadline = Instant::now() + limit(DEFAULT_EVENT_TIMEOUT);
         loop {
             let r = self.qmp("query-status", ())?;
             let runstate = index(index(&r, "return")?, "status")?.as_str();
             if runstate == expect_runstate {
                 return Ok(true);
             }
-            if Instant::now() >= deadline {
+            if let Some(d) = deadline.filter(|d| d.expired()) {
+                return Err(d.error());
+            }
+            if Instant::now() >= runstate_deadline {
                 return Err(Error::Timeout {
                     what: format!("waiting for run state {expect_runstate:?} after migration (last: {runstate:?})"),
                     log: String::new(),

@@ -9,7 +9,7 @@
 use iotests::args;
 use iotests::filters::Filter;
 use iotests::vm::testcase::dictpath;
-use serde_json::{Value, json};
+use serde_json::json;
 
 iotests::iotest! {
     name: "254", groups: [rw, backing, quick],
@@ -80,8 +80,8 @@ iotests::iotest! {
         let result = dictpath(&result, "return[0]")?;
         t.log(format!(
             "query-block: device = {}, node-name = {}, dirty-bitmaps:",
-            py_str(dictpath(result, "device")?),
-            py_str(dictpath(result, "inserted/node-name")?)
+            iotests::json::py_repr(dictpath(result, "device")?),
+            iotests::json::py_repr(dictpath(result, "inserted/node-name")?)
         ));
         t.log_with(dictpath(result, "inserted/dirty-bitmaps")?.clone(), &[], Some(2));
         t.log("\nbitmaps in backing image:");
@@ -93,13 +93,5 @@ iotests::iotest! {
 
         vm.shutdown()?;
         Ok(())
-    }
-}
-
-/// Python's `str(v)` of a QMP string (`'{}'.format(v)`).
-fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => iotests::json::py_repr(other),
     }
 }

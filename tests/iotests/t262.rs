@@ -67,11 +67,11 @@ iotests::iotest! {
 
         t.log("Starting migration to B...");
         t.log(vm_a.qmp("migrate", json!({"uri": format!("exec:cat >{fifo}")}))?);
-        with_timeout(3.0, "Migration does not complete", |_| {
+        with_timeout(3.0, "Migration does not complete", |d| {
             // Wait for the source first (which includes setup=setup)
-            vm_a.wait_migration(Some("postmigrate"))?;
+            vm_a.wait_migration_until(Some("postmigrate"), Some(d))?;
             // Wait for the destination second (which does not)
-            vm_b.wait_migration(Some("running"))
+            vm_b.wait_migration_until(Some("running"), Some(d))
         })?;
 
         t.log(dictpath(&vm_a.qmp("query-migrate", ())?, "return/status")?);

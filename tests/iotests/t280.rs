@@ -49,7 +49,7 @@ iotests::iotest! {
         t.log("\n=== Migrate to file ===");
         vm.qmp_log("migrate", json!({"uri": "exec:cat > /dev/null"}), &[], None)?;
 
-        with_timeout(3.0, "Migration does not complete", |_| vm.wait_migration(Some("postmigrate")))?;
+        with_timeout(3.0, "Migration does not complete", |d| vm.wait_migration_until(Some("postmigrate"), Some(d)))?;
 
         t.log("\nVM is now stopped:");
         t.log(dictpath(&vm.qmp("query-migrate", ())?, "return/status")?);
