@@ -26,6 +26,8 @@
 //! This crate reimplements QEMU's GPL-2.0-or-later test library; see the
 //! README for credits.
 
+#![warn(missing_docs)]
+
 pub mod context;
 pub mod env;
 pub mod error;
