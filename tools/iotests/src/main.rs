@@ -39,13 +39,13 @@ check's single-dash spellings are accepted too:
 #[derive(Debug, Parser)]
 #[command(name = "iotests", version, max_term_width = 100)]
 struct Cli {
-    /// The snapshot directory [default: IOTESTS_SNAPSHOT_DIR or <workspace>/snapshots].
+    /// The snapshot directory [default: IOTESTS_SNAPSHOT_DIR or WORKSPACE/snapshots].
     #[arg(long, global = true, value_name = "DIR")]
     snapshots: Option<PathBuf>,
     /// The workspace's Cargo.toml (or a directory in it) [default: found from the current directory].
     #[arg(long, global = true, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
-    /// The iotests sources to discover tests in [default: <workspace>/tests/iotests].
+    /// The iotests sources to discover tests in [default: WORKSPACE/tests/iotests].
     #[arg(long, global = true, value_name = "DIR")]
     tests_dir: Option<PathBuf>,
     #[command(subcommand)]
