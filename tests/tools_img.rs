@@ -1,5 +1,7 @@
 //! qemu-img wrappers against the real binary.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 
 use iotests::env::{TestEnv, Vars};
@@ -9,17 +11,9 @@ use iotests::{Error, TestContext, args};
 /// A context for format `fmt` (overriding `IMGFMT`), with `extra` variables;
 /// `None` (and a `not run:` line) when qemu-img is missing.
 fn ctx(name: &str, fmt: &str, extra: &[(&str, &str)]) -> Option<TestContext> {
-    let mut vars: Vars = std::env::vars().collect();
-    vars.insert("IMGFMT".into(), fmt.into());
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    let env = TestEnv::from_vars(&vars, fmt);
-    if !env.qemu_img.exists() {
-        println!("not run: qemu-img not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).unwrap())
+    let mut forced = vec![("IMGFMT", fmt)];
+    forced.extend_from_slice(extra);
+    common::context(name, fmt, &forced, &["QEMU_IMG_PROG"])
 }
 
 #[test]

@@ -1,19 +1,13 @@
 //! qemu-io wrappers, one-shot and interactive, against the real binary.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use iotests::env::{TestEnv, Vars};
 use iotests::{Error, TestContext, args};
 
 fn ctx(name: &str, fmt: &str) -> Option<TestContext> {
-    let mut vars: Vars = std::env::vars().collect();
-    vars.insert("IMGFMT".into(), fmt.into());
-    let env = TestEnv::from_vars(&vars, fmt);
-    if !env.qemu_img.exists() || !env.qemu_io.exists() {
-        println!("not run: qemu-img or qemu-io not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).unwrap())
+    common::context(name, fmt, &[("IMGFMT", fmt)], &["QEMU_IMG_PROG", "QEMU_IO_PROG"])
 }
 
 fn image(t: &TestContext, name: &str) -> String {

@@ -1,20 +1,14 @@
 //! qemu-nbd wrappers against the real binary.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use iotests::env::{TestEnv, Vars};
 use iotests::{Error, TestContext, args};
 
 fn ctx(name: &str, fmt: &str) -> Option<TestContext> {
-    let mut vars: Vars = std::env::vars().collect();
-    vars.insert("IMGFMT".into(), fmt.into());
-    let env = TestEnv::from_vars(&vars, fmt);
-    if !env.qemu_img.exists() || !env.qemu_io.exists() || !env.qemu_nbd.exists() {
-        println!("not run: qemu-img, qemu-io or qemu-nbd not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).unwrap())
+    common::context(name, fmt, &[("IMGFMT", fmt)], &["QEMU_IMG_PROG", "QEMU_IO_PROG", "QEMU_NBD_PROG"])
 }
 
 fn image(t: &TestContext, name: &str) -> String {

@@ -1,22 +1,16 @@
 //! `QemuStorageDaemon` against the real qemu-storage-daemon.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use iotests::env::{TestEnv, Vars};
 use iotests::tools::QsdOptions;
 use iotests::{Error, TestContext, args};
 use serde_json::json;
 
 fn ctx(name: &str, fmt: &str) -> Option<TestContext> {
-    let mut vars: Vars = std::env::vars().collect();
-    vars.insert("IMGFMT".into(), fmt.into());
-    let env = TestEnv::from_vars(&vars, fmt);
-    if !env.qemu_img.exists() || !env.qemu_io.exists() || !env.qsd.exists() {
-        println!("not run: qemu-img, qemu-io or qemu-storage-daemon not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).unwrap())
+    common::context(name, fmt, &[("IMGFMT", fmt)], &["QEMU_IMG_PROG", "QEMU_IO_PROG", "QSD_PROG"])
 }
 
 fn image(t: &TestContext, name: &str) -> String {

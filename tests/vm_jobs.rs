@@ -2,9 +2,10 @@
 //! exact lines iotests logs), mirror jobs through QMPTestCase's waits, the
 //! block graph helpers.
 
+mod common;
+
 use std::time::Duration;
 
-use iotests::env::TestEnv;
 use iotests::vm::RunJobOptions;
 use iotests::vm::testcase::{
     assert_has_block_node, assert_no_active_block_jobs, assert_qmp, cancel_and_wait, complete_and_wait, pause_job,
@@ -14,12 +15,7 @@ use iotests::{Error, TestContext};
 use serde_json::json;
 
 fn ctx(name: &str) -> Option<TestContext> {
-    let env = TestEnv::from_process_env("qcow2");
-    if !env.qemu.exists() {
-        println!("not run: qemu-system-x86_64 not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).expect("test context"))
+    common::context(name, "qcow2", &[], &["QEMU_PROG"])
 }
 
 /// A slice of iotests 206 (qcow2 blockdev-create), logged as iotests logs it.

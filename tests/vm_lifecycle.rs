@@ -2,6 +2,8 @@
 //! in all its ways, failed launches, fd passing, and no leaked QEMU even when
 //! the test process is SIGKILLed.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -14,12 +16,7 @@ use serde_json::json;
 
 /// The test's context, or `None` (after saying so) without QEMU.
 fn ctx(name: &str) -> Option<TestContext> {
-    let env = TestEnv::from_process_env("raw");
-    if !env.qemu.exists() {
-        println!("not run: qemu-system-x86_64 not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).expect("test context"))
+    common::context(name, "raw", &[], &["QEMU_PROG"])
 }
 
 fn pid_gone(pid: i32) -> bool {

@@ -1,16 +1,12 @@
 //! Migration between two VMs, logged as iotests 234 logs it.
 
-use iotests::env::TestEnv;
+mod common;
+
 use iotests::{Msg, TestContext};
 use serde_json::json;
 
 fn ctx(name: &str) -> Option<TestContext> {
-    let env = TestEnv::from_process_env("qcow2");
-    if !env.qemu.exists() {
-        println!("not run: qemu-system-x86_64 not found");
-        return None;
-    }
-    Some(TestContext::new(name, env).expect("test context"))
+    common::context(name, "qcow2", &[], &["QEMU_PROG"])
 }
 
 #[test]
