@@ -17,8 +17,11 @@ pub fn context(name: &str, default_fmt: &str, forced: &[(&str, &str)], needs: &[
     vars.extend(forced.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env = TestEnv::from_vars(&vars, default_fmt);
     let programs = [&env.qemu, &env.qemu_img, &env.qemu_io, &env.qemu_nbd, &env.qsd];
-    let missing: Vec<&str> =
-        programs.iter().filter(|p| needs.contains(&p.var) && !p.exists()).map(|p| p.name.as_str()).collect();
+    let missing: Vec<String> = programs
+        .iter()
+        .filter(|p| needs.contains(&p.var) && !p.exists())
+        .map(|p| format!("{} (set {})", p.name, p.var))
+        .collect();
     if !missing.is_empty() {
         println!("not run: {} not found", missing.join(", "));
         return None;
