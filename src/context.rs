@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use crate::env::TestEnv;
 use crate::error::{Error, Result};
 use crate::filters::{Filter, Scope};
-use crate::log::{Log, Msg};
+use crate::log::{Log, LogOpts, Msg};
 use crate::process::ProcessRegistry;
 
 /// A test's environment view, scratch space, log and processes.
@@ -29,7 +29,7 @@ use crate::process::ProcessRegistry;
 /// let img = t.file_path("disk.img");
 /// assert_eq!(img, format!("{}/{}-disk.img", t.test_dir(), std::process::id()));
 /// t.log(format!("created {img}"));
-/// t.log_with(format!("created {img}"), &[iotests::Filter::Testfiles], None);
+/// t.log_with(format!("created {img}"), &[iotests::Filter::Testfiles]);
 /// assert!(t.contents().ends_with("created TEST_DIR/PID-disk.img\n"));
 /// ```
 #[derive(Debug)]
@@ -144,8 +144,18 @@ impl TestContext {
         self.log.log(msg)
     }
 
-    /// iotests' `log(msg, filters=…, indent=…)`.
-    pub fn log_with(&self, msg: impl Into<Msg>, filters: &[Filter], indent: Option<usize>) {
+    /// iotests' `log(msg, filters=…, indent=…)`: the options are a
+    /// [`LogOpts`] or just the filters.
+    ///
+    /// ```
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// use iotests::{Filter, log::LogOpts};
+    /// t.log_with(format!("{}/x", t.test_dir()), &[Filter::Testfiles]);
+    /// t.log_with(serde_json::json!({"a": 1}), LogOpts { indent: Some(2), ..Default::default() });
+    /// assert_eq!(t.contents(), "TEST_DIR/x\n{\n  \"a\": 1\n}\n");
+    /// ```
+    pub fn log_with<'a>(&self, msg: impl Into<Msg>, opts: impl Into<LogOpts<'a>>) {
+        let LogOpts { filters, indent } = opts.into();
         self.log.log_with(msg, filters, indent)
     }
 

@@ -10,7 +10,15 @@ use std::io;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while running an iotest.
+///
+/// Three variants are outcomes rather than failures, because a test reaches
+/// them the way Python reaches them — by raising through its callers:
+/// [`NotRun`](Error::NotRun) (`notrun()`), [`Skip`](Error::Skip)
+/// (`skipTest()`) and [`Assertion`](Error::Assertion) (`assert`,
+/// `self.fail()`, the `assert*` methods: unittest's `F`). Every other
+/// variant is an error (unittest's `E`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A QEMU binary could not be found.
     #[error("{program}: not found in PATH; set {var} to the binary to use")]
@@ -89,7 +97,7 @@ pub enum Error {
     Vm(#[from] crate::vm::VmError),
 
     /// An I/O operation on a file or socket failed.
-    #[error("{context}: {source}")]
+    #[error("{}{source}", if context.is_empty() { String::new() } else { format!("{context}: ") })]
     Io {
         /// What was being done, with which path.
         context: String,
@@ -110,9 +118,30 @@ pub enum Error {
         source: serde_json::Error,
     },
 
-    /// A test assertion failed (QMPTestCase's `assert_*`, `fail()`).
+    /// A test assertion failed: Python's `AssertionError` from `assert`,
+    /// `self.fail()`, unittest's `assert*` or QMPTestCase's `assert_qmp`…
+    /// (unittest's `F`). `location` is where it was raised, when known.
+    #[error("{message}")]
+    Assertion {
+        /// The `AssertionError` text, as Python's.
+        message: String,
+        /// The line that raised it (`#[track_caller]`).
+        location: Option<&'static std::panic::Location<'static>>,
+    },
+
+    /// Something other code returned was not what the test or the toolkit
+    /// expected, where Python would raise `KeyError`, `TypeError`,
+    /// `ValueError`, `Exception`… (unittest's `E`). The text starts with
+    /// Python's exception name where there is one (`KeyError: 'return'`).
     #[error("{0}")]
-    Assertion(String),
+    Unexpected(String),
+
+    /// The toolkit was called in a way it cannot serve (an empty command
+    /// line, a wrapper-owned option, a method on an object in the wrong
+    /// state): a bug in the test, Python's `TypeError`/`ValueError` from the
+    /// library.
+    #[error("usage: {0}")]
+    Usage(String),
 
     /// The test (or test case) is not run, with iotests' reason.
     #[error("not run: {0}")]
@@ -135,12 +164,94 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
-    /// An [`Error::Assertion`], like unittest's `self.fail(msg)`.
+    /// An [`Error::Assertion`] raised here, like unittest's `self.fail(msg)`
+    /// or Python's `assert cond, msg`.
     ///
     /// ```
-    /// assert_eq!(iotests::Error::fail("boom").to_string(), "boom");
+    /// let e = iotests::Error::fail("boom");
+    /// assert_eq!(e.to_string(), "boom");
+    /// assert!(e.is_assertion());
     /// ```
+    #[track_caller]
     pub fn fail(msg: impl Into<String>) -> Self {
-        Error::Assertion(msg.into())
+        Error::Assertion { message: msg.into(), location: Some(std::panic::Location::caller()) }
+    }
+
+    /// Python's `raise Exception(msg)` in a test: an [`Error::Unexpected`]
+    /// reading `Exception: msg` (unittest's `E`, not `F`).
+    ///
+    /// ```
+    /// assert_eq!(iotests::Error::exception("no job").to_string(), "Exception: no job");
+    /// ```
+    pub fn exception(msg: impl std::fmt::Display) -> Self {
+        Error::Unexpected(format!("Exception: {msg}"))
+    }
+
+    /// An [`Error::Unexpected`] with Python's exception name:
+    /// `Error::python("KeyError", "'return'")` reads `KeyError: 'return'`.
+    ///
+    /// ```
+    /// assert_eq!(iotests::Error::python("KeyError", "'x'").to_string(), "KeyError: 'x'");
+    /// ```
+    pub fn python(exception: &str, msg: impl std::fmt::Display) -> Self {
+        Error::Unexpected(format!("{exception}: {msg}"))
+    }
+
+    /// Whether this is a failed assertion (unittest's `F`).
+    pub fn is_assertion(&self) -> bool {
+        matches!(self, Error::Assertion { .. })
+    }
+
+    /// The assertion's text, if this is one.
+    ///
+    /// ```
+    /// assert_eq!(iotests::Error::fail("x").assertion_message(), Some("x"));
+    /// ```
+    pub fn assertion_message(&self) -> Option<&str> {
+        match self {
+            Error::Assertion { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Where the error was raised, when known (assertions).
+    pub fn location(&self) -> Option<&'static std::panic::Location<'static>> {
+        match self {
+            Error::Assertion { location, .. } => *location,
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    /// An I/O error without context; prefer [`Context::context`] to say
+    /// what was being done.
+    fn from(source: io::Error) -> Self {
+        Error::Io { context: String::new(), source }
+    }
+}
+
+/// `.context("…")` on an I/O result, in the style of anyhow: the error
+/// becomes an [`Error::Io`] that says what was being done.
+///
+/// ```
+/// use iotests::error::Context;
+/// let e = std::fs::read("/nonexistent").context("reading /nonexistent").unwrap_err();
+/// assert!(e.to_string().starts_with("reading /nonexistent: "));
+/// ```
+pub trait Context<T> {
+    /// Attach a description of what was being done.
+    fn context(self, what: impl Into<String>) -> Result<T>;
+    /// Attach a description computed only on error.
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Io { context: what.into(), source })
+    }
+
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|source| Error::Io { context: what().into(), source })
     }
 }

@@ -49,6 +49,9 @@ pub use log::{Log, Msg};
 /// Re-exported for the macros, which expand in the caller's crate.
 #[doc(hidden)]
 pub use insta as __insta;
+/// Re-exported for [`kwargs!`], which expands in the caller's crate.
+#[doc(hidden)]
+pub use serde_json as __serde_json;
 
 /// Build a command-line argument list from mixed values — Python's
 /// `('-f', iotests.imgfmt, path, str(size))` — as a `Vec<String>`.

@@ -344,3 +344,42 @@ mod tests {
         assert_eq!(Log::new(Scope::default(), false).tail(3), "");
     }
 }
+
+/// iotests' `log()` keyword arguments (`filters=(), indent=None`), for
+/// [`TestContext::log_with`](crate::TestContext::log_with) and
+/// [`Vm::qmp_log_with`](crate::vm::Vm::qmp_log_with). Converts from the
+/// filters alone, the common case.
+///
+/// ```
+/// use iotests::{Filter, log::LogOpts};
+/// let filters = [Filter::QmpTestfiles];
+/// let o: LogOpts = (&filters).into();
+/// assert_eq!((o.filters.len(), o.indent), (1, None));
+/// let o = LogOpts { indent: Some(2), ..Default::default() };
+/// assert!(o.filters.is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOpts<'a> {
+    /// Applied in order (`filters=[...]`).
+    pub filters: &'a [Filter],
+    /// JSON indentation (`indent=2`).
+    pub indent: Option<usize>,
+}
+
+impl<'a> From<&'a [Filter]> for LogOpts<'a> {
+    fn from(filters: &'a [Filter]) -> Self {
+        LogOpts { filters, indent: None }
+    }
+}
+
+impl<'a, const N: usize> From<&'a [Filter; N]> for LogOpts<'a> {
+    fn from(filters: &'a [Filter; N]) -> Self {
+        LogOpts { filters, indent: None }
+    }
+}
+
+impl<'a> From<&'a Vec<Filter>> for LogOpts<'a> {
+    fn from(filters: &'a Vec<Filter>) -> Self {
+        LogOpts { filters, indent: None }
+    }
+}

@@ -271,7 +271,7 @@ pub struct Output {
 /// ```
 pub fn run(tool: &str, argv: &[String], opts: &RunOptions, registry: &Arc<ProcessRegistry>) -> Result<Output> {
     let Some((prog, args)) = argv.split_first() else {
-        return Err(Error::Env(format!("{tool}: empty command line")));
+        return Err(Error::Usage(format!("{tool}: empty command line")));
     };
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(if opts.stdin.is_some() { Stdio::piped() } else { Stdio::null() });

@@ -117,7 +117,7 @@ fn qemu_commands_and_events() {
 
     // Errors: as an error value (cmd) and as a raw response (qmp).
     match qmp.cmd("no-such-command", ()) {
-        Err(QmpError::Command { class, desc, response }) => {
+        Err(QmpError::Command { class, desc, response, .. }) => {
             assert_eq!(class, "CommandNotFound");
             assert_eq!(desc, "The command no-such-command has not been found");
             assert_eq!(response["error"]["class"], "CommandNotFound");

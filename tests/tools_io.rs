@@ -88,9 +88,9 @@ fn interactive_session() {
     assert!(out.starts_with("read 4096/4096 bytes"), "{out:?}");
     assert_eq!(qio.cmd("").unwrap(), "");
     assert!(qio.cmd("help").unwrap().contains("alloc"));
-    assert!(matches!(qio.cmd("q"), Err(Error::Assertion(_))));
-    assert!(matches!(qio.cmd(" quit "), Err(Error::Assertion(_))));
-    assert!(matches!(qio.cmd("read 0 1\nread 0 1"), Err(Error::Assertion(_))));
+    assert!(matches!(qio.cmd("q"), Err(Error::Usage(_))));
+    assert!(matches!(qio.cmd(" quit "), Err(Error::Usage(_))));
+    assert!(matches!(qio.cmd("read 0 1\nread 0 1"), Err(Error::Usage(_))));
     // Still in sync after the rejected commands.
     assert!(qio.cmd("read 0 1").unwrap().starts_with("read 1/1 bytes"));
     assert_eq!(qio.close().unwrap(), 0);

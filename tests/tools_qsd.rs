@@ -34,13 +34,13 @@ fn start_stop_without_qmp() {
     let pid: i32 = std::fs::read_to_string(qsd.pidfile()).unwrap().trim().parse().unwrap();
     assert_eq!(pid, qsd.pid());
     assert!(qsd.qmp_socket().is_none());
-    assert!(matches!(qsd.qmp("query-version", ()), Err(Error::Assertion(_))));
+    assert!(matches!(qsd.qmp("query-version", ()), Err(Error::Usage(_))));
     assert_eq!(qsd.stop().unwrap(), 0);
     assert!(!Path::new(qsd.pidfile()).exists());
     assert!(!alive(pid));
     // Stopping again is harmless.
     assert_eq!(qsd.stop().unwrap(), 0);
-    assert!(matches!(t.qemu_storage_daemon(&["--pidfile", "x"], &QsdOptions::default()), Err(Error::Assertion(_))));
+    assert!(matches!(t.qemu_storage_daemon(&["--pidfile", "x"], &QsdOptions::default()), Err(Error::Usage(_))));
 }
 
 #[test]

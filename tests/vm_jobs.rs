@@ -204,7 +204,7 @@ fn mirror_complete_cancel_pause() {
     vm.cmd("block-job-resume", json!({"device": "drive0"})).unwrap();
     let ev = cancel_and_wait(&mut vm, "drive0", true, false, Duration::from_secs(60)).unwrap();
     assert!(ev["event"] == "BLOCK_JOB_CANCELLED" || ev["event"] == "BLOCK_JOB_COMPLETED", "{ev}");
-    assert!(matches!(assert_qmp(&ev, "data/device", "drive1"), Err(Error::Assertion(_))));
+    assert!(matches!(assert_qmp(&ev, "data/device", "drive1"), Err(Error::Assertion { .. })));
     vm.shutdown().unwrap();
 }
 

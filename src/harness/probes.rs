@@ -130,7 +130,7 @@ pub fn parse_supported_formats(help: &str, read_only: bool) -> Result<Vec<String
         .nth(line)
         .and_then(|l| l.split(':').nth(1))
         .map(|f| f.split_whitespace().map(str::to_string).collect())
-        .ok_or_else(|| Error::Env(format!("unexpected output of `qemu -drive format=help`:\n{help}")))
+        .ok_or_else(|| Error::Unexpected(format!("unexpected output of `qemu -drive format=help`:\n{help}")))
 }
 
 /// iotests' `supported_formats(read_only)`: the formats QEMU's block-driver

@@ -217,7 +217,7 @@ fn abnormal<T>(spec: &TestSpec, ctx: &TestContext, finished: Finished<T>) -> Fai
         Finished::TimedOut { limit, killed } => FailureKind::Timeout { limit, killed },
         Finished::Panicked(payload) => FailureKind::Panic(payload),
         // Handled by the callers; kept total so nothing can panic here.
-        Finished::Returned(_) => FailureKind::Error(Error::fail("unexpected result")),
+        Finished::Returned(_) => FailureKind::Error(Error::Unexpected("unexpected result".into())),
     };
     Failure::new(spec.name, kind, ctx.logger().tail(TAIL_LINES))
 }

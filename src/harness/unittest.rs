@@ -174,10 +174,10 @@ impl<'a> Case<'a> {
 ///
 /// ```
 /// assert!(iotests::harness::assert_true(1 + 1 == 2, "math").is_ok());
-/// assert!(matches!(iotests::harness::assert_true(false, "no"), Err(iotests::Error::Assertion(m)) if m == "no"));
+/// assert!(matches!(iotests::harness::assert_true(false, "no"), Err(e) if e.assertion_message() == Some("no")));
 /// ```
 pub fn assert_true(cond: bool, msg: impl Into<String>) -> Result<()> {
-    if cond { Ok(()) } else { Err(Error::Assertion(msg.into())) }
+    if cond { Ok(()) } else { Err(Error::fail(msg)) }
 }
 
 type CaseFn = Arc<dyn Fn(&Case<'_>, &mut Reporter<'_>) + Send + Sync>;
@@ -435,7 +435,7 @@ impl<'a> Reporter<'a> {
                 self.result.not_run.get_or_insert(e.to_string());
                 return;
             }
-            Bad::Err(Error::Assertion(msg)) => (true, format!("AssertionError: {msg}\n")),
+            Bad::Err(Error::Assertion { message: msg, .. }) => (true, format!("AssertionError: {msg}\n")),
             Bad::Err(e) => (false, format!("Error: {e}\n")),
             Bad::Panic(msg) => (false, format!("panicked: {msg}\n")),
         };

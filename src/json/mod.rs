@@ -67,6 +67,12 @@ pub fn ordered_qmp(value: &Value) -> Value {
     ordered(value, true)
 }
 
+/// `ordered_qmp(value, conv_keys=False)`: sorted, top-level keys kept (a
+/// dict value inside `qmp_log`'s keyword arguments).
+pub(crate) fn ordered_value(value: &Value) -> Value {
+    ordered(value, false)
+}
+
 fn ordered(value: &Value, conv_keys: bool) -> Value {
     match value {
         Value::Object(map) if conv_keys && map.keys().any(|key| key.contains('_')) => {

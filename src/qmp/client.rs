@@ -340,7 +340,9 @@ impl QmpClient {
         self.next_id += 1;
         let mut msg = Map::new();
         msg.insert("execute".into(), cmd.into());
-        msg.insert("arguments".into(), args.into().or_empty());
+        let args = args.into().or_empty();
+        let arguments = value_snippet(&args);
+        msg.insert("arguments".into(), args);
         msg.insert("id".into(), id.clone());
         let budget = Budget::new(self.default_timeout);
         let mut reply = self.exchange(&Value::Object(msg), Some(&id), budget, cmd)?;
@@ -356,7 +358,13 @@ impl QmpClient {
                 });
             };
             let (class, desc) = (class.to_owned(), desc.to_owned());
-            return Err(QmpError::Command { class, desc, response: Value::Object(reply) });
+            return Err(QmpError::Command {
+                command: cmd.to_owned(),
+                arguments,
+                class,
+                desc,
+                response: Value::Object(reply),
+            });
         }
         match reply.remove("return") {
             Some(v) => Ok(v),

@@ -92,8 +92,12 @@ pub enum QmpError {
     },
 
     /// The server answered a command with an error response.
-    #[error("QMP command failed: {class}: {desc}")]
+    #[error("QMP command {command} failed: {class}: {desc}{}", args_note(arguments))]
     Command {
+        /// The command (`blockdev-add`).
+        command: String,
+        /// Its arguments, as sent (truncated).
+        arguments: String,
         /// The error class (`GenericError`, `CommandNotFound`, …).
         class: String,
         /// The human-readable description.
@@ -138,6 +142,10 @@ impl QmpError {
     pub fn is_eof(&self) -> bool {
         matches!(self, QmpError::Eof { .. })
     }
+}
+
+fn args_note(arguments: &str) -> String {
+    if arguments.is_empty() || arguments == "{}" { String::new() } else { format!("\n  arguments: {arguments}") }
 }
 
 fn partial_note(partial: &str) -> String {

@@ -63,6 +63,39 @@ impl From<f64> for Wait {
     }
 }
 
+impl Wait {
+    /// As a time limit for a wait that must end in an event: `No` is zero,
+    /// `Forever` the default limit ([`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)).
+    ///
+    /// ```
+    /// use iotests::qmp::Wait;
+    /// use std::time::Duration;
+    /// assert_eq!(Wait::from(2.5).as_timeout(), Duration::from_millis(2500));
+    /// assert_eq!(Wait::from(true).as_timeout(), iotests::qmp::DEFAULT_TIMEOUT);
+    /// ```
+    pub fn as_timeout(self) -> Duration {
+        match self {
+            Wait::No => Duration::ZERO,
+            Wait::Forever => super::DEFAULT_TIMEOUT,
+            Wait::For(d) => d,
+        }
+    }
+}
+
+/// Whole seconds, as Python writes `timeout=3`.
+impl From<u64> for Wait {
+    fn from(secs: u64) -> Self {
+        Wait::from(Duration::from_secs(secs))
+    }
+}
+
+/// Whole seconds, as Python writes `timeout=3`.
+impl From<i32> for Wait {
+    fn from(secs: i32) -> Self {
+        Wait::from(f64::from(secs))
+    }
+}
+
 /// Whether `event` matches `pattern`: python's `QEMUMachine.event_match`.
 ///
 /// A JSON object pattern matches an object that has all its keys, with

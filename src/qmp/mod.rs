@@ -48,6 +48,7 @@ mod client;
 mod error;
 mod events;
 mod fdpass;
+mod kwargs;
 mod listener;
 mod wire;
 
@@ -57,6 +58,7 @@ mod tests;
 pub use client::{Args, QmpClient};
 pub use error::QmpError;
 pub use events::{EventSpec, Wait, event_match};
+pub use kwargs::Kwargs;
 pub use listener::QmpListener;
 pub use wire::DEFAULT_MAX_MESSAGE;
 

@@ -134,11 +134,15 @@ fn cmd_returns_value_or_command_error() {
     peer.send(r#"{"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}, "id": "__qmp#00001"}"#);
     assert_eq!(qmp.cmd("query-status", ()).unwrap(), json!({"running": true}));
     let e = qmp.cmd("nope", json!({"a": 1})).unwrap_err();
-    let QmpError::Command { class, desc, response } = &e else { panic!("{e:?}") };
+    let QmpError::Command { class, desc, response, command, .. } = &e else { panic!("{e:?}") };
+    assert_eq!(command, "nope");
     assert_eq!(class, "CommandNotFound");
     assert_eq!(desc, "The command nope has not been found");
     assert_eq!(response["id"], "__qmp#00001");
-    assert_eq!(e.to_string(), "QMP command failed: CommandNotFound: The command nope has not been found");
+    assert_eq!(
+        e.to_string(),
+        "QMP command nope failed: CommandNotFound: The command nope has not been found\n  arguments: {\"a\":1}"
+    );
     assert_eq!(peer.line(), r#"{"execute":"query-status","arguments":{},"id":"__qmp#00000"}"#);
     assert_eq!(peer.line(), r#"{"execute":"nope","arguments":{"a":1},"id":"__qmp#00001"}"#);
 }

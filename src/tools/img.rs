@@ -143,7 +143,7 @@ pub fn qemu_img_create_prepare_args<S: AsRef<str>>(env: &TestEnv, args: &[S]) ->
             opts.push(o);
         }
     }
-    let usage = |msg: String| Error::fail(format!("qemu_img_create_prepare_args: {msg} (argparse would exit)"));
+    let usage = |msg: String| Error::Usage(format!("qemu_img_create_prepare_args: {msg} (argparse would exit)"));
 
     let mut opts_list: Vec<String> = Vec::new();
     let mut fmt: Option<String> = None;
@@ -215,20 +215,7 @@ impl TestContext {
     /// # Ok(()) }
     /// ```
     pub fn qemu_img<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        self.qemu_img_with(args, &ToolOpts::default())
-    }
-
-    /// `qemu_img(*args, check=False)`: the output whatever the exit status
-    /// (a tool killed by a signal is still an error).
-    pub fn qemu_img_unchecked<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        self.qemu_img_with(args, &ToolOpts::unchecked())
-    }
-
-    /// `qemu_img(*args, check=…, combine_stdio=…)`.
-    pub fn qemu_img_with<S: AsRef<str>>(&self, args: &[S], opts: &ToolOpts) -> Result<Output> {
-        let mut argv = self.env().qemu_img_args()?;
-        argv.extend(qemu_img_create_prepare_args(self.env(), args)?);
-        self.qemu_tool("qemu-img", &argv, opts)
+        self.qemu_img_cmd(args).run()
     }
 
     /// iotests' `qemu_img_create_prepare_args(args)` with this test's
@@ -257,17 +244,7 @@ impl TestContext {
     /// when stdout still parses (`check` reports corruption that way); a
     /// signal never is.
     pub fn qemu_img_json<S: AsRef<str>>(&self, args: &[S]) -> Result<Value> {
-        let out = self.qemu_img_with(args, &ToolOpts { check: false, combine_stdio: false, ..ToolOpts::default() })?;
-        let parsed = serde_json::from_str::<Value>(&out.stdout);
-        match parsed {
-            Ok(v) => Ok(v),
-            Err(_) if out.returncode != 0 => Err(tool_failed("qemu-img", &out)),
-            Err(source) => Err(Error::Json {
-                context: format!("qemu-img output of: {}", out.args.join(" ")),
-                text: out.stdout,
-                source,
-            }),
-        }
+        self.qemu_img_cmd(args).json()
     }
 
     /// iotests' `qemu_img_measure(*args)`: `measure --output json`.
@@ -301,21 +278,12 @@ impl TestContext {
     /// iotests' `qemu_img_log(*args)`: run qemu-img and log its output
     /// through `filter_testfiles`.
     pub fn qemu_img_log<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        let out = self.qemu_img(args)?;
-        self.log_with(&out.stdout, &[Filter::Testfiles], None);
-        Ok(out)
-    }
-
-    /// `qemu_img_log(*args, check=False)`.
-    pub fn qemu_img_log_unchecked<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        let out = self.qemu_img_unchecked(args)?;
-        self.log_with(&out.stdout, &[Filter::Testfiles], None);
-        Ok(out)
+        self.qemu_img_cmd(args).log()
     }
 
     /// iotests' `img_info_log(filename)` with the default options.
     pub fn img_info_log(&self, filename: &str) -> Result<()> {
-        self.img_info_log_with(filename, &ImgInfoOpts::default())
+        self.img_info_log_with(filename, ImgInfoOpts::default())
     }
 
     /// iotests' `img_info_log(filename, filter_path=…, use_image_opts=…,
@@ -327,10 +295,10 @@ impl TestContext {
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
     /// use iotests::tools::ImgInfoOpts;
     /// let img = t.file_path("test.img");
-    /// t.img_info_log_with(&img, &ImgInfoOpts { extra_args: vec!["-U".into()], ..Default::default() })?;
+    /// t.img_info_log_with(&img, ImgInfoOpts { extra_args: vec!["-U".into()], ..Default::default() })?;
     /// # Ok(()) }
     /// ```
-    pub fn img_info_log_with(&self, filename: &str, opts: &ImgInfoOpts) -> Result<()> {
+    pub fn img_info_log_with(&self, filename: &str, opts: ImgInfoOpts) -> Result<()> {
         let mut args = vec!["info".to_string()];
         if opts.use_image_opts {
             args.push("--image-opts".into());
@@ -339,10 +307,10 @@ impl TestContext {
         }
         args.extend(opts.extra_args.iter().cloned());
         args.push(filename.to_string());
-        let out = self.qemu_img_with(&args, &ToolOpts { check: opts.check, ..ToolOpts::default() })?;
+        let out = self.qemu_img_cmd(&args).check(opts.check).run()?;
         let filter_path = opts.filter_path.as_deref().filter(|p| !p.is_empty()).unwrap_or(filename);
         let filter = Filter::ImgInfo { filename: filter_path.to_string(), drop_child_info: opts.drop_child_info };
-        self.log_with(out.stdout, &[filter], None);
+        self.log_with(out.stdout, &[filter]);
         Ok(())
     }
 
@@ -382,13 +350,13 @@ impl TestContext {
         let info = self.qemu_img_info(&["-f", self.imgfmt(), img])?;
         let value = &info["virtual-size"];
         value.as_u64().ok_or_else(|| {
-            Error::fail(format!("Expected 'int' for 'virtual-size', got '{value}' of type '{}'", json_type(value)))
+            Error::python("TypeError", format!("Expected 'int' for 'virtual-size', got '{value}' of type '{}'", json_type(value)))
         })
     }
 
     /// iotests' `compare_images(img1, img2)`: both in `IMGFMT`.
     pub fn compare_images(&self, img1: &str, img2: &str) -> Result<bool> {
-        self.compare_images_fmt(img1, img2, self.imgfmt(), self.imgfmt())
+        self.compare_images_with(img1, img2, self.imgfmt(), self.imgfmt())
     }
 
     /// iotests' `compare_images(img1, img2, fmt1, fmt2)`: whether
@@ -398,11 +366,11 @@ impl TestContext {
     /// ```no_run
     /// # fn main() -> iotests::Result<()> {
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
-    /// assert!(t.compare_images_fmt("/tmp/a.qcow2", "/tmp/a.raw", "qcow2", "raw")?);
+    /// assert!(t.compare_images_with("/tmp/a.qcow2", "/tmp/a.raw", "qcow2", "raw")?);
     /// # Ok(()) }
     /// ```
-    pub fn compare_images_fmt(&self, img1: &str, img2: &str, fmt1: &str, fmt2: &str) -> Result<bool> {
-        let out = self.qemu_img_unchecked(&["compare", "-f", fmt1, "-F", fmt2, img1, img2])?;
+    pub fn compare_images_with(&self, img1: &str, img2: &str, fmt1: &str, fmt2: &str) -> Result<bool> {
+        let out = self.qemu_img_cmd(&["compare", "-f", fmt1, "-F", fmt2, img1, img2]).check(false).run()?;
         match out.returncode {
             0 => Ok(true),
             1 => Ok(false),

@@ -81,7 +81,7 @@ impl QemuIoInteractive {
     /// for each command.
     pub fn start<S: AsRef<str>>(t: &TestContext, args: &[S], timeout: Duration) -> Result<QemuIoInteractive> {
         let args = t.qemu_io_wrap_args(args)?;
-        let (prog, rest) = args.split_first().ok_or_else(|| Error::Env("qemu-io: empty command line".into()))?;
+        let (prog, rest) = args.split_first().ok_or_else(|| Error::Usage("qemu-io: empty command line".into()))?;
         let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating a pipe for qemu-io", e))?;
         let writer = OwnedFd::from(writer);
         let err_writer = writer.try_clone().map_err(|e| Error::io("creating a pipe for qemu-io", e))?;
@@ -131,11 +131,11 @@ impl QemuIoInteractive {
     /// `q` / `quit` (use [`close`](Self::close)).
     pub fn cmd(&mut self, cmd: &str) -> Result<String> {
         if cmd.contains('\n') {
-            return Err(Error::fail(format!("QemuIoInteractive.cmd: newline in command {cmd:?}")));
+            return Err(Error::Usage(format!("QemuIoInteractive.cmd: newline in command {cmd:?}")));
         }
         let cmd = cmd.trim();
         if cmd == "q" || cmd == "quit" {
-            return Err(Error::fail("QemuIoInteractive.cmd: use close() to quit"));
+            return Err(Error::Usage("QemuIoInteractive.cmd: use close() to quit".into()));
         }
         let deadline = Instant::now() + self.timeout;
         // A failed write means qemu-io is gone; the read reports it with its

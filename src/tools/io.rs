@@ -1,11 +1,10 @@
 //! qemu-io, one-shot: iotests' `qemu_io*`.
 
 use super::pipe::{self, ErrTo, Out};
-use super::{ToolOpts, ToolPopen, strings};
+use super::{ToolPopen, strings};
 use crate::context::TestContext;
 use crate::env::TestEnv;
 use crate::error::Result;
-use crate::filters::Filter;
 use crate::process::{DEFAULT_TOOL_TIMEOUT, Output};
 
 /// iotests' `qemu_io_wrap_args(args)`: the qemu-io command line for
@@ -50,18 +49,7 @@ impl TestContext {
     /// # Ok(()) }
     /// ```
     pub fn qemu_io<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        self.qemu_io_with(args, &ToolOpts::default())
-    }
-
-    /// `qemu_io(*args, check=False)`.
-    pub fn qemu_io_unchecked<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        self.qemu_io_with(args, &ToolOpts::unchecked())
-    }
-
-    /// `qemu_io(*args, check=…, combine_stdio=…)`.
-    pub fn qemu_io_with<S: AsRef<str>>(&self, args: &[S], opts: &ToolOpts) -> Result<Output> {
-        let argv = self.qemu_io_wrap_args(args)?;
-        self.qemu_tool("qemu-io", &argv, opts)
+        self.qemu_io_cmd(args).run()
     }
 
     /// iotests' `qemu_io_log(*args)`: run qemu-io and log its output through
@@ -75,16 +63,7 @@ impl TestContext {
     /// # Ok(()) }
     /// ```
     pub fn qemu_io_log<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        let out = self.qemu_io(args)?;
-        self.log_with(&out.stdout, &[Filter::Testfiles, Filter::QemuIo], None);
-        Ok(out)
-    }
-
-    /// `qemu_io_log(*args, check=False)`.
-    pub fn qemu_io_log_unchecked<S: AsRef<str>>(&self, args: &[S]) -> Result<Output> {
-        let out = self.qemu_io_unchecked(args)?;
-        self.log_with(&out.stdout, &[Filter::Testfiles, Filter::QemuIo], None);
-        Ok(out)
+        self.qemu_io_cmd(args).log()
     }
 
     /// iotests' (pre-8.0) `qemu_io_silent(*args)`: the exit status, stdout

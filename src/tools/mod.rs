@@ -43,6 +43,7 @@ use crate::context::TestContext;
 use crate::error::{Error, Result};
 use crate::process::{self, Child, DEFAULT_TOOL_TIMEOUT, Output, RunOptions};
 
+mod cmd;
 pub mod fault_injector;
 mod img;
 mod interactive;
@@ -53,6 +54,7 @@ mod qsd;
 mod scratch;
 mod timeout;
 
+pub use cmd::ToolCmd;
 pub use fault_injector::NbdFaultInjector;
 pub use img::{ImgInfoOpts, qemu_img_create_prepare_args};
 pub use interactive::DEFAULT_CMD_TIMEOUT;
@@ -128,7 +130,7 @@ pub(crate) fn tool_failed(tool: &str, out: &Output) -> Error {
 /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
 /// let mut client = t.qemu_io_popen(&["-f", "raw", "-c", "read 0 4k", "/tmp/x.img"])?;
 /// let out = client.communicate(std::time::Duration::from_secs(30))?;
-/// t.log_with(out, &[iotests::Filter::QemuIo], None);
+/// t.log_with(out, &[iotests::Filter::QemuIo]);
 /// # Ok(()) }
 /// ```
 pub struct ToolPopen {

@@ -310,7 +310,7 @@ pub(crate) fn spawn_with(
     err: ErrTo,
 ) -> Result<Spawned> {
     let Some((prog, args)) = argv.split_first() else {
-        return Err(Error::Env(format!("{tool}: empty command line")));
+        return Err(Error::Usage(format!("{tool}: empty command line")));
     };
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(stdin.unwrap_or_else(Stdio::null));

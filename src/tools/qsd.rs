@@ -88,7 +88,7 @@ impl QemuStorageDaemon {
     pub fn start<S: AsRef<str>>(t: &TestContext, args: &[S], opts: &QsdOptions) -> Result<QemuStorageDaemon> {
         let args = strings(args);
         if args.iter().any(|a| a == "--pidfile") {
-            return Err(Error::fail("QemuStorageDaemon: --pidfile is added by the wrapper"));
+            return Err(Error::Usage("QemuStorageDaemon: --pidfile is added by the wrapper".into()));
         }
         let id = &opts.instance_id;
         let pidfile = format!("{}/qsd-{id}-pid", t.test_dir());
@@ -158,7 +158,7 @@ impl QemuStorageDaemon {
             Ok(std::fs::read_to_string(&qsd.pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()))
         })?;
         if pid != qsd.child.pid() {
-            return Err(Error::fail(format!(
+            return Err(Error::Usage(format!(
                 "qemu-storage-daemon pid file {} says {pid}, but we started {}",
                 qsd.pidfile,
                 qsd.child.pid()
@@ -216,7 +216,7 @@ impl QemuStorageDaemon {
 
     /// `qsd.get_qmp()`: the QMP client (for events and the like).
     pub fn get_qmp(&mut self) -> Result<&mut QmpClient> {
-        self.qmp.as_mut().ok_or_else(|| Error::fail("QemuStorageDaemon was started without qmp"))
+        self.qmp.as_mut().ok_or_else(|| Error::Usage("QemuStorageDaemon was started without qmp".into()))
     }
 
     /// `qsd.stop()`: SIGTERM, wait for the exit, remove the QMP socket and

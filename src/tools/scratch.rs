@@ -36,7 +36,7 @@ pub fn create_image(name: impl AsRef<Path>, size: u64) -> Result<()> {
     for n in 0..sectors {
         // '>l' is a signed 32-bit field: struct.error beyond it.
         let n = i32::try_from(n)
-            .map_err(|_| Error::fail(format!("create_image: sector {n} does not fit struct.pack('>l')")))?;
+            .map_err(|_| Error::python("struct.error", format!("create_image: sector {n} does not fit struct.pack('>l')")))?;
         sector[..4].copy_from_slice(&n.to_be_bytes());
         sector[508..].copy_from_slice(&n.to_be_bytes());
         w.write_all(&sector).map_err(|e| Error::io(ctx(), e))?;
@@ -171,7 +171,7 @@ impl TestContext {
             "ssh" => {
                 Ok(format!("ssh://{}@127.0.0.1:22{path}", std::env::var("USER").unwrap_or_else(|_| "None".into())))
             }
-            proto => Err(Error::Env(format!("Protocol {proto} not supported"))),
+            proto => Err(Error::exception(format!("Protocol {proto} not supported"))),
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::Vm;
+use super::opts::Drive;
 
 /// Options given as one string or as a list that is joined with `,`
 /// (iotests' `add_blockdev(opts)` accepts both).
@@ -58,6 +59,39 @@ impl<T: OptList + ?Sized> OptList for &T {
     }
 }
 
+/// The `path` of [`Vm::add_drive_with`]: a path (`&str`, `&String`,
+/// `String`) or an `Option<&str>`, `None` being Python's `None` (a drive
+/// without a medium).
+pub trait DriveFile {
+    /// The path, if any.
+    fn drive_file(&self) -> Option<&str>;
+}
+
+impl DriveFile for &str {
+    fn drive_file(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl DriveFile for &String {
+    fn drive_file(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl DriveFile for String {
+    fn drive_file(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl DriveFile for Option<&str> {
+    fn drive_file(&self) -> Option<&str> {
+        *self
+    }
+}
+
+
 impl Vm {
     /// iotests' `add_object(opts)`: `-object opts`.
     ///
@@ -67,52 +101,62 @@ impl Vm {
     /// vm.add_object("iothread,id=iothread0");
     /// assert_eq!(vm.args().last().unwrap(), "iothread,id=iothread0");
     /// ```
-    pub fn add_object(&mut self, opts: &str) -> &mut Self {
-        self.args.extend(["-object".to_string(), opts.to_string()]);
+    pub fn add_object(&mut self, opts: impl AsRef<str>) -> &mut Self {
+        self.args.extend(["-object".to_string(), opts.as_ref().to_string()]);
         self
     }
 
     /// iotests' `add_device(opts)`: `-device opts`.
-    pub fn add_device(&mut self, opts: &str) -> &mut Self {
-        self.args.extend(["-device".to_string(), opts.to_string()]);
+    pub fn add_device(&mut self, opts: impl AsRef<str>) -> &mut Self {
+        self.args.extend(["-device".to_string(), opts.as_ref().to_string()]);
         self
     }
 
     /// iotests' `add_drive_raw(opts)`: `-drive opts`.
-    pub fn add_drive_raw(&mut self, opts: &str) -> &mut Self {
-        self.args.extend(["-drive".to_string(), opts.to_string()]);
+    pub fn add_drive_raw(&mut self, opts: impl AsRef<str>) -> &mut Self {
+        self.args.extend(["-drive".to_string(), opts.as_ref().to_string()]);
         self
     }
 
-    /// iotests' `add_drive(path, opts)`: a virtio drive of format `IMGFMT`.
-    /// See [`add_drive_full`](Vm::add_drive_full).
+    /// iotests' `add_drive(path)`: a virtio drive of format `IMGFMT` with
+    /// the test's cache and AIO modes. See [`add_drive_with`](Vm::add_drive_with).
     ///
     /// ```
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
     /// let mut vm = t.vm();
-    /// vm.add_drive("/tmp/a.img", "").add_drive("/tmp/b.img", "node-name=b");
+    /// vm.add_drive("/tmp/a.img");
     /// let env = t.env();
-    /// assert_eq!(vm.args()[vm.args().len() - 1], format!(
-    ///     "if=virtio,id=drive1,file=/tmp/b.img,format={},cache={},aio={},node-name=b",
+    /// assert_eq!(vm.args().last().unwrap(), &format!(
+    ///     "if=virtio,id=drive0,file=/tmp/a.img,format={},cache={},aio={}",
     ///     env.imgfmt, env.cachemode, env.aiomode));
     /// ```
-    pub fn add_drive(&mut self, path: &str, opts: &str) -> &mut Self {
-        let fmt = self.env.imgfmt.clone();
-        self.add_drive_full(Some(path), opts, "virtio", &fmt)
+    pub fn add_drive(&mut self, path: impl AsRef<str>) -> &mut Self {
+        self.add_drive_with(path.as_ref(), Drive::default())
     }
 
     /// iotests' `add_drive(path, opts, interface, img_format)`:
     /// `-drive if=…,id=driveN[,file=…,format=…,cache=…,aio=…][,opts]`,
     /// with the default LUKS secret for a `luks` image whose `opts` name no
-    /// `key-secret`. `N` counts the drives added so far.
+    /// `key-secret`. `N` counts the drives added so far. `path` may be
+    /// `None` (no medium); the options are a [`Drive`] or just `opts`.
     ///
     /// ```
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
+    /// use iotests::vm::Drive;
     /// let mut vm = t.vm();
-    /// vm.add_drive_full(None, "media=cdrom", "ide", "raw");
+    /// vm.add_drive_with(None, Drive { opts: "media=cdrom".into(), interface: "ide", ..Default::default() });
     /// assert_eq!(vm.args().last().unwrap(), "if=ide,id=drive0,media=cdrom");
+    /// let img = String::from("/tmp/b.img");
+    /// vm.add_drive_with(&img, "node-name=b");
+    /// assert!(vm.args().last().unwrap().ends_with(",node-name=b"));
     /// ```
-    pub fn add_drive_full(&mut self, path: Option<&str>, opts: &str, interface: &str, img_format: &str) -> &mut Self {
+    pub fn add_drive_with<'a>(&mut self, path: impl DriveFile, opts: impl Into<Drive<'a>>) -> &mut Self {
+        let path = path.drive_file();
+        let drive = opts.into();
+        let opts = drive.opts.as_str();
+        let interface = if drive.interface.is_empty() { "virtio" } else { drive.interface };
+        let imgfmt = self.env.imgfmt.clone();
+        let img_format = drive.img_format.unwrap_or(&imgfmt);
         let mut options = vec![format!("if={interface}"), format!("id=drive{}", self.num_drives)];
         if let Some(path) = path {
             options.push(format!("file={path}"));
@@ -149,8 +193,8 @@ impl Vm {
     }
 
     /// iotests' `add_incoming(addr)`: `-incoming addr`.
-    pub fn add_incoming(&mut self, addr: &str) -> &mut Self {
-        self.args.extend(["-incoming".to_string(), addr.to_string()]);
+    pub fn add_incoming(&mut self, addr: impl AsRef<str>) -> &mut Self {
+        self.args.extend(["-incoming".to_string(), addr.as_ref().to_string()]);
         self
     }
 
@@ -226,6 +270,7 @@ impl Vm {
 
 #[cfg(test)]
 mod tests {
+    use super::Drive;
     use crate::TestContext;
     use crate::env::TestEnv;
 
@@ -239,11 +284,9 @@ mod tests {
     fn add_drive_strings_match_iotests() {
         let t = ctx("qcow2");
         let mut vm = t.vm();
-        vm.add_drive("/x/a.img", "").add_drive("/x/b.img", "node-name=b").add_drive_full(
+        vm.add_drive("/x/a.img").add_drive_with("/x/b.img", "node-name=b").add_drive_with(
             None,
-            "media=cdrom",
-            "ide",
-            "qcow2",
+            Drive { opts: "media=cdrom".into(), interface: "ide", ..Default::default() },
         );
         assert_eq!(
             vm.args(),
@@ -263,7 +306,7 @@ mod tests {
     fn luks_drive_gets_default_secret_once() {
         let t = ctx("luks");
         let mut vm = t.vm();
-        vm.add_drive("/x/a.img", "").add_drive("/x/b.img", "key-secret=mine").add_drive("/x/c.img", "");
+        vm.add_drive("/x/a.img").add_drive_with("/x/b.img", "key-secret=mine").add_drive("/x/c.img");
         assert_eq!(
             vm.args(),
             [

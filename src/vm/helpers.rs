@@ -7,64 +7,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::pyval::{py_eq, py_str, py_type};
-use super::{DEFAULT_EVENT_TIMEOUT, Vm, VmError};
+use super::opts::{BlockdevCreate, GetBitmap, HmpQemuIo, RunJobOptions};
+use super::{DEFAULT_EVENT_TIMEOUT, Vm};
 use crate::error::{Error, Result};
 use crate::filters::Filter;
-use crate::log::Msg;
-
-/// A callback [`Vm::run_job`] calls when the job is pending.
-pub type PreFinalize<'a> = &'a mut dyn FnMut(&mut Vm) -> Result<()>;
-
-/// What [`Vm::run_job`] does along the way: iotests' `run_job` keyword
-/// arguments, with iotests' defaults.
-///
-/// ```
-/// use iotests::vm::RunJobOptions;
-/// let o = RunJobOptions { auto_dismiss: true, ..Default::default() };
-/// assert!(o.auto_finalize && !o.cancel && o.wait == std::time::Duration::from_secs(60));
-/// ```
-pub struct RunJobOptions<'a> {
-    /// The job was started with `auto-finalize` (default `true`); if not,
-    /// `run_job` finalizes (or cancels) it when it is pending.
-    pub auto_finalize: bool,
-    /// The job was started with `auto-dismiss` (default `false`); if not,
-    /// `run_job` dismisses it when it has concluded.
-    pub auto_dismiss: bool,
-    /// Called when the job is pending, before `job-finalize` / `job-cancel`.
-    pub pre_finalize: Option<PreFinalize<'a>>,
-    /// Cancel the job when it is pending instead of finalizing it.
-    pub cancel: bool,
-    /// How long to wait for each event (default 60 s).
-    pub wait: Duration,
-    /// Filters for everything logged.
-    pub filters: &'a [Filter],
-}
-
-impl Default for RunJobOptions<'_> {
-    fn default() -> Self {
-        RunJobOptions {
-            auto_finalize: true,
-            auto_dismiss: false,
-            pre_finalize: None,
-            cancel: false,
-            wait: DEFAULT_EVENT_TIMEOUT,
-            filters: &[],
-        }
-    }
-}
-
-impl std::fmt::Debug for RunJobOptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunJobOptions")
-            .field("auto_finalize", &self.auto_finalize)
-            .field("auto_dismiss", &self.auto_dismiss)
-            .field("pre_finalize", &self.pre_finalize.is_some())
-            .field("cancel", &self.cancel)
-            .field("wait", &self.wait)
-            .field("filters", &self.filters)
-            .finish()
-    }
-}
+use crate::kwargs;
+use crate::log::{LogOpts, Msg};
+use crate::qmp::Kwargs;
 
 /// iotests' `VM.flatten_qmp_object(obj)`: leaves of a JSON tree keyed by
 /// their dotted paths (`a.b.0.c`), in tree order.
@@ -116,29 +65,19 @@ pub fn qmp_to_opts(obj: &Value) -> Result<String> {
         match value {
             Value::String(s) => out.push(format!("{key}={s}")),
             v => {
-                return Err(VmError::Unexpected(format!(
-                    "TypeError: can only concatenate str (not \"{}\") to str",
-                    py_type(&v)
-                ))
-                .into());
+                return Err(Error::python(
+                    "TypeError",
+                    format!("can only concatenate str (not \"{}\") to str", py_type(&v)),
+                ));
             }
         }
     }
     Ok(out.join(","))
 }
 
-/// Python's `**kwargs` → QMP arguments: `_` becomes `-` in top-level keys.
-fn conv_keys(args: Value) -> Value {
-    match args {
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k.replace('_', "-"), v)).collect()),
-        Value::Null => Value::Object(Map::new()),
-        other => other,
-    }
-}
-
 /// Python's `d[key]` on a JSON object, with Python's `KeyError` text.
 fn index<'a>(d: &'a Value, key: &str) -> Result<&'a Value> {
-    d.get(key).ok_or_else(|| VmError::Unexpected(format!("KeyError: '{key}' in {}", py_str(d))).into())
+    d.get(key).ok_or_else(|| Error::python("KeyError", format!("'{key}' in {}", py_str(d))))
 }
 
 impl Vm {
@@ -152,29 +91,53 @@ impl Vm {
         qmp_to_opts(obj)
     }
 
-    /// iotests' `qmp_log(cmd, filters, indent, **kwargs)`: log the command
-    /// (`{"execute": cmd, "arguments": ordered_qmp(args)}`, keys sorted),
-    /// run it, log the response (keys sorted), both through `filters` and
-    /// with `indent`. Returns the response as filtered, as Python's filters
-    /// edit it in place.
+    /// iotests' `qmp_log(cmd, **kwargs)`: log the command (`{"execute":
+    /// cmd, "arguments": ordered_qmp(kwargs)}`), run it, log the response
+    /// (keys sorted). Returns the response.
     ///
-    /// `args` are Python's keyword arguments: a JSON object (or `null` for
-    /// none) whose top-level `_` in keys become `-`.
+    /// `args` are Python's keyword arguments: [`kwargs!`](crate::kwargs)
+    /// (`node_name: "x"`), or a `json!` object read the same way (a key
+    /// written `node-name` sorts as `node_name` would); top-level `_` become
+    /// `-`.
     ///
     /// ```no_run
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
     /// # let mut vm = t.vm(); vm.launch()?;
-    /// use serde_json::json;
-    /// vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}), &[], None)?;
+    /// use iotests::kwargs;
+    /// vm.qmp_log("block-dirty-bitmap-add", kwargs! { node: "drive0", name: "bitmap0" })?;
     /// // {"execute": "block-dirty-bitmap-add", "arguments": {"name": "bitmap0", "node": "drive0"}}
     /// // {"return": {}}
     /// # Ok::<(), iotests::Error>(())
     /// ```
-    pub fn qmp_log(&mut self, cmd: &str, args: Value, filters: &[Filter], indent: Option<usize>) -> Result<Value> {
-        let args = conv_keys(args);
+    pub fn qmp_log(&mut self, cmd: &str, args: impl Into<Kwargs>) -> Result<Value> {
+        self.qmp_log_with(cmd, args, LogOpts::default())
+    }
+
+    /// iotests' `qmp_log(cmd, filters, indent, **kwargs)`: as
+    /// [`qmp_log`](Vm::qmp_log), both lines through `filters` and with
+    /// `indent`. Returns the response as filtered, as Python's filters edit
+    /// it in place.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use iotests::{kwargs, Filter};
+    /// let path = t.file_path("img");
+    /// vm.qmp_log_with("blockdev-add", kwargs! { driver: "file", filename: path, node_name: "f" },
+    ///                 &[Filter::QmpTestfiles])?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn qmp_log_with<'a>(
+        &mut self,
+        cmd: &str,
+        args: impl Into<Kwargs>,
+        opts: impl Into<LogOpts<'a>>,
+    ) -> Result<Value> {
+        let LogOpts { filters, indent } = opts.into();
+        let args: Kwargs = args.into();
         let mut full_cmd = Map::new();
         full_cmd.insert("execute".into(), cmd.into());
-        full_cmd.insert("arguments".into(), crate::json::ordered_qmp(&args));
+        full_cmd.insert("arguments".into(), args.ordered());
         self.log.log_with(Msg::Ordered(Value::Object(full_cmd)), filters, indent);
         let result = self.qmp(cmd, args)?;
         let filtered = self.log.apply(Msg::Json(result.clone()), filters);
@@ -182,39 +145,60 @@ impl Vm {
         Ok(filtered.as_json().cloned().unwrap_or(result))
     }
 
-    /// iotests' `hmp(command_line, use_log)`: `human-monitor-command`,
-    /// logged with [`qmp_log`](Vm::qmp_log) if `use_log`.
-    pub fn hmp(&mut self, command_line: &str, use_log: bool) -> Result<Value> {
-        let args = json!({"command-line": command_line});
-        if use_log {
-            self.qmp_log("human-monitor-command", args, &[], None)
-        } else {
-            self.qmp("human-monitor-command", args)
-        }
+    /// iotests' `hmp(command_line)`: `human-monitor-command`; returns the
+    /// raw response.
+    pub fn hmp(&mut self, command_line: &str) -> Result<Value> {
+        self.hmp_with(command_line, false)
+    }
+
+    /// iotests' `hmp(command_line, use_log)`: logged with
+    /// [`qmp_log`](Vm::qmp_log) if `use_log`.
+    pub fn hmp_with(&mut self, command_line: &str, use_log: bool) -> Result<Value> {
+        let args = kwargs! { command_line: command_line };
+        if use_log { self.qmp_log("human-monitor-command", args) } else { self.qmp("human-monitor-command", args) }
+    }
+
+    /// iotests' `pause_drive(drive)`: blkdebug breakpoints on `read_aio`
+    /// and `write_aio`.
+    pub fn pause_drive(&mut self, drive: &str) -> Result<()> {
+        self.pause_drive_with(drive, None)
     }
 
     /// iotests' `pause_drive(drive, event)`: a blkdebug breakpoint on
     /// `event`, or on `read_aio` and `write_aio` when `None`.
-    pub fn pause_drive(&mut self, drive: &str, event: Option<&str>) -> Result<()> {
+    pub fn pause_drive_with(&mut self, drive: &str, event: Option<&str>) -> Result<()> {
         match event {
             None => {
-                self.pause_drive(drive, Some("read_aio"))?;
-                self.pause_drive(drive, Some("write_aio"))
+                self.pause_drive_with(drive, Some("read_aio"))?;
+                self.pause_drive_with(drive, Some("write_aio"))
             }
-            Some(event) => self.hmp(&format!("qemu-io {drive} \"break {event} bp_{drive}\""), false).map(drop),
+            Some(event) => self.hmp(&format!("qemu-io {drive} \"break {event} bp_{drive}\"")).map(drop),
         }
     }
 
     /// iotests' `resume_drive(drive)`: remove the breakpoint.
     pub fn resume_drive(&mut self, drive: &str) -> Result<()> {
-        self.hmp(&format!("qemu-io {drive} \"remove_break bp_{drive}\""), false).map(drop)
+        self.hmp(&format!("qemu-io {drive} \"remove_break bp_{drive}\"")).map(drop)
     }
 
-    /// iotests' `hmp_qemu_io(drive, cmd, use_log, qdev)`: run a qemu-io
-    /// command on a drive (on a qdev device with `qdev`) through HMP.
-    pub fn hmp_qemu_io(&mut self, drive: &str, cmd: &str, use_log: bool, qdev: bool) -> Result<Value> {
-        let d = if qdev { "-d " } else { "" };
-        self.hmp(&format!("qemu-io {d}{drive} \"{cmd}\""), use_log)
+    /// iotests' `hmp_qemu_io(drive, cmd)`: run a qemu-io command on a drive
+    /// through HMP; returns the raw response.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// vm.hmp_qemu_io("drive0", "write -P 0x5a 0 64k")?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn hmp_qemu_io(&mut self, drive: &str, cmd: &str) -> Result<Value> {
+        self.hmp_qemu_io_with(drive, cmd, HmpQemuIo::default())
+    }
+
+    /// iotests' `hmp_qemu_io(drive, cmd, use_log, qdev)`: logged if
+    /// `use_log`; `drive` names a qdev device if `qdev`.
+    pub fn hmp_qemu_io_with(&mut self, drive: &str, cmd: &str, opts: HmpQemuIo) -> Result<Value> {
+        let d = if opts.qdev { "-d " } else { "" };
+        self.hmp_with(&format!("qemu-io {d}{drive} \"{cmd}\""), opts.use_log)
     }
 
     /// Python's `filter_qmp_event(event)`.
@@ -225,32 +209,55 @@ impl Vm {
         }
     }
 
-    /// iotests' `get_qmp_events_filtered(wait)`: the pending events with
-    /// their timestamps replaced by `SECS` / `USECS`.
-    pub fn get_qmp_events_filtered(&mut self, wait: impl Into<crate::qmp::Wait>) -> Result<Vec<Value>> {
-        let events = self.get_qmp_events(wait)?;
+    /// iotests' `get_qmp_events_filtered()`: the pending events (waiting
+    /// up to 60 s for one) with their timestamps replaced by `SECS` /
+    /// `USECS`.
+    pub fn get_qmp_events_filtered(&mut self) -> Result<Vec<Value>> {
+        self.get_qmp_events_filtered_with(DEFAULT_EVENT_TIMEOUT)
+    }
+
+    /// iotests' `get_qmp_events_filtered(wait)`.
+    pub fn get_qmp_events_filtered_with(&mut self, wait: impl Into<crate::qmp::Wait>) -> Result<Vec<Value>> {
+        let events = self.get_qmp_events_with(wait)?;
         Ok(events.into_iter().map(|e| self.filter_event(e)).collect())
     }
 
-    /// iotests' `run_job(job, …)`: follow a job from creation to dismissal,
+    /// iotests' `run_job(job)`: follow a job from creation to its end,
     /// logging its block-job events, `Job failed: …`, and the
-    /// `job-complete` / `job-finalize` / `job-cancel` / `job-dismiss`
-    /// commands it issues. Returns the job's error, `None` on success.
+    /// `job-complete` / `job-dismiss` commands it issues. Returns the job's
+    /// error, `None` on success.
+    ///
+    /// It consumes the job's `JOB_STATUS_CHANGE` events (and the block-job
+    /// events it logs): a test that wants to see them itself must not call
+    /// it. Like iotests' `log()`, nothing is logged in a unittest-style test
+    /// unless it declares `activate_logging: true`.
     ///
     /// ```no_run
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
     /// # let mut vm = t.vm(); vm.launch()?;
-    /// use iotests::vm::RunJobOptions;
-    /// let mut check = |vm: &mut iotests::vm::Vm| vm.qmp_log("query-jobs", serde_json::json!({}), &[], None).map(drop);
-    /// let err = vm.run_job("job0", RunJobOptions {
+    /// assert_eq!(vm.run_job("job0")?, None);
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn run_job(&mut self, job: &str) -> Result<Option<String>> {
+        self.run_job_with(job, RunJobOptions::default())
+    }
+
+    /// iotests' `run_job(job, auto_finalize, auto_dismiss, pre_finalize,
+    /// cancel, wait, filters)`.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use iotests::{kwargs, vm::RunJobOptions};
+    /// let mut check = |vm: &mut iotests::vm::Vm| vm.qmp_log("query-jobs", kwargs! {}).map(drop);
+    /// let err = vm.run_job_with("job0", RunJobOptions {
     ///     auto_finalize: false,
     ///     pre_finalize: Some(&mut check),
     ///     ..Default::default()
     /// })?;
-    /// assert_eq!(err, None);
     /// # Ok::<(), iotests::Error>(())
     /// ```
-    pub fn run_job(&mut self, job: &str, mut opts: RunJobOptions<'_>) -> Result<Option<String>> {
+    pub fn run_job_with(&mut self, job: &str, mut opts: RunJobOptions<'_>) -> Result<Option<String>> {
         let match_device = json!({"data": {"device": job}});
         let match_id = json!({"data": {"id": job}});
         let events = [
@@ -265,7 +272,7 @@ impl Vm {
         let id = json!({"id": job});
         let mut error = None;
         loop {
-            let ev = self.events_wait(&events, opts.wait)?;
+            let ev = self.events_wait_with(&events, opts.wait)?;
             let ev = self.filter_event(ev);
             if ev.get("event").and_then(Value::as_str) != Some("JOB_STATUS_CHANGE") {
                 self.log.log_with(Msg::Json(ev), filters, None);
@@ -284,17 +291,17 @@ impl Vm {
                     }
                 }
                 "ready" => {
-                    self.qmp_log("job-complete", id.clone(), filters, None)?;
+                    self.qmp_log_with("job-complete", id.clone(), filters)?;
                 }
                 "pending" if !opts.auto_finalize => {
                     if let Some(f) = opts.pre_finalize.as_mut() {
                         f(self)?;
                     }
                     let cmd = if opts.cancel { "job-cancel" } else { "job-finalize" };
-                    self.qmp_log(cmd, id.clone(), filters, None)?;
+                    self.qmp_log_with(cmd, id.clone(), filters)?;
                 }
                 "concluded" if !opts.auto_dismiss => {
-                    self.qmp_log("job-dismiss", id.clone(), filters, None)?;
+                    self.qmp_log_with("job-dismiss", id.clone(), filters)?;
                 }
                 "null" => return Ok(error),
                 _ => {}
@@ -302,11 +309,11 @@ impl Vm {
         }
     }
 
-    /// iotests' `blockdev_create(options, job_id, filters)`: run
-    /// `blockdev-create` through [`qmp_log`](Vm::qmp_log) and
-    /// [`run_job`](Vm::run_job), then log an empty line. `filters` default
-    /// to `[QmpTestfiles]`. Returns the job's error string, or the
-    /// command's `error` object if it failed to start, or `None`.
+    /// iotests' `blockdev_create(options)`: run `blockdev-create` as job
+    /// `job0` through [`qmp_log`](Vm::qmp_log) and [`run_job`](Vm::run_job)
+    /// (filtered by `filter_qmp_testfiles`), then log an empty line. Returns
+    /// the job's error string, or the command's `error` object if it failed
+    /// to start, or `None`.
     ///
     /// ```no_run
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
@@ -315,25 +322,42 @@ impl Vm {
     /// let path = t.file_path("t.img");
     /// std::fs::File::create(&path).unwrap();
     /// vm.cmd("blockdev-add", json!({"driver": "file", "filename": path, "node-name": "f"}))?;
-    /// let res = vm.blockdev_create(json!({"driver": "qcow2", "file": "f", "size": 1048576}), "job0", None)?;
+    /// let res = vm.blockdev_create(json!({"driver": "qcow2", "file": "f", "size": 1048576}))?;
     /// assert_eq!(res, None);
     /// # Ok::<(), iotests::Error>(())
     /// ```
-    pub fn blockdev_create(
+    pub fn blockdev_create(&mut self, options: Value) -> Result<Option<Value>> {
+        self.blockdev_create_with(options, BlockdevCreate::default())
+    }
+
+    /// iotests' `blockdev_create(options, job_id, filters)`: `filters`
+    /// `None` is `[filter_qmp_testfiles]`, as in Python.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use iotests::vm::BlockdevCreate;
+    /// use serde_json::json;
+    /// vm.blockdev_create_with(json!({"driver": "file", "filename": "/tmp/x", "size": 0}), "job1")?;
+    /// vm.blockdev_create_with(json!({"driver": "file", "filename": "/tmp/y", "size": 0}),
+    ///                         BlockdevCreate { filters: Some(&[]), ..Default::default() })?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn blockdev_create_with<'a>(
         &mut self,
         options: Value,
-        job_id: &str,
-        filters: Option<&[Filter]>,
+        opts: impl Into<BlockdevCreate<'a>>,
     ) -> Result<Option<Value>> {
+        let BlockdevCreate { job_id, filters } = opts.into();
         let default = [Filter::QmpTestfiles];
         let filters = filters.unwrap_or(&default);
-        let args = json!({"job_id": job_id, "options": options});
-        let result = self.qmp_log("blockdev-create", args, filters, None)?;
+        let args = kwargs! { job_id: job_id, options: options };
+        let result = self.qmp_log_with("blockdev-create", args, filters)?;
         let job_result = if let Some(ret) = result.get("return") {
             if !py_eq(ret, &json!({})) {
-                return Err(Error::Assertion(String::new()));
+                return Err(Error::fail(String::new()));
             }
-            self.run_job(job_id, RunJobOptions { filters, ..Default::default() })?.map(Value::String)
+            self.run_job_with(job_id, RunJobOptions { filters, ..Default::default() })?.map(Value::String)
         } else {
             Some(index(&result, "error")?.clone())
         };
@@ -382,7 +406,7 @@ impl Vm {
             _ => e,
         };
         let event = loop {
-            let event = self.event_wait("MIGRATION", limit(DEFAULT_EVENT_TIMEOUT), None).map_err(expired)?;
+            let event = self.event_wait_with("MIGRATION", limit(DEFAULT_EVENT_TIMEOUT)).map_err(expired)?;
             self.log.log_with(Msg::Json(event.clone()), &[Filter::QmpEvent], None);
             let status = index(index(&event, "data")?, "status")?;
             if status == "completed" || status == "failed" {
@@ -433,16 +457,17 @@ impl Vm {
         Ok(out)
     }
 
+    /// iotests' `get_bitmap(node_name, bitmap_name)`: one bitmap from
+    /// [`query_bitmaps`](Vm::query_bitmaps).
+    pub fn get_bitmap(&mut self, node_name: &str, bitmap_name: &str) -> Result<Option<Value>> {
+        self.get_bitmap_with(node_name, bitmap_name, GetBitmap::default())
+    }
+
     /// iotests' `get_bitmap(node_name, bitmap_name, recording, bitmaps)`:
-    /// one bitmap from [`query_bitmaps`](Vm::query_bitmaps) (or `bitmaps`),
-    /// optionally only if its `recording` is as given.
-    pub fn get_bitmap(
-        &mut self,
-        node_name: &str,
-        bitmap_name: &str,
-        recording: Option<bool>,
-        bitmaps: Option<&Map<String, Value>>,
-    ) -> Result<Option<Value>> {
+    /// from `bitmaps` (a [`query_bitmaps`](Vm::query_bitmaps) result) if
+    /// given, and only if its `recording` is as given.
+    pub fn get_bitmap_with(&mut self, node_name: &str, bitmap_name: &str, opts: GetBitmap<'_>) -> Result<Option<Value>> {
+        let GetBitmap { recording, bitmaps } = opts;
         let owned;
         let bitmaps = match bitmaps {
             Some(b) => b,
@@ -451,7 +476,7 @@ impl Vm {
                 &owned
             }
         };
-        let list = bitmaps.get(node_name).ok_or_else(|| VmError::Unexpected(format!("KeyError: '{node_name}'")))?;
+        let list = bitmaps.get(node_name).ok_or_else(|| Error::python("KeyError", format!("'{node_name}'")))?;
         for bitmap in list.as_array().into_iter().flatten() {
             if bitmap.get("name").and_then(Value::as_str).unwrap_or("") == bitmap_name {
                 let rec = bitmap.get("recording").unwrap_or(&Value::Null);
@@ -467,8 +492,8 @@ impl Vm {
     /// whether the bitmap has all of `fields` (a JSON object) with equal
     /// values.
     pub fn check_bitmap_status(&mut self, node_name: &str, bitmap_name: &str, fields: &Value) -> Result<bool> {
-        let Some(ret) = self.get_bitmap(node_name, bitmap_name, None, None)? else {
-            return Err(VmError::Unexpected("AttributeError: 'NoneType' object has no attribute 'items'".into()).into());
+        let Some(ret) = self.get_bitmap(node_name, bitmap_name)? else {
+            return Err(Error::python("AttributeError", "'NoneType' object has no attribute 'items'"));
         };
         let fields = fields.as_object().cloned().unwrap_or_default();
         Ok(fields.iter().all(|(k, v)| ret.get(k).is_some_and(|r| py_eq(r, v))))
@@ -494,7 +519,7 @@ impl Vm {
                 &queried
             }
         };
-        let fail = |m: String| Err(Error::Assertion(m));
+        let fail = |m: String| Err(Error::fail(m));
         let mut iter_path = path.split('/');
         if iter_path.next() != Some("") {
             return fail(String::new());
@@ -552,12 +577,4 @@ mod tests {
         assert_eq!(e, "TypeError: can only concatenate str (not \"float\") to str");
     }
 
-    #[test]
-    fn kwargs_keys_are_converted_at_top_level_only() {
-        assert_eq!(
-            conv_keys(json!({"job_id": "j", "options": {"a_b": 1}})),
-            json!({"job-id": "j", "options": {"a_b": 1}})
-        );
-        assert_eq!(conv_keys(Value::Null), json!({}));
-    }
 }

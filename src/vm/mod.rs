@@ -35,6 +35,7 @@ pub mod firmware;
 mod helpers;
 mod machine;
 mod monitor;
+mod opts;
 mod pyval;
 pub mod testcase;
 
@@ -50,8 +51,12 @@ use crate::process::{Child, ProcessRegistry};
 use crate::qmp::QmpClient;
 
 pub use crate::qmp::{Wait, event_match};
-pub use args::OptList;
-pub use helpers::{PreFinalize, RunJobOptions, flatten_qmp_object, qmp_to_opts};
+pub use args::{DriveFile, OptList};
+pub use helpers::{flatten_qmp_object, qmp_to_opts};
+pub use opts::{
+    BlockdevCreate, CancelAndWait, CompleteAndWait, Drive, EventWait, GetBitmap, HmpQemuIo, PauseJob, PreFinalize,
+    RunJobOptions, WaitUntilCompleted,
+};
 pub use machine::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use monitor::DEFAULT_EVENT_TIMEOUT;
 
@@ -102,11 +107,6 @@ pub enum VmError {
         /// QEMU's output.
         log: String,
     },
-
-    /// Something a helper expected of QEMU's answers did not hold (python
-    /// would raise `KeyError`, `TypeError` or a bare `assert`).
-    #[error("{0}")]
-    Unexpected(String),
 }
 
 fn log_note(log: &str) -> String {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::opts::EventWait;
 use super::{Vm, VmError};
 use crate::error::Result;
 use crate::qmp::{Args, QmpClient, Wait};
@@ -51,38 +52,81 @@ impl Vm {
         Ok(ret)
     }
 
+    /// python/qemu's `get_qmp_event()`: one queued event, if any (no
+    /// waiting).
+    pub fn get_qmp_event(&mut self) -> Result<Option<Value>> {
+        self.get_qmp_event_with(false)
+    }
+
     /// python/qemu's `get_qmp_event(wait)`: one queued event, or the next
     /// to arrive (per `wait`: `false`, `true`, seconds, a `Duration`).
-    pub fn get_qmp_event(&mut self, wait: impl Into<Wait>) -> Result<Option<Value>> {
+    pub fn get_qmp_event_with(&mut self, wait: impl Into<Wait>) -> Result<Option<Value>> {
         Ok(self.qmp_client()?.get_event(wait)?)
     }
 
+    /// python/qemu's `get_qmp_events()`: all queued events (no waiting).
+    pub fn get_qmp_events(&mut self) -> Result<Vec<Value>> {
+        self.get_qmp_events_with(false)
+    }
+
     /// python/qemu's `get_qmp_events(wait)`: all queued events, waiting (per
-    /// `wait`) for one if there are none.
-    pub fn get_qmp_events(&mut self, wait: impl Into<Wait>) -> Result<Vec<Value>> {
+    /// `wait`: `false`, `true`, seconds, a `Duration`) for one if there are
+    /// none.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// let events = vm.get_qmp_events_with(true)?;   // get_qmp_events(wait=True)
+    /// let events = vm.get_qmp_events_with(0.5)?;    // get_qmp_events(wait=0.5)
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn get_qmp_events_with(&mut self, wait: impl Into<Wait>) -> Result<Vec<Value>> {
         Ok(self.qmp_client()?.get_events(wait)?)
     }
 
-    /// python/qemu's `event_wait(name, timeout, match)`: the first event
-    /// `name` that matches `pattern` (see [`event_match`](crate::qmp::event_match)),
-    /// setting aside the others. No such event in time is a
+    /// python/qemu's `event_wait(name)`: the first event `name` (at most
+    /// 60 s), setting aside the others. No such event in time is a
     /// [`QmpError::Timeout`](crate::qmp::QmpError::Timeout).
     ///
     /// ```no_run
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
     /// # let mut vm = t.vm(); vm.launch()?;
-    /// use iotests::vm::DEFAULT_EVENT_TIMEOUT;
     /// vm.cmd("stop", ())?;
-    /// let ev = vm.event_wait("STOP", DEFAULT_EVENT_TIMEOUT, None)?;
+    /// let ev = vm.event_wait("STOP")?;
     /// assert_eq!(ev["event"], "STOP");
     /// # Ok::<(), iotests::Error>(())
     /// ```
-    pub fn event_wait(&mut self, name: &str, timeout: Duration, pattern: Option<&Value>) -> Result<Value> {
-        Ok(self.qmp_client()?.event_wait(name, timeout, pattern)?)
+    pub fn event_wait(&mut self, name: &str) -> Result<Value> {
+        self.event_wait_with(name, EventWait::default())
     }
 
-    /// python/qemu's `events_wait([(name, match), …], timeout)`.
-    pub fn events_wait(&mut self, events: &[(&str, Option<&Value>)], timeout: Duration) -> Result<Value> {
+    /// python/qemu's `event_wait(name, timeout, match)`: the first event
+    /// `name` that matches `match` (see [`event_match`](crate::qmp::event_match)).
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm(); vm.launch()?;
+    /// use iotests::vm::EventWait;
+    /// use serde_json::json;
+    /// let ev = vm.event_wait_with("BLOCK_JOB_READY", json!({"data": {"device": "drive0"}}))?;
+    /// let ev = vm.event_wait_with("STOP", 5.0)?;
+    /// let ev = vm.event_wait_with("STOP", EventWait { timeout: 5.0.into(), match_: Some(json!({})) })?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn event_wait_with(&mut self, name: &str, opts: impl Into<EventWait>) -> Result<Value> {
+        let EventWait { timeout, match_ } = opts.into();
+        Ok(self.qmp_client()?.event_wait(name, timeout.as_timeout(), match_.as_ref())?)
+    }
+
+    /// python/qemu's `events_wait([(name, match), …])`: the first event that
+    /// matches any of `events` (at most 60 s).
+    pub fn events_wait(&mut self, events: &[(&str, Option<&Value>)]) -> Result<Value> {
+        self.events_wait_with(events, DEFAULT_EVENT_TIMEOUT)
+    }
+
+    /// python/qemu's `events_wait(events, timeout)`.
+    pub fn events_wait_with(&mut self, events: &[(&str, Option<&Value>)], timeout: impl Into<Wait>) -> Result<Value> {
+        let timeout = timeout.into().as_timeout();
         Ok(self.qmp_client()?.events_wait(events, timeout)?)
     }
 

@@ -22,11 +22,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::pyval::{assert_equal_message, py_eq, py_str};
-use super::{DEFAULT_EVENT_TIMEOUT, Vm, VmError, flatten_qmp_object};
+use super::opts::{CancelAndWait, CompleteAndWait, PauseJob, WaitUntilCompleted};
+use super::{Vm, flatten_qmp_object};
 use crate::error::{Error, Result};
 
+#[track_caller]
 fn fail<T>(msg: String) -> Result<T> {
-    Err(Error::Assertion(msg))
+    Err(Error::fail(msg))
 }
 
 /// unittest's `assertEqual(first, second, msg)` on JSON values, with
@@ -42,6 +44,7 @@ fn fail<T>(msg: String) -> Result<T> {
 /// assert_eq!(e.to_string(), "1 != 2 : oops");
 /// # Ok::<(), iotests::Error>(())
 /// ```
+#[track_caller]
 pub fn assert_equal(first: &Value, second: &Value, msg: Option<&str>) -> Result<()> {
     if py_eq(first, second) { Ok(()) } else { fail(assert_equal_message(first, second, msg)) }
 }
@@ -58,7 +61,7 @@ fn split_index(component: &str) -> Option<(&str, &str)> {
 /// Python's `int(text)` for an index.
 fn py_int(text: &str) -> Result<i64> {
     text.trim().replace('_', "").parse().map_err(|_| {
-        VmError::Unexpected(format!("ValueError: invalid literal for int() with base 10: '{text}'")).into()
+        Error::python("ValueError", format!("invalid literal for int() with base 10: '{text}'"))
     })
 }
 
@@ -75,6 +78,7 @@ fn py_int(text: &str) -> Result<i64> {
 /// assert_eq!(e.to_string(), r#"invalid index "1" in path "return[1]" in "[{'device': 'drive0'}]""#);
 /// # Ok::<(), iotests::Error>(())
 /// ```
+#[track_caller]
 pub fn dictpath<'a>(d: &'a Value, path: &str) -> Result<&'a Value> {
     let mut d = d;
     for component in path.split('/') {
@@ -115,9 +119,10 @@ pub fn dictpath<'a>(d: &'a Value, path: &str) -> Result<&'a Value> {
 /// assert_eq!(e.to_string(), r#"path "data/error" has value "x""#);
 /// # Ok::<(), iotests::Error>(())
 /// ```
+#[track_caller]
 pub fn assert_qmp_absent(d: &Value, path: &str) -> Result<()> {
     match dictpath(d, path) {
-        Err(Error::Assertion(_)) => Ok(()),
+        Err(Error::Assertion { .. }) => Ok(()),
         Err(e) => Err(e),
         Ok(result) => fail(format!("path \"{path}\" has value \"{}\"", py_str(result))),
     }
@@ -139,6 +144,7 @@ pub fn assert_qmp_absent(d: &Value, path: &str) -> Result<()> {
 /// assert_eq!(e.to_string(), r#"no match for "10" in [1, 2]"#);
 /// # Ok::<(), iotests::Error>(())
 /// ```
+#[track_caller]
 pub fn assert_qmp(d: &Value, path: &str, value: impl Into<Value>) -> Result<()> {
     let value = value.into();
     let result = dictpath(d, path)?;
@@ -157,32 +163,6 @@ pub fn assert_qmp(d: &Value, path: &str, value: impl Into<Value>) -> Result<()> 
     }
 }
 
-/// QMPTestCase's `assert_no_active_block_jobs()`.
-pub fn assert_no_active_block_jobs(vm: &mut Vm) -> Result<()> {
-    let result = vm.qmp("query-block-jobs", ())?;
-    assert_qmp(&result, "return", json!([]))
-}
-
-/// QMPTestCase's `assert_has_block_node(node_name, file_name)`: some node
-/// in `query-named-block-nodes` has this node name and/or file name.
-pub fn assert_has_block_node(vm: &mut Vm, node_name: Option<&str>, file_name: Option<&str>) -> Result<()> {
-    if node_name.is_none_or(str::is_empty) && file_name.is_none_or(str::is_empty) {
-        return fail(String::new());
-    }
-    let result = vm.qmp("query-named-block-nodes", ())?;
-    let eq_or_none = |a: Option<&Value>, b: Option<&str>| match (a, b) {
-        (None | Some(Value::Null), _) | (_, None) => true,
-        (Some(a), Some(b)) => a == b,
-    };
-    for x in result.get("return").and_then(Value::as_array).into_iter().flatten() {
-        if eq_or_none(x.get("node-name"), node_name) && eq_or_none(x.get("file"), file_name) {
-            return Ok(());
-        }
-    }
-    let opt = |s: Option<&str>| s.unwrap_or("None").to_string();
-    fail(format!("Cannot find {} {} in result:\n{}", opt(node_name), opt(file_name), py_str(&result)))
-}
-
 /// QMPTestCase's `assert_json_filename_equal(json_filename, reference)`:
 /// a `json:` file name whose options equal `reference` (compared
 /// flattened).
@@ -194,6 +174,7 @@ pub fn assert_has_block_node(vm: &mut Vm, node_name: Option<&str>, file_name: Op
 /// assert_json_filename_equal(name, &json!({"driver": "raw", "file.driver": "file", "file.filename": "x"}))?;
 /// # Ok::<(), iotests::Error>(())
 /// ```
+#[track_caller]
 pub fn assert_json_filename_equal(json_filename: &str, reference: &Value) -> Result<()> {
     let head: String = json_filename.chars().take(5).collect();
     assert_equal(&Value::String(head), &json!("json:"), None)?;
@@ -206,34 +187,9 @@ pub fn assert_json_filename_equal(json_filename: &str, reference: &Value) -> Res
     assert_equal(&Value::Object(flatten_qmp_object(&parsed)), &Value::Object(flatten_qmp_object(reference)), None)
 }
 
+
 fn event_name(ev: &Value) -> &str {
     ev.get("event").and_then(Value::as_str).unwrap_or("")
-}
-
-/// QMPTestCase's `cancel_and_wait(drive, force, resume, wait)`: cancel a
-/// block job and wait (up to `wait` for each batch of events) until it
-/// completes or is cancelled; returns that event.
-pub fn cancel_and_wait(vm: &mut Vm, drive: &str, force: bool, resume: bool, wait: Duration) -> Result<Value> {
-    vm.cmd("block-job-cancel", json!({"device": drive, "force": force}))?;
-    if resume {
-        vm.resume_drive(drive)?;
-    }
-    let mut result = None;
-    while result.is_none() {
-        // Python handles the whole batch, even after the event it wants.
-        for event in vm.get_qmp_events(wait)? {
-            match event_name(&event) {
-                "BLOCK_JOB_COMPLETED" | "BLOCK_JOB_CANCELLED" => {
-                    assert_qmp(&event, "data/device", drive)?;
-                    result = Some(event);
-                }
-                "JOB_STATUS_CHANGE" => assert_qmp(&event, "data/id", drive)?,
-                _ => {}
-            }
-        }
-    }
-    assert_no_active_block_jobs(vm)?;
-    Ok(result.unwrap_or_default())
 }
 
 /// Python's `event['data']['len']`.
@@ -242,113 +198,250 @@ fn data_len(event: &Value) -> Result<Value> {
         .get("data")
         .and_then(|d| d.get("len"))
         .cloned()
-        .ok_or_else(|| VmError::Unexpected(format!("KeyError: 'len' in {}", py_str(event))).into())
+        .ok_or_else(|| Error::python("KeyError", format!("'len' in {}", py_str(event))))
 }
 
-/// QMPTestCase's `wait_until_completed(drive, check_offset, wait, error)`:
-/// wait for `BLOCK_JOB_COMPLETED` of `drive`, check its error (none, or
-/// `error`) and, without error, that `offset == len` if `check_offset`.
-pub fn wait_until_completed(
-    vm: &mut Vm,
-    drive: &str,
-    check_offset: bool,
-    wait: Duration,
-    error: Option<&str>,
-) -> Result<Value> {
-    loop {
-        for event in vm.get_qmp_events(wait)? {
-            match event_name(&event) {
-                "BLOCK_JOB_COMPLETED" => {
-                    assert_qmp(&event, "data/device", drive)?;
-                    match error {
-                        None => {
-                            assert_qmp_absent(&event, "data/error")?;
-                            if check_offset {
-                                assert_qmp(&event, "data/offset", data_len(&event)?)?;
-                            }
-                        }
-                        Some(e) => assert_qmp(&event, "data/error", e)?,
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// QMPTestCase's methods that use `self.vm`, on the VM itself:
+/// `self.complete_and_wait()` is `self.vm.complete_and_wait()?`.
+/// Failures are [`Error::Assertion`] with Python's messages.
+impl Vm {
+    /// QMPTestCase's `assert_no_active_block_jobs()`.
+    #[track_caller]
+    pub fn assert_no_active_block_jobs(&mut self) -> Result<()> {
+        let caller = std::panic::Location::caller();
+        let result = self.qmp("query-block-jobs", ())?;
+        assert_qmp(&result, "return", json!([])).map_err(|e| relocate(e, caller))
+    }
+
+    /// QMPTestCase's `assert_has_block_node(node_name, file_name)`: a node
+    /// with this name and/or file exists.
+    #[track_caller]
+    pub fn assert_has_block_node(&mut self, node_name: Option<&str>, file_name: Option<&str>) -> Result<()> {
+        let caller = std::panic::Location::caller();
+        let fail = |m: String| Err(Error::Assertion { message: m, location: Some(caller) });
+        if node_name.is_none_or(str::is_empty) && file_name.is_none_or(str::is_empty) {
+            return fail(String::new());
+        }
+        let result = self.qmp("query-named-block-nodes", ())?;
+        let eq_or_none = |a: Option<&Value>, b: Option<&str>| match (a, b) {
+            (None | Some(Value::Null), _) | (_, None) => true,
+            (Some(a), Some(b)) => a == b,
+        };
+        for x in result.get("return").and_then(Value::as_array).into_iter().flatten() {
+            if eq_or_none(x.get("node-name"), node_name) && eq_or_none(x.get("file"), file_name) {
+                return Ok(());
+            }
+        }
+        let opt = |s: Option<&str>| s.unwrap_or("None").to_string();
+        fail(format!("Cannot find {} {} in result:\n{}", opt(node_name), opt(file_name), py_str(&result)))
+    }
+
+    /// QMPTestCase's `cancel_and_wait()`: cancel job `drive0` and wait for
+    /// it to finish; returns the `BLOCK_JOB_COMPLETED`/`_CANCELLED` event.
+    #[track_caller]
+    pub fn cancel_and_wait(&mut self) -> Result<Value> {
+        self.cancel_and_wait_with(CancelAndWait::default())
+    }
+
+    /// QMPTestCase's `cancel_and_wait(drive, force, resume, wait)`.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm();
+    /// use iotests::vm::CancelAndWait;
+    /// let event = vm.cancel_and_wait_with(CancelAndWait { force: true, ..Default::default() })?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn cancel_and_wait_with<'a>(&mut self, o: impl Into<CancelAndWait<'a>>) -> Result<Value> {
+        let o = o.into();
+        let caller = std::panic::Location::caller();
+        let here = |e| relocate(e, caller);
+        self.cmd("block-job-cancel", json!({"device": o.drive, "force": o.force}))?;
+        if o.resume {
+            self.resume_drive(o.drive)?;
+        }
+        let mut result = None;
+        while result.is_none() {
+            // Python handles the whole batch, even after the event it wants.
+            for event in self.get_qmp_events_with(o.wait)? {
+                match event_name(&event) {
+                    "BLOCK_JOB_COMPLETED" | "BLOCK_JOB_CANCELLED" => {
+                        assert_qmp(&event, "data/device", o.drive).map_err(here)?;
+                        result = Some(event);
                     }
-                    assert_no_active_block_jobs(vm)?;
-                    return Ok(event);
+                    "JOB_STATUS_CHANGE" => assert_qmp(&event, "data/id", o.drive).map_err(here)?,
+                    _ => {}
                 }
-                "JOB_STATUS_CHANGE" => assert_qmp(&event, "data/id", drive)?,
-                _ => {}
+            }
+        }
+        self.assert_no_active_block_jobs().map_err(here)?;
+        Ok(result.unwrap_or_default())
+    }
+
+    /// QMPTestCase's `wait_until_completed()`: wait for job `drive0`'s
+    /// `BLOCK_JOB_COMPLETED` (no error, offset = length) and return it.
+    #[track_caller]
+    pub fn wait_until_completed(&mut self) -> Result<Value> {
+        self.wait_until_completed_with(WaitUntilCompleted::default())
+    }
+
+    /// QMPTestCase's `wait_until_completed(drive, check_offset, wait, error)`.
+    #[track_caller]
+    pub fn wait_until_completed_with<'a>(&mut self, o: impl Into<WaitUntilCompleted<'a>>) -> Result<Value> {
+        let o = o.into();
+        let caller = std::panic::Location::caller();
+        let here = |e| relocate(e, caller);
+        loop {
+            for event in self.get_qmp_events_with(o.wait)? {
+                match event_name(&event) {
+                    "BLOCK_JOB_COMPLETED" => {
+                        assert_qmp(&event, "data/device", o.drive).map_err(here)?;
+                        match o.error {
+                            None => {
+                                assert_qmp_absent(&event, "data/error").map_err(here)?;
+                                if o.check_offset {
+                                    assert_qmp(&event, "data/offset", data_len(&event)?).map_err(here)?;
+                                }
+                            }
+                            Some(e) => assert_qmp(&event, "data/error", e).map_err(here)?,
+                        }
+                        self.assert_no_active_block_jobs().map_err(here)?;
+                        return Ok(event);
+                    }
+                    "JOB_STATUS_CHANGE" => assert_qmp(&event, "data/id", o.drive).map_err(here)?,
+                    _ => {}
+                }
             }
         }
     }
-}
 
-/// QMPTestCase's `wait_ready(drive)`: wait (60 s) for `BLOCK_JOB_READY` of
-/// a mirror or commit job on `drive`.
-pub fn wait_ready(vm: &mut Vm, drive: &str) -> Result<Value> {
-    let mirror = json!({"data": {"type": "mirror", "device": drive}});
-    let commit = json!({"data": {"type": "commit", "device": drive}});
-    vm.events_wait(&[("BLOCK_JOB_READY", Some(&mirror)), ("BLOCK_JOB_READY", Some(&commit))], DEFAULT_EVENT_TIMEOUT)
-}
-
-/// QMPTestCase's `wait_ready_and_cancel(drive)`: a mirror job that becomes
-/// ready and, cancelled, completes with `offset == len`.
-pub fn wait_ready_and_cancel(vm: &mut Vm, drive: &str) -> Result<()> {
-    wait_ready(vm, drive)?;
-    let event = cancel_and_wait(vm, drive, false, false, DEFAULT_EVENT_TIMEOUT)?;
-    assert_equal(event.get("event").unwrap_or(&Value::Null), &json!("BLOCK_JOB_COMPLETED"), None)?;
-    assert_qmp(&event, "data/type", "mirror")?;
-    assert_qmp(&event, "data/offset", data_len(&event)?)
-}
-
-/// QMPTestCase's `complete_and_wait(drive, wait_ready, completion_error)`:
-/// (wait for the job to be ready,) `block-job-complete` it and wait until it
-/// has completed (with `completion_error`, if given).
-pub fn complete_and_wait(
-    vm: &mut Vm,
-    drive: &str,
-    wait_ready_first: bool,
-    completion_error: Option<&str>,
-) -> Result<()> {
-    if wait_ready_first {
-        wait_ready(vm, drive)?;
+    /// QMPTestCase's `wait_ready()`: the `BLOCK_JOB_READY` of mirror or
+    /// commit job `drive0`.
+    pub fn wait_ready(&mut self) -> Result<Value> {
+        self.wait_ready_with("drive0")
     }
-    vm.cmd("block-job-complete", json!({"device": drive}))?;
-    let event = wait_until_completed(vm, drive, true, DEFAULT_EVENT_TIMEOUT, completion_error)?;
-    let ty = event.get("data").and_then(|d| d.get("type"));
-    if ty.is_some_and(|t| t == "mirror" || t == "commit") { Ok(()) } else { fail("False is not true".into()) }
-}
 
-/// How long [`pause_wait`] waits (iotests' `Timeout(3, …)`).
-const PAUSE_TIMEOUT: Duration = Duration::from_secs(3);
+    /// QMPTestCase's `wait_ready(drive)`.
+    pub fn wait_ready_with(&mut self, drive: &str) -> Result<Value> {
+        let mirror = json!({"data": {"type": "mirror", "device": drive}});
+        let commit = json!({"data": {"type": "commit", "device": drive}});
+        self.events_wait(&[("BLOCK_JOB_READY", Some(&mirror)), ("BLOCK_JOB_READY", Some(&commit))])
+    }
 
-/// QMPTestCase's `pause_wait(job_id)`: wait (3 s) until the block job is
-/// paused and not busy; returns its `query-block-jobs` entry. Not in time
-/// is [`Error::Timeout`] "Timeout waiting for job to pause".
-pub fn pause_wait(vm: &mut Vm, job_id: &str) -> Result<Value> {
-    let deadline = Instant::now() + PAUSE_TIMEOUT;
-    loop {
-        let result = vm.qmp("query-block-jobs", ())?;
-        let jobs = result.get("return").and_then(Value::as_array).cloned().unwrap_or_default();
-        let Some(job) = jobs.into_iter().find(|j| j.get("device").and_then(Value::as_str) == Some(job_id)) else {
-            // Python's bare `assert found`.
-            return fail(String::new());
-        };
-        let truthy = |k: &str| job.get(k).is_some_and(|v| py_eq(v, &json!(true)));
-        if truthy("paused") && !truthy("busy") {
-            return Ok(job);
+    /// QMPTestCase's `wait_ready_and_cancel()` for job `drive0`.
+    #[track_caller]
+    pub fn wait_ready_and_cancel(&mut self) -> Result<()> {
+        self.wait_ready_and_cancel_with("drive0")
+    }
+
+    /// QMPTestCase's `wait_ready_and_cancel(drive)`.
+    #[track_caller]
+    pub fn wait_ready_and_cancel_with(&mut self, drive: &str) -> Result<()> {
+        let caller = std::panic::Location::caller();
+        let here = |e| relocate(e, caller);
+        self.wait_ready_with(drive)?;
+        let event = self.cancel_and_wait_with(drive).map_err(here)?;
+        assert_equal(event.get("event").unwrap_or(&Value::Null), &json!("BLOCK_JOB_COMPLETED"), None).map_err(here)?;
+        assert_qmp(&event, "data/type", "mirror").map_err(here)?;
+        assert_qmp(&event, "data/offset", data_len(&event)?).map_err(here)
+    }
+
+    /// QMPTestCase's `complete_and_wait()`: wait for job `drive0` to be
+    /// ready, complete it, wait until it has completed without error.
+    #[track_caller]
+    pub fn complete_and_wait(&mut self) -> Result<()> {
+        self.complete_and_wait_with(CompleteAndWait::default())
+    }
+
+    /// QMPTestCase's `complete_and_wait(drive, wait_ready, completion_error)`.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// # let mut vm = t.vm();
+    /// use iotests::vm::CompleteAndWait;
+    /// vm.complete_and_wait_with("mirror-job")?;
+    /// vm.complete_and_wait_with(CompleteAndWait { wait_ready: false, ..Default::default() })?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn complete_and_wait_with<'a>(&mut self, o: impl Into<CompleteAndWait<'a>>) -> Result<()> {
+        let CompleteAndWait { drive, wait_ready, completion_error } = o.into();
+        let caller = std::panic::Location::caller();
+        if wait_ready {
+            self.wait_ready_with(drive)?;
         }
-        if Instant::now() >= deadline {
-            return Err(Error::Timeout { what: "Timeout waiting for job to pause".into(), log: String::new() });
+        self.cmd("block-job-complete", json!({"device": drive}))?;
+        let event = self
+            .wait_until_completed_with(WaitUntilCompleted { drive, error: completion_error, ..Default::default() })
+            .map_err(|e| relocate(e, caller))?;
+        let ty = event.get("data").and_then(|d| d.get("type"));
+        if ty.is_some_and(|t| t == "mirror" || t == "commit") {
+            Ok(())
+        } else {
+            Err(Error::Assertion { message: "False is not true".into(), location: Some(caller) })
         }
-        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    /// QMPTestCase's `pause_wait()`: poll `query-block-jobs` until job
+    /// `job0` is paused and not busy (at most 3 s); returns the job.
+    #[track_caller]
+    pub fn pause_wait(&mut self) -> Result<Value> {
+        self.pause_wait_with("job0")
+    }
+
+    /// QMPTestCase's `pause_wait(job_id)`.
+    #[track_caller]
+    pub fn pause_wait_with(&mut self, job_id: &str) -> Result<Value> {
+        let caller = std::panic::Location::caller();
+        let deadline = Instant::now() + PAUSE_TIMEOUT;
+        loop {
+            let result = self.qmp("query-block-jobs", ())?;
+            let jobs = result.get("return").and_then(Value::as_array).cloned().unwrap_or_default();
+            let Some(job) = jobs.into_iter().find(|j| j.get("device").and_then(Value::as_str) == Some(job_id)) else {
+                // Python's bare `assert found`.
+                return Err(Error::Assertion { message: String::new(), location: Some(caller) });
+            };
+            let truthy = |k: &str| job.get(k).is_some_and(|v| py_eq(v, &json!(true)));
+            if truthy("paused") && !truthy("busy") {
+                return Ok(job);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout { what: "Timeout waiting for job to pause".into(), log: String::new() });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// QMPTestCase's `pause_job()`: `block-job-pause` job `job0` and wait
+    /// until it is paused.
+    #[track_caller]
+    pub fn pause_job(&mut self) -> Result<()> {
+        self.pause_job_with(PauseJob::default())
+    }
+
+    /// QMPTestCase's `pause_job(job_id, wait)`.
+    #[track_caller]
+    pub fn pause_job_with<'a>(&mut self, o: impl Into<PauseJob<'a>>) -> Result<()> {
+        let PauseJob { job_id, wait } = o.into();
+        let caller = std::panic::Location::caller();
+        self.cmd("block-job-pause", json!({"device": job_id}))?;
+        if wait {
+            self.pause_wait_with(job_id).map_err(|e| relocate(e, caller))?;
+        }
+        Ok(())
     }
 }
 
-/// QMPTestCase's `pause_job(job_id, wait)`: `block-job-pause`, then
-/// [`pause_wait`] if `wait`.
-pub fn pause_job(vm: &mut Vm, job_id: &str, wait: bool) -> Result<()> {
-    vm.cmd("block-job-pause", json!({"device": job_id}))?;
-    if wait {
-        pause_wait(vm, job_id)?;
+/// An assertion raised inside a helper is reported at the test's line
+/// that called the helper, as Python's traceback ends in the test.
+fn relocate(e: Error, caller: &'static std::panic::Location<'static>) -> Error {
+    match e {
+        Error::Assertion { message, .. } => Error::Assertion { message, location: Some(caller) },
+        other => other,
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -365,7 +458,7 @@ mod tests {
         assert_eq!(e, r#"path component "s" in "s[0]" is not a list in "x""#);
         let e = dictpath(&d, "s/t").unwrap_err().to_string();
         assert_eq!(e, r#"failed path traversal for "s/t" in "x""#);
-        assert!(matches!(dictpath(&d, "a/b[x]"), Err(Error::Vm(_))));
+        assert!(matches!(dictpath(&d, "a/b[x]"), Err(Error::Unexpected(_))));
         // `[0]` alone is not an index (the name part must be non-empty).
         assert!(dictpath(&d, "[0]").is_err());
     }

@@ -95,8 +95,8 @@ pub(super) fn parse_inject_error(name: &str, options: &HashMap<String, String>) 
 /// ```
 pub fn parse_rules(text: &str, filename: &str) -> Result<Vec<Rule>> {
     parse_config(text, filename).map_err(|e| match e {
-        Exit::Error(msg) => Error::Env(msg),
-        Exit::Code(c) => Error::Env(format!("exit {c}")),
+        Exit::Error(msg) => Error::Usage(msg),
+        Exit::Code(c) => Error::Usage(format!("exit {c}")),
     })
 }
 

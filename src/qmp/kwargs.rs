@@ -1,0 +1,220 @@
+//! Python's `**kwargs` for QMP commands.
+//!
+//! python/qemu's `vm.qmp('cmd', node_name='x')` turns every top-level `_`
+//! of a keyword into `-` before sending (`node-name`), while
+//! `vm.qmp('cmd', {'node_name': 'x'})` — a dict — is sent as written.
+//! iotests' `qmp_log` logs the command as `ordered_qmp(kwargs)`: keys
+//! sorted by the keyword names *as written* (`a0` < `a_1`), then converted.
+//! [`Kwargs`] keeps the names as written so both come out as in Python;
+//! build one with [`kwargs!`](crate::kwargs).
+
+use serde_json::{Map, Value};
+
+use super::Args;
+
+/// Keyword arguments of a QMP command, named as Python would write them
+/// (`node_name`, `job_id`); see the [module documentation](self).
+///
+/// ```
+/// use iotests::kwargs;
+/// let k = kwargs! { node_name: "disk", size: 512, "file": {"driver": "file"} };
+/// assert_eq!(k.to_args(), serde_json::json!({"node-name": "disk", "size": 512, "file": {"driver": "file"}}));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kwargs {
+    /// The keywords in the order written; `None` when the value given was
+    /// not a JSON object (it is then sent as is, and QEMU will say so).
+    map: Map<String, Value>,
+    other: Option<Value>,
+}
+
+impl Kwargs {
+    /// No arguments.
+    pub fn new() -> Kwargs {
+        Kwargs::default()
+    }
+
+    /// Add (or replace) keyword `name`, as Python's `kwargs[name] = value`.
+    ///
+    /// ```
+    /// let mut k = iotests::qmp::Kwargs::new();
+    /// k.insert("job_id", "job0");
+    /// assert_eq!(k.to_args()["job-id"], "job0");
+    /// ```
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Value>) -> &mut Kwargs {
+        self.map.insert(name.into(), value.into());
+        self
+    }
+
+    /// The value of keyword `name` (either spelling).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map.get(name).or_else(|| self.map.iter().find(|(k, _)| same_name(k, name)).map(|(_, v)| v))
+    }
+
+    /// Whether there are no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty() && self.other.is_none()
+    }
+
+    /// The arguments as python/qemu sends them for `**kwargs`: top-level
+    /// `_` become `-`, order as written.
+    pub fn to_args(&self) -> Value {
+        if let Some(other) = &self.other {
+            return other.clone();
+        }
+        Value::Object(self.map.iter().map(|(k, v)| (k.replace('_', "-"), v.clone())).collect())
+    }
+
+    /// iotests' `ordered_qmp(kwargs)`, what `qmp_log` logs as `arguments`:
+    /// top-level keys sorted as Python sorts the keywords they stand for —
+    /// a key written with `-` sorts as its `_` form — then converted; nested
+    /// objects sorted and unconverted, objects in lists sorted and converted.
+    ///
+    /// ```
+    /// use iotests::{json, kwargs};
+    /// let k = kwargs! { a0: 1, a_1: 2, nodeB: 3, node_name: 4 };
+    /// assert_eq!(json::dumps(&k.ordered(), false, None), r#"{"a0": 1, "a-1": 2, "nodeB": 3, "node-name": 4}"#);
+    /// ```
+    pub fn ordered(&self) -> Value {
+        if let Some(other) = &self.other {
+            return crate::json::ordered_qmp(other);
+        }
+        let mut entries: Vec<(&String, &Value)> = self.map.iter().collect();
+        // Stable: of two spellings of one name the first written stays first,
+        // as Python never sees both.
+        entries.sort_by_cached_key(|(k, _)| k.replace('-', "_"));
+        let mut out = Map::with_capacity(entries.len());
+        for (k, v) in entries {
+            out.insert(k.replace('_', "-"), crate::json::ordered_value(v));
+        }
+        Value::Object(out)
+    }
+}
+
+/// `node_name` and `node-name` name the same keyword.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y || matches!((x, y), (b'_', b'-') | (b'-', b'_')))
+}
+
+impl From<Value> for Kwargs {
+    /// A JSON object's keys are taken as keyword names as written; `null`
+    /// is no arguments.
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Object(map) => Kwargs { map, other: None },
+            Value::Null => Kwargs::default(),
+            other => Kwargs { map: Map::new(), other: Some(other) },
+        }
+    }
+}
+
+impl From<Map<String, Value>> for Kwargs {
+    fn from(map: Map<String, Value>) -> Self {
+        Kwargs { map, other: None }
+    }
+}
+
+impl From<()> for Kwargs {
+    fn from(_: ()) -> Self {
+        Kwargs::default()
+    }
+}
+
+impl From<Kwargs> for Args {
+    /// Sent as python/qemu sends `**kwargs` (see [`Kwargs::to_args`]).
+    fn from(k: Kwargs) -> Self {
+        Args::from(k.to_args())
+    }
+}
+
+impl From<&Kwargs> for Args {
+    fn from(k: &Kwargs) -> Self {
+        Args::from(k.to_args())
+    }
+}
+
+/// Python's keyword arguments for a QMP command: `kwargs! { node_name:
+/// "x", size: 512 }` is `node_name='x', size=512`. Keys are identifiers
+/// (written as in Python, with `_`) or string literals; values are anything
+/// [`serde_json::json!`] takes, including nested `{…}` and `[…]`.
+///
+/// Accepted wherever Python takes `**kwargs`: [`Vm::qmp`](crate::vm::Vm::qmp),
+/// [`Vm::cmd`](crate::vm::Vm::cmd), [`Vm::qmp_log`](crate::vm::Vm::qmp_log)…
+/// Top-level `_` become `-` on the wire, as python/qemu converts them.
+///
+/// ```
+/// let img = "/tmp/x.img";
+/// let k = iotests::kwargs! { job_id: "job0", device: "drive0", target: img, sync: "full",
+///                            "auto-finalize": false, options: {"driver": "qcow2"} };
+/// assert_eq!(k.to_args()["job-id"], "job0");
+/// assert_eq!(k.to_args()["options"]["driver"], "qcow2");
+/// ```
+#[macro_export]
+macro_rules! kwargs {
+    (@insert $k:ident $name:expr, null $(, $($rest:tt)*)?) => {
+        $k.insert($name, $crate::__serde_json::Value::Null);
+        $crate::kwargs!(@entries $k $($($rest)*)?);
+    };
+    (@insert $k:ident $name:expr, {$($v:tt)*} $(, $($rest:tt)*)?) => {
+        $k.insert($name, $crate::__serde_json::json!({$($v)*}));
+        $crate::kwargs!(@entries $k $($($rest)*)?);
+    };
+    (@insert $k:ident $name:expr, [$($v:tt)*] $(, $($rest:tt)*)?) => {
+        $k.insert($name, $crate::__serde_json::json!([$($v)*]));
+        $crate::kwargs!(@entries $k $($($rest)*)?);
+    };
+    (@insert $k:ident $name:expr, $v:expr $(, $($rest:tt)*)?) => {
+        $k.insert($name, $crate::__serde_json::json!($v));
+        $crate::kwargs!(@entries $k $($($rest)*)?);
+    };
+    (@entries $k:ident) => {};
+    (@entries $k:ident $key:ident : $($rest:tt)+) => {
+        $crate::kwargs!(@insert $k ::std::stringify!($key), $($rest)+);
+    };
+    (@entries $k:ident $key:literal : $($rest:tt)+) => {
+        $crate::kwargs!(@insert $k $key, $($rest)+);
+    };
+    () => { $crate::qmp::Kwargs::new() };
+    ($($tt:tt)+) => {{
+        let mut kwargs = $crate::qmp::Kwargs::new();
+        $crate::kwargs!(@entries kwargs $($tt)+);
+        kwargs
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::json::dumps;
+
+    #[test]
+    fn the_issue_example() {
+        let k = crate::kwargs! { a0: 1, a_1: 2, nodeB: 3, node_name: 4 };
+        assert_eq!(dumps(&k.ordered(), false, None), r#"{"a0": 1, "a-1": 2, "nodeB": 3, "node-name": 4}"#);
+        // The same keywords written with dashes, in any order.
+        let k = Kwargs::from(json!({"node-name": 4, "nodeB": 3, "a-1": 2, "a0": 1}));
+        assert_eq!(dumps(&k.ordered(), false, None), r#"{"a0": 1, "a-1": 2, "nodeB": 3, "node-name": 4}"#);
+    }
+
+    #[test]
+    fn values_are_expressions_and_nested_json() {
+        let size = 1 << 20;
+        let name = String::from("n");
+        let k = crate::kwargs! { node_name: name, size: size * 2, opts: {"a_b": [1, {"c_d": true}]}, flag: size > 0, };
+        assert_eq!(
+            k.to_args(),
+            json!({"node-name": "n", "size": 2097152, "opts": {"a_b": [1, {"c_d": true}]}, "flag": true})
+        );
+        // ordered_qmp converts in list items but not in dict values.
+        assert_eq!(
+            dumps(&k.ordered(), false, None),
+            r#"{"flag": true, "node-name": "n", "opts": {"a_b": [1, {"c-d": true}]}, "size": 2097152}"#
+        );
+        assert!(crate::kwargs! {}.is_empty());
+        let many = crate::kwargs! { a: null, "b-c": [1, 2], d: Some(3), e: None::<u8>, f: format!("{}", 1 + 1) };
+        assert_eq!(many.to_args(), json!({"a": null, "b-c": [1, 2], "d": 3, "e": null, "f": "2"}));
+        assert_eq!(k.get("node-name"), Some(&json!("n")));
+    }
+}
