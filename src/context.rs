@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::env::TestEnv;
 use crate::error::{Error, Result};
-use crate::filters::{Filter, Scope};
+use crate::filters::Scope;
 use crate::log::{Log, LogOpts, Msg};
 use crate::process::ProcessRegistry;
 
@@ -150,9 +150,9 @@ impl TestContext {
     /// ```
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
     /// use iotests::{Filter, log::LogOpts};
-    /// t.log_with(format!("{}/x", t.test_dir()), &[Filter::Testfiles]);
+    /// t.log_with(t.file_path("x"), &[Filter::Testfiles]);
     /// t.log_with(serde_json::json!({"a": 1}), LogOpts { indent: Some(2), ..Default::default() });
-    /// assert_eq!(t.contents(), "TEST_DIR/x\n{\n  \"a\": 1\n}\n");
+    /// assert_eq!(t.contents(), "TEST_DIR/PID-x\n{\n  \"a\": 1\n}\n");
     /// ```
     pub fn log_with<'a>(&self, msg: impl Into<Msg>, opts: impl Into<LogOpts<'a>>) {
         let LogOpts { filters, indent } = opts.into();

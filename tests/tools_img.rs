@@ -5,7 +5,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use iotests::env::{TestEnv, Vars};
-use iotests::tools::{ImgInfoOpts, ToolOpts};
+use iotests::tools::ImgInfoOpts;
 use iotests::{Error, TestContext, args};
 
 /// A context for format `fmt` (overriding `IMGFMT`), with `extra` variables;
@@ -41,7 +41,7 @@ fn create_info_map_check_measure_qcow2_and_raw() {
 
         t.qemu_img_log(&["info", "-f", fmt, &img]).unwrap();
         t.img_info_log(&img).unwrap();
-        t.img_info_log_with(&img, &ImgInfoOpts { extra_args: vec!["-U".into()], ..Default::default() }).unwrap();
+        t.img_info_log_with(&img, ImgInfoOpts { extra_args: vec!["-U".into()], ..Default::default() }).unwrap();
         let log = t.contents();
         assert!(log.contains(&format!("file format: {fmt}")), "{log}");
     }
@@ -89,15 +89,14 @@ fn failures_are_tool_failed_with_output() {
         }
         e => panic!("unexpected {e}"),
     }
-    let out = t.qemu_img_unchecked(&["info", &missing]).unwrap();
+    let out = t.qemu_img_cmd(&["info", &missing]).check(false).run().unwrap();
     assert_eq!(out.returncode, 1);
     // Separate streams: the message is on stderr.
-    let out =
-        t.qemu_img_with(&["info", &missing], &ToolOpts { combine_stdio: false, ..ToolOpts::unchecked() }).unwrap();
+    let out = t.qemu_img_cmd(&["info", &missing]).check(false).combine_stdio(false).run().unwrap();
     assert!(out.stdout.is_empty() && out.stderr.contains("Could not open"), "{out:?}");
     // JSON of a failing command without JSON output is the process error.
     assert!(matches!(t.qemu_img_info(&[&missing]), Err(Error::ToolFailed { status: 1, .. })));
-    assert_eq!(t.qemu_img_log_unchecked(&["info", &missing]).unwrap().returncode, 1);
+    assert_eq!(t.qemu_img_cmd(&["info", &missing]).check(false).log().unwrap().returncode, 1);
 }
 
 #[test]
@@ -125,7 +124,7 @@ fn compare_images_true_false_error() {
     t.qemu_img_create(&args!["-f", "qcow2", &a, "1M"]).unwrap();
     t.qemu_img_create(&args!["-f", "raw", &b, "1M"]).unwrap();
     t.qemu_img_create(&args!["-f", "qcow2", &c, "1M"]).unwrap();
-    assert!(t.compare_images_fmt(&a, &b, "qcow2", "raw").unwrap());
+    assert!(t.compare_images_with(&a, &b, "qcow2", "raw").unwrap());
     assert!(t.compare_images(&a, &c).unwrap());
     t.qemu_io(&["-c", "write -P 1 0 4k", &c]).unwrap();
     assert!(!t.compare_images(&a, &c).unwrap());
@@ -189,7 +188,7 @@ fn segv_context(name: &str) -> (TestContext, tempfile::TempDir) {
 #[test]
 fn signal_is_an_error_even_unchecked() {
     let (t, _dir) = segv_context("img-signal");
-    for r in [t.qemu_img(&["info", "x"]), t.qemu_img_unchecked(&["info", "x"])] {
+    for r in [t.qemu_img(&["info", "x"]), t.qemu_img_cmd(&["info", "x"]).check(false).run()] {
         match r.unwrap_err() {
             Error::ToolFailed { status, signal, output, .. } => {
                 assert_eq!((status, signal), (-11, Some(11)));
@@ -209,7 +208,7 @@ fn signal_is_an_error_even_unchecked() {
 fn signal_message_on_stderr() {
     if std::env::var_os("IOTESTS_SEGV_CHILD").is_some() {
         let (t, _dir) = segv_context("img-signal-child");
-        let _ = t.qemu_img_unchecked(&["info", "x"]);
+        let _ = t.qemu_img_cmd(&["info", "x"]).check(false).run();
         let _ = t.qemu_img_verbose(&["check", "y"]);
         return;
     }

@@ -32,7 +32,7 @@ fn write_read_log_qcow2_and_raw() {
         assert!(t.contents().contains("read 4096/4096 bytes at offset 0"));
 
         // Pattern mismatch: exit status 1, with the message.
-        let out = t.qemu_io_unchecked(&["-c", "read -P 0x22 0 4k", &img]).unwrap();
+        let out = t.qemu_io_cmd(&["-c", "read -P 0x22 0 4k", &img]).check(false).run().unwrap();
         assert_eq!(out.returncode, 1);
         assert!(out.stdout.contains("Pattern verification failed"), "{}", out.stdout);
 
@@ -52,8 +52,8 @@ fn failures() {
         }
         e => panic!("unexpected {e}"),
     }
-    assert_eq!(t.qemu_io_unchecked(&["-c", "read 0 1", &missing]).unwrap().returncode, 1);
-    t.qemu_io_log_unchecked(&["-c", "read 0 1", &missing]).unwrap();
+    assert_eq!(t.qemu_io_cmd(&["-c", "read 0 1", &missing]).check(false).run().unwrap().returncode, 1);
+    t.qemu_io_cmd(&["-c", "read 0 1", &missing]).check(false).log().unwrap();
     // qemu_io_silent: stdout dropped, stderr into the log.
     let before = t.contents().len();
     assert_eq!(t.qemu_io_silent(&["-c", "read 0 1", &missing]).unwrap(), 1);

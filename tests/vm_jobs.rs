@@ -4,13 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use iotests::vm::RunJobOptions;
-use iotests::vm::testcase::{
-    assert_has_block_node, assert_no_active_block_jobs, assert_qmp, cancel_and_wait, complete_and_wait, pause_job,
-    wait_ready_and_cancel,
-};
+use iotests::vm::testcase::assert_qmp;
+use iotests::vm::{CancelAndWait, Drive, RunJobOptions};
 use iotests::{Error, TestContext};
 use serde_json::json;
 
@@ -29,30 +24,27 @@ fn blockdev_create_logs_like_iotests_206() {
     t.log("=== Successful image creation (defaults) ===");
     t.log("");
     let size = 128u64 << 20;
-    let r = vm.blockdev_create(json!({"driver": "file", "filename": disk_path, "size": 0}), "job0", None).unwrap();
+    let r = vm.blockdev_create(json!({"driver": "file", "filename": disk_path, "size": 0})).unwrap();
     assert_eq!(r, None);
-    vm.qmp_log(
+    vm.qmp_log_with(
         "blockdev-add",
         json!({"driver": "file", "filename": disk_path, "node_name": "imgfile"}),
         &[iotests::Filter::QmpTestfiles],
-        None,
     )
     .unwrap();
-    vm.blockdev_create(json!({"driver": "qcow2", "file": "imgfile", "size": size}), "job0", None).unwrap();
+    vm.blockdev_create(json!({"driver": "qcow2", "file": "imgfile", "size": size})).unwrap();
 
     t.log("=== Invalid BlockdevRef ===");
     t.log("");
-    let r = vm
-        .blockdev_create(json!({"driver": "qcow2", "file": "this doesn't exist", "size": size / 4}), "job0", None)
-        .unwrap();
+    let r = vm.blockdev_create(json!({"driver": "qcow2", "file": "this doesn't exist", "size": size / 4})).unwrap();
     assert_eq!(r, Some(json!("Cannot find device='this doesn't exist' nor node-name='this doesn't exist'")));
 
     t.log("=== Invalid sizes ===");
-    let r = vm.blockdev_create(json!({"driver": "qcow2", "file": "imgfile", "size": 1234}), "job0", None).unwrap();
+    let r = vm.blockdev_create(json!({"driver": "qcow2", "file": "imgfile", "size": 1234})).unwrap();
     assert_eq!(r, Some(json!("Image size must be a multiple of 512 bytes")));
 
     // A command that fails to start returns its error object.
-    let r = vm.blockdev_create(json!({"driver": "nope"}), "job0", None).unwrap().unwrap();
+    let r = vm.blockdev_create(json!({"driver": "nope"})).unwrap().unwrap();
     assert_eq!(r["class"], "GenericError");
     vm.shutdown().unwrap();
 
@@ -104,10 +96,7 @@ fn run_job_manual_finalize_and_cancel() {
     for cancel in [false, true] {
         vm.qmp_log(
             "blockdev-backup",
-            json!({"job_id": "j", "device": "src", "target": "tgt", "sync": "full", "auto_finalize": false, "auto_dismiss": false}),
-            &[],
-            None,
-        )
+            json!({"job_id": "j", "device": "src", "target": "tgt", "sync": "full", "auto_finalize": false, "auto_dismiss": false}),)
         .unwrap();
         let mut called = 0;
         let mut pre = |vm: &mut iotests::vm::Vm| {
@@ -116,7 +105,7 @@ fn run_job_manual_finalize_and_cancel() {
             Ok(())
         };
         let r = vm
-            .run_job(
+            .run_job_with(
                 "j",
                 RunJobOptions { auto_finalize: false, pre_finalize: Some(&mut pre), cancel, ..Default::default() },
             )
@@ -159,12 +148,12 @@ fn mirror_complete_cancel_pause() {
     let src = t.file_path("src.img");
     std::fs::File::create(&src).unwrap().set_len(4 << 20).unwrap();
     let mut vm = t.vm();
-    vm.add_drive_full(Some(&src), "node-name=src", "none", "raw");
+    vm.add_drive_with(&src, Drive { opts: "node-name=src".into(), interface: "none", img_format: Some("raw") });
     vm.add_blockdev("driver=null-co,node-name=tgt,size=4194304");
     vm.launch().unwrap();
-    assert_has_block_node(&mut vm, Some("src"), None).unwrap();
-    assert_has_block_node(&mut vm, None, Some(&src)).unwrap();
-    let e = assert_has_block_node(&mut vm, Some("nope"), None).unwrap_err().to_string();
+    vm.assert_has_block_node(Some("src"), None).unwrap();
+    vm.assert_has_block_node(None, Some(&src)).unwrap();
+    let e = vm.assert_has_block_node(Some("nope"), None).unwrap_err().to_string();
     assert!(e.starts_with("Cannot find nope None in result:\n{'return': [{"), "{e}");
     let msg = |r: iotests::Result<()>| r.unwrap_err().to_string();
     let e = msg(vm.assert_block_path("src", "/file", Some("nope"), None));
@@ -173,7 +162,7 @@ fn mirror_complete_cancel_pause() {
     assert_eq!(msg(vm.assert_block_path("src", "/file/x/y", None, None)), "Cannot follow path src/file/x/y");
     assert_eq!(msg(vm.assert_block_path("src", "/x", Some("y"), None)), "No node found under /x (but expected y)");
     vm.assert_block_path("src", "/x", None, None).unwrap();
-    assert_no_active_block_jobs(&mut vm).unwrap();
+    vm.assert_no_active_block_jobs().unwrap();
 
     let mirror = |vm: &mut iotests::vm::Vm| {
         let r = vm
@@ -182,7 +171,7 @@ fn mirror_complete_cancel_pause() {
         assert_qmp(&r, "return", json!({})).unwrap();
     };
     mirror(&mut vm);
-    complete_and_wait(&mut vm, "drive0", true, None).unwrap();
+    vm.complete_and_wait().unwrap();
     // The target replaced the source under the device.
     vm.assert_block_path("tgt", "/backing", None, None).unwrap();
 
@@ -191,18 +180,18 @@ fn mirror_complete_cancel_pause() {
         .qmp("blockdev-mirror", json!({"job-id": "drive0", "device": "tgt", "target": "tgt2", "sync": "full"}))
         .unwrap();
     assert_qmp(&r, "return", json!({})).unwrap();
-    wait_ready_and_cancel(&mut vm, "drive0").unwrap();
+    vm.wait_ready_and_cancel().unwrap();
 
     let r = vm
         .qmp("blockdev-mirror", json!({"job-id": "drive0", "device": "tgt", "target": "tgt2", "sync": "full"}))
         .unwrap();
     assert_qmp(&r, "return", json!({})).unwrap();
-    iotests::vm::testcase::wait_ready(&mut vm, "drive0").unwrap();
-    pause_job(&mut vm, "drive0", true).unwrap();
+    vm.wait_ready().unwrap();
+    vm.pause_job_with("drive0").unwrap();
     let jobs = vm.qmp("query-block-jobs", ()).unwrap();
     assert_qmp(&jobs, "return[0]/paused", true).unwrap();
     vm.cmd("block-job-resume", json!({"device": "drive0"})).unwrap();
-    let ev = cancel_and_wait(&mut vm, "drive0", true, false, Duration::from_secs(60)).unwrap();
+    let ev = vm.cancel_and_wait_with(CancelAndWait { force: true, ..Default::default() }).unwrap();
     assert!(ev["event"] == "BLOCK_JOB_CANCELLED" || ev["event"] == "BLOCK_JOB_COMPLETED", "{ev}");
     assert!(matches!(assert_qmp(&ev, "data/device", "drive1"), Err(Error::Assertion { .. })));
     vm.shutdown().unwrap();
@@ -216,12 +205,15 @@ fn paused_drive_and_cancel_with_resume() {
     let [src, dst] = t.file_paths(["src.img", "dst.img"]);
     std::fs::File::create(&src).unwrap().set_len(4 << 20).unwrap();
     let mut vm = t.vm();
-    vm.add_drive_full(Some(&format!("blkdebug::{src}")), "", "none", "raw");
+    vm.add_drive_with(
+        format!("blkdebug::{src}"),
+        Drive { interface: "none", img_format: Some("raw"), ..Default::default() },
+    );
     vm.launch().unwrap();
     // (A qemu-io read on a paused drive would block the monitor.)
-    let r = vm.hmp_qemu_io("drive0", "write -P 0x11 0 4k", false, false).unwrap();
+    let r = vm.hmp_qemu_io("drive0", "write -P 0x11 0 4k").unwrap();
     assert_qmp(&r, "return", "").unwrap();
-    vm.pause_drive("drive0", None).unwrap();
+    vm.pause_drive("drive0").unwrap();
     let r = vm
         .qmp(
             "drive-mirror",
@@ -231,7 +223,7 @@ fn paused_drive_and_cancel_with_resume() {
     assert_qmp(&r, "return", json!({})).unwrap();
     let jobs = vm.cmd("query-block-jobs", ()).unwrap();
     assert_eq!(jobs[0]["ready"], false, "{jobs}");
-    let ev = cancel_and_wait(&mut vm, "drive0", true, true, Duration::from_secs(60)).unwrap();
+    let ev = vm.cancel_and_wait_with(CancelAndWait { force: true, resume: true, ..Default::default() }).unwrap();
     assert_qmp(&ev, "data/device", "drive0").unwrap();
     vm.resume_drive("drive0").unwrap();
     vm.shutdown().unwrap();

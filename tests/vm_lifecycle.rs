@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use iotests::env::TestEnv;
-use iotests::vm::{DEFAULT_EVENT_TIMEOUT, VmError};
+use iotests::log::LogOpts;
+use iotests::vm::VmError;
+use iotests::vm::{EventWait, GetBitmap, HmpQemuIo};
 use iotests::{Error, TestContext};
 use serde_json::json;
 
@@ -98,28 +100,30 @@ fn events_are_waited_for_matched_and_set_aside() {
     vm.cmd("stop", ()).unwrap();
     vm.cmd("cont", ()).unwrap();
     // RESUME is wanted first: STOP is set aside, not lost.
-    let ev = vm.event_wait("RESUME", DEFAULT_EVENT_TIMEOUT, None).unwrap();
+    let ev = vm.event_wait("RESUME").unwrap();
     assert_eq!(ev["event"], "RESUME");
     assert!(ev["timestamp"]["seconds"].is_u64());
-    let ev = vm.get_qmp_event(false).unwrap().unwrap();
+    let ev = vm.get_qmp_event().unwrap().unwrap();
     assert_eq!(ev["event"], "STOP");
-    assert_eq!(vm.get_qmp_event(false).unwrap(), None);
+    assert_eq!(vm.get_qmp_event().unwrap(), None);
 
     // A pattern that does not match times out, and the event stays queued.
     vm.cmd("stop", ()).unwrap();
     let pattern = json!({"data": {"reason": "nope"}});
-    let err = vm.event_wait("STOP", Duration::from_millis(300), Some(&pattern)).unwrap_err();
+    let err = vm
+        .event_wait_with("STOP", EventWait { timeout: Duration::from_millis(300).into(), match_: Some(pattern) })
+        .unwrap_err();
     assert!(matches!(&err, Error::Qmp(e) if e.is_timeout()), "{err}");
     assert!(vm.event_poll("STOP", None).unwrap().is_some());
 
     vm.cmd("cont", ()).unwrap();
-    let events = vm.get_qmp_events_filtered(DEFAULT_EVENT_TIMEOUT).unwrap();
+    let events = vm.get_qmp_events_filtered().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0], json!({"event": "RESUME", "timestamp": {"seconds": "SECS", "microseconds": "USECS"}}));
 
     vm.cmd("stop", ()).unwrap();
     vm.clear_events().unwrap();
-    assert!(vm.get_qmp_events(false).unwrap().is_empty());
+    assert!(vm.get_qmp_events().unwrap().is_empty());
     vm.shutdown().unwrap();
 }
 
@@ -129,16 +133,20 @@ fn qmp_log_and_hmp_log_like_iotests() {
     let mut vm = t.vm();
     vm.add_blockdev(["driver=null-co", "node-name=null0", "size=1048576"]);
     vm.launch().unwrap();
-    let r = vm
-        .qmp_log("block-dirty-bitmap-add", json!({"node": "null0", "name": "bm0", "granularity": 65536}), &[], None)
-        .unwrap();
+    let r =
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "null0", "name": "bm0", "granularity": 65536})).unwrap();
     assert_eq!(r, json!({"return": {}}));
-    vm.qmp_log("block-dirty-bitmap-add", json!({"node": "nope", "name": "bm0"}), &[], Some(2)).unwrap();
-    vm.hmp_qemu_io("null0", "write 0 64k", true, false).unwrap();
+    vm.qmp_log_with(
+        "block-dirty-bitmap-add",
+        json!({"node": "nope", "name": "bm0"}),
+        LogOpts { filters: &[], indent: Some(2) },
+    )
+    .unwrap();
+    vm.hmp_qemu_io_with("null0", "write 0 64k", HmpQemuIo { use_log: true, qdev: false }).unwrap();
     vm.enable_migration_events("vm").unwrap();
     let bitmaps = vm.query_bitmaps().unwrap();
     assert_eq!(bitmaps["null0"][0]["name"], "bm0");
-    let bm = vm.get_bitmap("null0", "bm0", Some(true), None).unwrap().unwrap();
+    let bm = vm.get_bitmap_with("null0", "bm0", GetBitmap { recording: Some(true), bitmaps: None }).unwrap().unwrap();
     assert_eq!(bm["count"], 65536);
     assert!(vm.check_bitmap_status("null0", "bm0", &json!({"count": 65536, "recording": true})).unwrap());
     assert!(!vm.check_bitmap_status("null0", "bm0", &json!({"count": 0})).unwrap());

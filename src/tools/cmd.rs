@@ -123,7 +123,9 @@ impl<'t> ToolCmd<'t> {
         let out = self.check(false).combine_stdio(false).run()?;
         match serde_json::from_str::<Value>(&out.stdout) {
             Ok(v) => Ok(v),
-            Err(_) if out.returncode != 0 => Err(tool_failed(out.args.first().map_or("qemu-img", |_| "qemu-img"), &out)),
+            Err(_) if out.returncode != 0 => {
+                Err(tool_failed(out.args.first().map_or("qemu-img", |_| "qemu-img"), &out))
+            }
             Err(source) => Err(Error::Json {
                 context: format!("qemu-img output of: {}", out.args.join(" ")),
                 text: out.stdout,

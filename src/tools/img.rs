@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::pipe::{self, ErrTo, Out};
-use super::{ToolOpts, strings, tool_failed};
+use super::{strings, tool_failed};
 use crate::context::TestContext;
 use crate::env::TestEnv;
 use crate::error::{Error, Result};
@@ -350,7 +350,10 @@ impl TestContext {
         let info = self.qemu_img_info(&["-f", self.imgfmt(), img])?;
         let value = &info["virtual-size"];
         value.as_u64().ok_or_else(|| {
-            Error::python("TypeError", format!("Expected 'int' for 'virtual-size', got '{value}' of type '{}'", json_type(value)))
+            Error::python(
+                "TypeError",
+                format!("Expected 'int' for 'virtual-size', got '{value}' of type '{}'", json_type(value)),
+            )
         })
     }
 

@@ -33,7 +33,7 @@ pub const DEFAULT_CMD_TIMEOUT: Duration = Duration::from_secs(60);
 /// # let img = t.file_path("test.img");
 /// let mut qio = t.qemu_io_interactive(&[&img])?;       // QemuIoInteractive(img)
 /// let out = qio.cmd("write -P 0x11 0 4k")?;
-/// t.log_with(out, &[iotests::Filter::QemuIo], None);
+/// t.log_with(out, &[iotests::Filter::QemuIo]);
 /// qio.close()?;
 /// # Ok(()) }
 /// ```

@@ -87,7 +87,7 @@ impl TestContext {
         let mut argv = vec![self.env().qemu_nbd.get()?.to_string(), "-L".to_string()];
         argv.extend(strings(args));
         let (output, _) = self.qemu_tool_pipe_and_status("qemu-nbd", &argv, true)?;
-        self.log_with(&output, &[Filter::Testfiles, Filter::NbdExports], None);
+        self.log_with(&output, &[Filter::Testfiles, Filter::NbdExports]);
         Ok(output)
     }
 

@@ -35,8 +35,9 @@ pub fn create_image(name: impl AsRef<Path>, size: u64) -> Result<()> {
     let mut sector = [0u8; 512];
     for n in 0..sectors {
         // '>l' is a signed 32-bit field: struct.error beyond it.
-        let n = i32::try_from(n)
-            .map_err(|_| Error::python("struct.error", format!("create_image: sector {n} does not fit struct.pack('>l')")))?;
+        let n = i32::try_from(n).map_err(|_| {
+            Error::python("struct.error", format!("create_image: sector {n} does not fit struct.pack('>l')"))
+        })?;
         sector[..4].copy_from_slice(&n.to_be_bytes());
         sector[508..].copy_from_slice(&n.to_be_bytes());
         w.write_all(&sector).map_err(|e| Error::io(ctx(), e))?;

@@ -91,7 +91,6 @@ impl DriveFile for Option<&str> {
     }
 }
 
-
 impl Vm {
     /// iotests' `add_object(opts)`: `-object opts`.
     ///
@@ -284,10 +283,9 @@ mod tests {
     fn add_drive_strings_match_iotests() {
         let t = ctx("qcow2");
         let mut vm = t.vm();
-        vm.add_drive("/x/a.img").add_drive_with("/x/b.img", "node-name=b").add_drive_with(
-            None,
-            Drive { opts: "media=cdrom".into(), interface: "ide", ..Default::default() },
-        );
+        vm.add_drive("/x/a.img")
+            .add_drive_with("/x/b.img", "node-name=b")
+            .add_drive_with(None, Drive { opts: "media=cdrom".into(), interface: "ide", ..Default::default() });
         assert_eq!(
             vm.args(),
             [

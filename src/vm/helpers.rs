@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::pyval::{py_eq, py_str, py_type};
 use super::opts::{BlockdevCreate, GetBitmap, HmpQemuIo, RunJobOptions};
+use super::pyval::{py_eq, py_str, py_type};
 use super::{DEFAULT_EVENT_TIMEOUT, Vm};
 use crate::error::{Error, Result};
 use crate::filters::Filter;
@@ -466,7 +466,12 @@ impl Vm {
     /// iotests' `get_bitmap(node_name, bitmap_name, recording, bitmaps)`:
     /// from `bitmaps` (a [`query_bitmaps`](Vm::query_bitmaps) result) if
     /// given, and only if its `recording` is as given.
-    pub fn get_bitmap_with(&mut self, node_name: &str, bitmap_name: &str, opts: GetBitmap<'_>) -> Result<Option<Value>> {
+    pub fn get_bitmap_with(
+        &mut self,
+        node_name: &str,
+        bitmap_name: &str,
+        opts: GetBitmap<'_>,
+    ) -> Result<Option<Value>> {
         let GetBitmap { recording, bitmaps } = opts;
         let owned;
         let bitmaps = match bitmaps {
@@ -576,5 +581,4 @@ mod tests {
         let e = qmp_to_opts(&json!({"a": "x", "b": {"c": 1.5}})).unwrap_err().to_string();
         assert_eq!(e, "TypeError: can only concatenate str (not \"float\") to str");
     }
-
 }

@@ -24,7 +24,7 @@
 //! let mut vm = Vm::new(&t, "");
 //! vm.add_blockdev("driver=null-co,node-name=null");
 //! vm.launch()?;
-//! vm.qmp_log("query-block-jobs", json!({}), &[], None)?;
+//! vm.qmp_log("query-block-jobs", json!({}))?;
 //! vm.shutdown()?;
 //! assert_eq!(t.contents(), "{\"execute\": \"query-block-jobs\", \"arguments\": {}}\n{\"return\": []}\n");
 //! # Ok::<(), iotests::Error>(())
@@ -53,12 +53,12 @@ use crate::qmp::QmpClient;
 pub use crate::qmp::{Wait, event_match};
 pub use args::{DriveFile, OptList};
 pub use helpers::{flatten_qmp_object, qmp_to_opts};
+pub use machine::DEFAULT_SHUTDOWN_TIMEOUT;
+pub use monitor::DEFAULT_EVENT_TIMEOUT;
 pub use opts::{
     BlockdevCreate, CancelAndWait, CompleteAndWait, Drive, EventWait, GetBitmap, HmpQemuIo, PauseJob, PreFinalize,
     RunJobOptions, WaitUntilCompleted,
 };
-pub use machine::DEFAULT_SHUTDOWN_TIMEOUT;
-pub use monitor::DEFAULT_EVENT_TIMEOUT;
 
 /// A failed VM operation, with python/qemu's wording where it has one.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,7 @@ fn log_note(log: &str) -> String {
 /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
 /// use iotests::vm::Vm;
 /// let mut vm = Vm::new(&t, "a");
-/// vm.add_drive(&t.file_path("disk.img"), "node-name=disk");
+/// vm.add_drive_with(&t.file_path("disk.img"), "node-name=disk");
 /// vm.launch()?;
 /// let status = vm.cmd("query-status", ())?;
 /// assert_eq!(status["status"], "running");

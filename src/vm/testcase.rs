@@ -1,19 +1,21 @@
-//! iotests' `QMPTestCase` assertions and waits, as plain functions.
+//! iotests' `QMPTestCase` assertions and waits.
 //!
-//! Python's methods use `self.vm`; these take the VM as their first
-//! argument. A failed assertion is [`Error::Assertion`] carrying the message
+//! The assertions on QMP values (`dictpath`, `assert_qmp`, …) are plain
+//! functions; the methods that use `self.vm` (`complete_and_wait`,
+//! `cancel_and_wait`, `pause_job`, …) are methods of [`Vm`]. A failed
+//! assertion is [`Error::Assertion`] carrying the message
 //! Python's `AssertionError` carries; other failures (a QMP error, a
 //! timeout) are the corresponding errors.
 //!
 //! ```no_run
-//! use iotests::vm::testcase::{assert_qmp, complete_and_wait};
+//! use iotests::vm::testcase::assert_qmp;
 //! use serde_json::json;
 //! # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
 //! # let mut vm = t.vm();
 //! vm.launch()?;
 //! let r = vm.qmp("drive-mirror", json!({"device": "drive0", "target": "/tmp/t.img", "sync": "full"}))?;
 //! assert_qmp(&r, "return", json!({}))?;
-//! complete_and_wait(&mut vm, "drive0", true, None)?;
+//! vm.complete_and_wait()?;
 //! # Ok::<(), iotests::Error>(())
 //! ```
 
@@ -21,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::pyval::{assert_equal_message, py_eq, py_str};
 use super::opts::{CancelAndWait, CompleteAndWait, PauseJob, WaitUntilCompleted};
+use super::pyval::{assert_equal_message, py_eq, py_str};
 use super::{Vm, flatten_qmp_object};
 use crate::error::{Error, Result};
 
@@ -60,9 +62,10 @@ fn split_index(component: &str) -> Option<(&str, &str)> {
 
 /// Python's `int(text)` for an index.
 fn py_int(text: &str) -> Result<i64> {
-    text.trim().replace('_', "").parse().map_err(|_| {
-        Error::python("ValueError", format!("invalid literal for int() with base 10: '{text}'"))
-    })
+    text.trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| Error::python("ValueError", format!("invalid literal for int() with base 10: '{text}'")))
 }
 
 /// QMPTestCase's `dictpath(d, path)`: follow `a/b[0]/c` through nested
@@ -186,7 +189,6 @@ pub fn assert_json_filename_equal(json_filename: &str, reference: &Value) -> Res
     })?;
     assert_equal(&Value::Object(flatten_qmp_object(&parsed)), &Value::Object(flatten_qmp_object(reference)), None)
 }
-
 
 fn event_name(ev: &Value) -> &str {
     ev.get("event").and_then(Value::as_str).unwrap_or("")

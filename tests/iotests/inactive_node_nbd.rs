@@ -9,7 +9,7 @@
 //! ```
 
 use iotests::json::py_repr;
-use iotests::vm::{DEFAULT_EVENT_TIMEOUT, Vm};
+use iotests::vm::Vm;
 use iotests::{Error, Filter, Result, args};
 use serde_json::{Value, json};
 
@@ -75,153 +75,134 @@ iotests::iotest! {
         vm.add_paused();
 
         vm.launch()?;
-        vm.qmp_log(
+        vm.qmp_log_with(
             "nbd-server-start",
             json!({"addr": {"type": "unix", "data": {"path": nbd_sock}}}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
 
         t.log("\n=== Creating export of inactive node ===");
 
         t.log("\nExports activate nodes without allow-inactive");
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("block-export-add", get_export("disk-fmt", None), &[], None)?;
+        vm.qmp_log("block-export-add", get_export("disk-fmt", None))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "exp0"}), &[], None)?;
-        vm.event_wait("BLOCK_EXPORT_DELETED", DEFAULT_EVENT_TIMEOUT, None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
+        vm.qmp_log("block-export-del", json!({"id": "exp0"}))?;
+        vm.event_wait("BLOCK_EXPORT_DELETED")?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\nExports activate nodes with allow-inactive=false");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(false)), &[], None)?;
+        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(false)))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "exp0"}), &[], None)?;
-        vm.event_wait("BLOCK_EXPORT_DELETED", DEFAULT_EVENT_TIMEOUT, None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
+        vm.qmp_log("block-export-del", json!({"id": "exp0"}))?;
+        vm.event_wait("BLOCK_EXPORT_DELETED")?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\nExport leaves nodes inactive with allow-inactive=true");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(true)), &[], None)?;
+        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(true)))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "exp0"}), &[], None)?;
-        vm.event_wait("BLOCK_EXPORT_DELETED", DEFAULT_EVENT_TIMEOUT, None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
+        vm.qmp_log("block-export-del", json!({"id": "exp0"}))?;
+        vm.event_wait("BLOCK_EXPORT_DELETED")?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\n=== Inactivating node with existing export ===");
 
         t.log("\nInactivating nodes with an export fails without allow-inactive");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}), &[], None)?;
-        vm.qmp_log("block-export-add", get_export("disk-fmt", None), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}))?;
+        vm.qmp_log("block-export-add", get_export("disk-fmt", None))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "exp0"}), &[], None)?;
-        vm.event_wait("BLOCK_EXPORT_DELETED", DEFAULT_EVENT_TIMEOUT, None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
+        vm.qmp_log("block-export-del", json!({"id": "exp0"}))?;
+        vm.event_wait("BLOCK_EXPORT_DELETED")?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\nInactivating nodes with an export fails with allow-inactive=false");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}), &[], None)?;
-        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(false)), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}))?;
+        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(false)))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "exp0"}), &[], None)?;
-        vm.event_wait("BLOCK_EXPORT_DELETED", DEFAULT_EVENT_TIMEOUT, None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
+        vm.qmp_log("block-export-del", json!({"id": "exp0"}))?;
+        vm.event_wait("BLOCK_EXPORT_DELETED")?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\nInactivating nodes with an export works with allow-inactive=true");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}), &[], None)?;
-        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(true)), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}))?;
+        vm.qmp_log("block-export-add", get_export("disk-fmt", Some(true)))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "exp0"}), &[], None)?;
-        vm.event_wait("BLOCK_EXPORT_DELETED", DEFAULT_EVENT_TIMEOUT, None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
+        vm.qmp_log("block-export-del", json!({"id": "exp0"}))?;
+        vm.event_wait("BLOCK_EXPORT_DELETED")?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\n=== Inactive nodes with parent ===");
 
         t.log("\nInactivating nodes with an active parent fails");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-file", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-file", "active": false}))?;
         t.log(format!("disk-file active: {}", py_repr(&node_is_active(&mut vm, "disk-file")?)));
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
 
         t.log("\nInactivating nodes with an inactive parent works");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-file", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": false}))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-file", "active": false}))?;
         t.log(format!("disk-file active: {}", py_repr(&node_is_active(&mut vm, "disk-file")?)));
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
 
         t.log("\nCreating active parent node with an inactive child fails");
         vm.qmp_log(
             "blockdev-add",
-            json!({"driver": "raw", "file": "disk-fmt", "node_name": "disk-filter"}),
-            &[],
-            None,
-        )?;
+            json!({"driver": "raw", "file": "disk-fmt", "node_name": "disk-filter"}),)?;
         vm.qmp_log(
             "blockdev-add",
-            json!({"driver": "raw", "file": "disk-fmt", "node_name": "disk-filter", "active": true}),
-            &[],
-            None,
-        )?;
+            json!({"driver": "raw", "file": "disk-fmt", "node_name": "disk-filter", "active": true}),)?;
 
         t.log("\nCreating inactive parent node with an inactive child works");
         vm.qmp_log(
             "blockdev-add",
-            json!({"driver": "raw", "file": "disk-fmt", "node_name": "disk-filter", "active": false}),
-            &[],
-            None,
-        )?;
-        vm.qmp_log("blockdev-del", json!({"node_name": "disk-filter"}), &[], None)?;
+            json!({"driver": "raw", "file": "disk-fmt", "node_name": "disk-filter", "active": false}),)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "disk-filter"}))?;
 
         t.log("\n=== Resizing an inactive node ===");
-        vm.qmp_log("block_resize", json!({"node_name": "disk-fmt", "size": 16 * 1024 * 1024}), &[], None)?;
+        vm.qmp_log("block_resize", json!({"node_name": "disk-fmt", "size": 16 * 1024 * 1024}))?;
 
         t.log("\n=== Taking a snapshot of an inactive node ===");
 
         t.log("\nActive overlay over inactive backing file automatically makes both inactive for compatibility");
         vm.qmp_log(
             "blockdev-add",
-            json!({"driver": "qcow2", "node_name": "snap-fmt", "file": "snap-file", "backing": null}),
-            &[],
-            None,
-        )?;
+            json!({"driver": "qcow2", "node_name": "snap-fmt", "file": "snap-file", "backing": null}),)?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
         t.log(format!("snap-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap-fmt")?)));
-        vm.qmp_log("blockdev-snapshot", json!({"node": "disk-fmt", "overlay": "snap-fmt"}), &[], None)?;
+        vm.qmp_log("blockdev-snapshot", json!({"node": "disk-fmt", "overlay": "snap-fmt"}))?;
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
         t.log(format!("snap-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap-fmt")?)));
-        vm.qmp_log("blockdev-del", json!({"node_name": "snap-fmt"}), &[], None)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "snap-fmt"}))?;
 
         t.log("\nInactive overlay over inactive backing file just works");
         vm.qmp_log(
             "blockdev-add",
-            json!({"driver": "qcow2", "node_name": "snap-fmt", "file": "snap-file", "backing": null, "active": false}),
-            &[],
-            None,
-        )?;
-        vm.qmp_log("blockdev-snapshot", json!({"node": "disk-fmt", "overlay": "snap-fmt"}), &[], None)?;
+            json!({"driver": "qcow2", "node_name": "snap-fmt", "file": "snap-file", "backing": null, "active": false}),)?;
+        vm.qmp_log("blockdev-snapshot", json!({"node": "disk-fmt", "overlay": "snap-fmt"}))?;
 
         t.log("\n=== Block jobs with inactive nodes ===");
 
         t.log("\nStreaming into an inactive node");
-        vm.qmp_log("block-stream", json!({"device": "snap-fmt"}), &[Filter::QmpGeneratedNodeIds], None)?;
+        vm.qmp_log_with("block-stream", json!({"device": "snap-fmt"}), &[Filter::QmpGeneratedNodeIds])?;
 
         t.log("\nCommitting an inactive root node (active commit)");
-        vm.qmp_log(
+        vm.qmp_log_with(
             "block-commit",
             json!({"job_id": "job0", "device": "snap-fmt"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\nCommitting an inactive intermediate node to inactive base");
         vm.qmp_log(
@@ -229,38 +210,29 @@ iotests::iotest! {
             json!({
                 "driver": "qcow2", "node_name": "snap2-fmt", "file": "snap2-file", "backing": "snap-fmt",
                 "active": false
-            }),
-            &[],
-            None,
-        )?;
+            }),)?;
 
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
         t.log(format!("snap-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap-fmt")?)));
         t.log(format!("snap2-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap2-fmt")?)));
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "block-commit",
             json!({"job_id": "job0", "device": "snap2-fmt", "top_node": "snap-fmt"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\nCommitting an inactive intermediate node to active base");
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}), &[], None)?;
-        vm.qmp_log(
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "disk-fmt", "active": true}))?;
+        vm.qmp_log_with(
             "block-commit",
             json!({"job_id": "job0", "device": "snap2-fmt", "top_node": "snap-fmt"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\nMirror from inactive source to active target");
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-mirror",
             json!({"job_id": "job0", "device": "snap2-fmt", "target": "target-fmt", "sync": "full"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\nMirror from active source to inactive target");
 
@@ -270,69 +242,63 @@ iotests::iotest! {
         t.log(format!("target-fmt active: {}", py_repr(&node_is_active(&mut vm, "target-fmt")?)));
 
         // Activating snap2-fmt recursively activates the whole backing chain
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "snap2-fmt", "active": true}), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "target-fmt", "active": false}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "snap2-fmt", "active": true}))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "target-fmt", "active": false}))?;
 
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
         t.log(format!("snap-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap-fmt")?)));
         t.log(format!("snap2-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap2-fmt")?)));
         t.log(format!("target-fmt active: {}", py_repr(&node_is_active(&mut vm, "target-fmt")?)));
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-mirror",
             json!({"job_id": "job0", "device": "snap2-fmt", "target": "target-fmt", "sync": "full"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\nBackup from active source to inactive target");
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-backup",
             json!({"job_id": "job0", "device": "snap2-fmt", "target": "target-fmt", "sync": "full"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\nBackup from inactive source to active target");
 
         // Inactivating snap2-fmt recursively inactivates the whole backing chain
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "snap2-fmt", "active": false}), &[], None)?;
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "target-fmt", "active": true}), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "snap2-fmt", "active": false}))?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "target-fmt", "active": true}))?;
 
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
         t.log(format!("snap-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap-fmt")?)));
         t.log(format!("snap2-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap2-fmt")?)));
         t.log(format!("target-fmt active: {}", py_repr(&node_is_active(&mut vm, "target-fmt")?)));
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-backup",
             json!({"job_id": "job0", "device": "snap2-fmt", "target": "target-fmt", "sync": "full"}),
-            &[Filter::QmpGeneratedNodeIds],
-            None,
-        )?;
+            &[Filter::QmpGeneratedNodeIds],)?;
 
         t.log("\n=== Accessing export on inactive node ===");
 
         // Use the target node because it has the right image format and isn't the
         // (read-only) backing file of a qcow2 node
-        vm.qmp_log("blockdev-set-active", json!({"node_name": "target-fmt", "active": false}), &[], None)?;
-        vm.qmp_log("block-export-add", get_export("target-fmt", Some(true)), &[], None)?;
+        vm.qmp_log("blockdev-set-active", json!({"node_name": "target-fmt", "active": false}))?;
+        vm.qmp_log("block-export-add", get_export("target-fmt", Some(true)))?;
 
         // The read should succeed, everything else should fail gracefully
         let mut qemu_io =
             t.qemu_io_interactive(&args!["-f", "raw", format!("nbd+unix:///target-fmt?socket={nbd_sock}")])?;
-        t.log_with(qemu_io.cmd("read 0 64k")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("write 0 64k")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("write -z 0 64k")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("write -zu 0 64k")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("discard 0 64k")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("flush")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("map")?, &[Filter::QemuIo], None);
+        t.log_with(qemu_io.cmd("read 0 64k")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("write 0 64k")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("write -z 0 64k")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("write -zu 0 64k")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("discard 0 64k")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("flush")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("map")?, &[Filter::QemuIo]);
         qemu_io.close()?;
 
         t.log("\n=== Resuming VM activates all images ===");
-        vm.qmp_log("cont", json!({}), &[], None)?;
+        vm.qmp_log("cont", json!({}))?;
 
         t.log(format!("disk-fmt active: {}", py_repr(&node_is_active(&mut vm, "disk-fmt")?)));
         t.log(format!("snap-fmt active: {}", py_repr(&node_is_active(&mut vm, "snap-fmt")?)));
@@ -342,7 +308,7 @@ iotests::iotest! {
         t.log("\nShutting down...");
         vm.shutdown()?;
         if let Some(log) = vm.get_log().filter(|l| !l.is_empty()) {
-            t.log_with(log, &[Filter::Qtest, Filter::QemuIo], None);
+            t.log_with(log, &[Filter::Qtest, Filter::QemuIo]);
         }
         Ok(())
     }

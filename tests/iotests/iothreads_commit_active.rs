@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use iotests::vm::Drive;
 use iotests::vm::RunJobOptions;
 use iotests::{Error, args};
 use serde_json::json;
@@ -43,7 +44,7 @@ iotests::iotest! {
         vm.add_object("throttle-group,x-bps-write=1048576,id=tg0");
         vm.add_blockdev(format!("file,node-name=disk0-file,filename={img_path}"));
         vm.add_blockdev("qcow2,node-name=disk0-fmt,file=disk0-file");
-        vm.add_drive_full(Some(snap_path), "backing=disk0-fmt,node-name=disk0", "none", t.imgfmt());
+        vm.add_drive_with(snap_path, Drive { opts: "backing=disk0-fmt,node-name=disk0".into(), interface: "none", ..Default::default() });
         vm.add_device("virtio-scsi,iothread=iothread0");
         vm.add_device("scsi-hd,drive=drive0");
 
@@ -70,7 +71,7 @@ iotests::iotest! {
 
         // Should succeed and not time out
         let result = (|| {
-            vm.run_job("job1", RunJobOptions { wait: Duration::from_secs_f64(5.0), ..Default::default() })?;
+            vm.run_job_with("job1", RunJobOptions { wait: Duration::from_secs_f64(5.0), ..Default::default() })?;
             vm.shutdown()
         })();
         match result {

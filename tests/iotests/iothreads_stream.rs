@@ -55,7 +55,7 @@ iotests::iotest! {
 
         let mut finished = 0;
         loop {
-            match vm.event_wait("JOB_STATUS_CHANGE", Duration::from_secs_f64(0.1), None) {
+            match vm.event_wait_with("JOB_STATUS_CHANGE", Duration::from_secs_f64(0.1)) {
                 Ok(ev) => {
                     if dictpath(&ev, "data/status")? == "null" {
                         finished += 1;

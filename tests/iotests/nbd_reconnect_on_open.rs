@@ -24,7 +24,7 @@ fn check_fail_to_connect(t: &TestContext, nbd_sock: &str, open_timeout: u32) -> 
     t.log(format!("Check fail to connect with {open_timeout} seconds of timeout"));
 
     let start_t = Instant::now();
-    t.qemu_io_log_unchecked(&create_args(nbd_sock, open_timeout))?;
+    t.qemu_io_cmd(&create_args(nbd_sock, open_timeout)).check(false).log()?;
     let delta_t = start_t.elapsed().as_secs_f64();
 
     let max_delta = f64::from(open_timeout) + 0.2;
@@ -54,7 +54,7 @@ iotests::iotest! {
         t.qemu_nbd(&["-k", &nbd_sock, "-f", t.imgfmt(), &disk])?;
 
         // client should succeed
-        t.log_with(client.communicate(DEFAULT_TOOL_TIMEOUT)?, &[Filter::QemuIo], None);
+        t.log_with(client.communicate(DEFAULT_TOOL_TIMEOUT)?, &[Filter::QemuIo]);
 
         // Server was started without --persistent flag, so it should be off now. Let's
         // check it and at the same time check that with open-timeout=0 client fails

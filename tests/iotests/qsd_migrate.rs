@@ -11,7 +11,7 @@
 use iotests::Filter;
 use iotests::args;
 use iotests::tools::QsdOptions;
-use iotests::vm::DEFAULT_EVENT_TIMEOUT;
+use iotests::vm::HmpQemuIo;
 use serde_json::json;
 
 iotests::iotest! {
@@ -81,8 +81,8 @@ iotests::iotest! {
         vm_dst.launch()?;
 
         t.log("\nTest I/O on the source");
-        vm_src.hmp_qemu_io("virtio0/virtio-backend", "write -P 0x11 0 4k", true, true)?;
-        vm_src.hmp_qemu_io("virtio0/virtio-backend", "read -P 0x11 0 4k", true, true)?;
+        vm_src.hmp_qemu_io_with("virtio0/virtio-backend", "write -P 0x11 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
+        vm_src.hmp_qemu_io_with("virtio0/virtio-backend", "read -P 0x11 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
 
         t.log("\nStarting migration...");
 
@@ -90,11 +90,11 @@ iotests::iotest! {
             {"capability": "events", "state": true},
             {"capability": "pause-before-switchover", "state": true},
         ]);
-        vm_src.qmp_log("migrate-set-capabilities", json!({"capabilities": mig_caps}), &[], None)?;
-        vm_dst.qmp_log("migrate-set-capabilities", json!({"capabilities": mig_caps}), &[], None)?;
-        vm_src.qmp_log("migrate", json!({"uri": format!("unix:{mig_sock}")}), &[Filter::QmpTestfiles], None)?;
+        vm_src.qmp_log("migrate-set-capabilities", json!({"capabilities": mig_caps}))?;
+        vm_dst.qmp_log("migrate-set-capabilities", json!({"capabilities": mig_caps}))?;
+        vm_src.qmp_log_with("migrate", json!({"uri": format!("unix:{mig_sock}")}), &[Filter::QmpTestfiles])?;
 
-        vm_src.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, Some(&json!({"data": {"status": "pre-switchover"}})))?;
+        vm_src.event_wait_with("MIGRATION", json!({"data": {"status": "pre-switchover"}}))?;
 
         t.log("\nPre-switchover: Reconfigure QSD instances");
 
@@ -102,38 +102,38 @@ iotests::iotest! {
 
         // Reading is okay from both sides while the image is inactive. Note that
         // the destination may have stale data until it activates the image, though.
-        vm_src.hmp_qemu_io("virtio0/virtio-backend", "read -P 0x11 0 4k", true, true)?;
-        vm_dst.hmp_qemu_io("virtio0/virtio-backend", "read 0 4k", true, true)?;
+        vm_src.hmp_qemu_io_with("virtio0/virtio-backend", "read -P 0x11 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
+        vm_dst.hmp_qemu_io_with("virtio0/virtio-backend", "read 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
 
         t.log(qsd_dst.qmp("blockdev-set-active", json!({"active": true}))?);
 
         t.log("\nCompleting migration...");
 
-        vm_src.qmp_log("migrate-continue", json!({"state": "pre-switchover"}), &[], None)?;
-        vm_dst.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, Some(&json!({"data": {"status": "completed"}})))?;
+        vm_src.qmp_log("migrate-continue", json!({"state": "pre-switchover"}))?;
+        vm_dst.event_wait_with("MIGRATION", json!({"data": {"status": "completed"}}))?;
 
         t.log("\nTest I/O on the destination");
 
         // Now the destination must see what the source wrote
-        vm_dst.hmp_qemu_io("virtio0/virtio-backend", "read -P 0x11 0 4k", true, true)?;
+        vm_dst.hmp_qemu_io_with("virtio0/virtio-backend", "read -P 0x11 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
 
         // And be able to overwrite it
-        vm_dst.hmp_qemu_io("virtio0/virtio-backend", "write -P 0x22 0 4k", true, true)?;
-        vm_dst.hmp_qemu_io("virtio0/virtio-backend", "read -P 0x22 0 4k", true, true)?;
+        vm_dst.hmp_qemu_io_with("virtio0/virtio-backend", "write -P 0x22 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
+        vm_dst.hmp_qemu_io_with("virtio0/virtio-backend", "read -P 0x22 0 4k", HmpQemuIo { use_log: true, qdev: true })?;
 
         t.log("\nDone");
 
         vm_src.shutdown()?;
         t.log("\n--- vm_src log ---");
         if let Some(log) = vm_src.get_log().filter(|l| !l.is_empty()) {
-            t.log_with(log, &[Filter::Qtest, Filter::QemuIo], None);
+            t.log_with(log, &[Filter::Qtest, Filter::QemuIo]);
         }
         qsd_src.stop()?;
 
         vm_dst.shutdown()?;
         t.log("\n--- vm_dst log ---");
         if let Some(log) = vm_dst.get_log().filter(|l| !l.is_empty()) {
-            t.log_with(log, &[Filter::Qtest, Filter::QemuIo], None);
+            t.log_with(log, &[Filter::Qtest, Filter::QemuIo]);
         }
         qsd_dst.stop()?;
         Ok(())

@@ -32,11 +32,11 @@ iotests::iotest! {
         )?;
 
         let mut vm = t.vm();
-        vm.add_drive(&top, "backing.node-name=base");
+        vm.add_drive_with(&top, "backing.node-name=base");
         vm.launch()?;
 
         t.log("Trying to remove persistent bitmap from r-o base node, should fail:");
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "base", "name": "bitmap0"}), &[], None)?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "base", "name": "bitmap0"}))?;
 
         let mut new_base_opts = json!({
             "options": [{
@@ -57,7 +57,7 @@ iotests::iotest! {
         }
 
         t.log("Remove persistent bitmap from base node reopened to RW:");
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "base", "name": "bitmap0"}), &[], None)?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "base", "name": "bitmap0"}))?;
 
         new_base_opts["options"][0]["read-only"] = json!(true);
         let result = vm.qmp("blockdev-reopen", new_base_opts)?;

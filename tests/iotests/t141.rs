@@ -6,7 +6,7 @@
 //!                     supported_protocols=['file'])
 //! ```
 
-use iotests::vm::{DEFAULT_EVENT_TIMEOUT, Vm};
+use iotests::vm::Vm;
 use iotests::{Filter, Result, TestContext};
 use serde_json::json;
 
@@ -27,7 +27,7 @@ fn test_case(
 ) -> Result<()> {
     // __enter__
     t.log(format!("=== Testing {name} ==="));
-    vm.qmp_log(
+    vm.qmp_log_with(
         "blockdev-add",
         json!({
             "node_name": "drv0",
@@ -35,21 +35,20 @@ fn test_case(
             "file": {"driver": "file", "filename": image_path},
         }),
         &qmp_filters(),
-        None,
     )?;
 
     let result = body(vm);
 
     // __exit__
     // This is expected to fail because the job still exists
-    vm.qmp_log("blockdev-del", json!({"node_name": "drv0"}), &[Filter::QmpGeneratedNodeIds], None)?;
+    vm.qmp_log_with("blockdev-del", json!({"node_name": "drv0"}), &[Filter::QmpGeneratedNodeIds])?;
 
-    vm.qmp_log("block-job-cancel", json!({"device": "job0"}), &[], None)?;
-    let event = vm.event_wait(cancel_event, DEFAULT_EVENT_TIMEOUT, None)?;
-    t.log_with(event, &[Filter::QmpEvent], None);
+    vm.qmp_log("block-job-cancel", json!({"device": "job0"}))?;
+    let event = vm.event_wait(cancel_event)?;
+    t.log_with(event, &[Filter::QmpEvent]);
 
     // This time it succeeds
-    vm.qmp_log("blockdev-del", json!({"node_name": "drv0"}), &[], None)?;
+    vm.qmp_log("blockdev-del", json!({"node_name": "drv0"}))?;
 
     // Separate test cases in output
     t.log("");
@@ -79,7 +78,7 @@ iotests::iotest! {
         // the job will consequently result in BLOCK_JOB_CANCELLED being
         // emitted.
         test_case(t, "drive-backup", &mut vm, top_path, "BLOCK_JOB_CANCELLED", |vm| {
-            vm.qmp_log(
+            vm.qmp_log_with(
                 "drive-backup",
                 json!({
                     "job_id": "job0",
@@ -88,9 +87,7 @@ iotests::iotest! {
                     "format": t.imgfmt(),
                     "sync": "none",
                 }),
-                &qmp_filters(),
-                None,
-            )?;
+                &qmp_filters(),)?;
             Ok(())
         })?;
 
@@ -98,7 +95,7 @@ iotests::iotest! {
         // cancelling the job will consequently result in BLOCK_JOB_COMPLETED
         // being emitted.
         test_case(t, "drive-mirror", &mut vm, top_path, "BLOCK_JOB_COMPLETED", |vm| {
-            vm.qmp_log(
+            vm.qmp_log_with(
                 "drive-mirror",
                 json!({
                     "job_id": "job0",
@@ -107,11 +104,9 @@ iotests::iotest! {
                     "format": t.imgfmt(),
                     "sync": "none",
                 }),
-                &qmp_filters(),
-                None,
-            )?;
-            let event = vm.event_wait("BLOCK_JOB_READY", DEFAULT_EVENT_TIMEOUT, None)?;
-            t.log_with(event, &[Filter::QmpEvent], None);
+                &qmp_filters(),)?;
+            let event = vm.event_wait("BLOCK_JOB_READY")?;
+            t.log_with(event, &[Filter::QmpEvent]);
             Ok(())
         })?;
 
@@ -119,9 +114,9 @@ iotests::iotest! {
         // immediately, and cancelling the job will consequently result in
         // BLOCK_JOB_COMPLETED being emitted.
         test_case(t, "active block-commit", &mut vm, top_path, "BLOCK_JOB_COMPLETED", |vm| {
-            vm.qmp_log("block-commit", json!({"job_id": "job0", "device": "drv0"}), &[], None)?;
-            let event = vm.event_wait("BLOCK_JOB_READY", DEFAULT_EVENT_TIMEOUT, None)?;
-            t.log_with(event, &[Filter::QmpEvent], None);
+            vm.qmp_log("block-commit", json!({"job_id": "job0", "device": "drv0"}))?;
+            let event = vm.event_wait("BLOCK_JOB_READY")?;
+            t.log_with(event, &[Filter::QmpEvent]);
             Ok(())
         })?;
 
@@ -130,12 +125,10 @@ iotests::iotest! {
         // work just fine without the block job still running.
         t.qemu_io(&[middle_path.as_str(), "-c", &format!("write 0 {image_size}")])?;
         test_case(t, "non-active block-commit", &mut vm, top_path, "BLOCK_JOB_CANCELLED", |vm| {
-            vm.qmp_log(
+            vm.qmp_log_with(
                 "block-commit",
                 json!({"job_id": "job0", "device": "drv0", "top": middle_path, "speed": 1}),
-                &[Filter::QmpTestfiles],
-                None,
-            )?;
+                &[Filter::QmpTestfiles],)?;
             Ok(())
         })?;
 
@@ -144,7 +137,7 @@ iotests::iotest! {
         // work just fine without the block job still running.
         t.qemu_io(&[bottom_path.as_str(), "-c", &format!("write 0 {image_size}")])?;
         test_case(t, "block-stream", &mut vm, top_path, "BLOCK_JOB_CANCELLED", |vm| {
-            vm.qmp_log("block-stream", json!({"job_id": "job0", "device": "drv0", "speed": 1}), &[], None)?;
+            vm.qmp_log("block-stream", json!({"job_id": "job0", "device": "drv0", "speed": 1}))?;
             Ok(())
         })?;
 

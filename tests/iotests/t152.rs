@@ -6,8 +6,9 @@
 //! ```
 
 use iotests::harness::{Case, TestCase};
+use iotests::vm::CompleteAndWait;
 use iotests::vm::Vm;
-use iotests::vm::testcase::{assert_equal, complete_and_wait, wait_ready};
+use iotests::vm::testcase::assert_equal;
 use iotests::{Error, Result, args};
 use serde_json::json;
 
@@ -24,7 +25,7 @@ impl TestCase for TestUnaligned {
         let target_img = format!("{}/target.img", t.test_dir());
         t.qemu_img(&args!["create", "-f", t.imgfmt(), &test_img, "512"])?;
         let mut vm = t.vm();
-        vm.add_drive(&test_img, "");
+        vm.add_drive(&test_img);
         vm.launch()?;
         Ok(TestUnaligned { vm, test_img, target_img })
     }
@@ -43,7 +44,7 @@ impl TestUnaligned {
             "drive-mirror",
             json!({"device": "drive0", "sync": "full", "granularity": 65536, "target": self.target_img}),
         )?;
-        complete_and_wait(&mut self.vm, "drive0", true, None)?;
+        self.vm.complete_and_wait()?;
         self.vm.shutdown()?;
         assert_equal(
             &json!(t.image_size(&self.test_img)?),
@@ -57,9 +58,9 @@ impl TestUnaligned {
             "drive-mirror",
             json!({"device": "drive0", "sync": "full", "granularity": 65536, "target": self.target_img}),
         )?;
-        wait_ready(&mut self.vm, "drive0")?;
-        self.vm.hmp_qemu_io("drive0", "write 0 512", false, false)?;
-        complete_and_wait(&mut self.vm, "drive0", false, None)?;
+        self.vm.wait_ready()?;
+        self.vm.hmp_qemu_io("drive0", "write 0 512")?;
+        self.vm.complete_and_wait_with(CompleteAndWait { wait_ready: false, ..Default::default() })?;
         self.vm.shutdown()?;
         assert_equal(
             &json!(t.image_size(&self.test_img)?),

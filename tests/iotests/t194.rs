@@ -7,7 +7,6 @@
 //!                           supported_platforms=['linux'])
 //! ```
 
-use iotests::vm::DEFAULT_EVENT_TIMEOUT;
 use iotests::vm::testcase::dictpath;
 use iotests::{Filter, args};
 use serde_json::json;
@@ -29,10 +28,10 @@ iotests::iotest! {
         t.qemu_img_create(&args!["-f", t.imgfmt(), &dest_img_path[0], img_size])?;
 
         t.log("Launching VMs...");
-        source_vm.add_drive(&source_img_path[0], "").launch()?;
-        dest_vm.add_drive(&dest_img_path[0], "").add_incoming(&format!("unix:{migration_sock_path}")).launch()?;
+        source_vm.add_drive(&source_img_path[0]).launch()?;
+        dest_vm.add_drive(&dest_img_path[0]).add_incoming(&format!("unix:{migration_sock_path}")).launch()?;
 
-        source_vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}), &[], None)?;
+        source_vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}))?;
 
         t.log("Launching NBD server on destination...");
         t.log(dest_vm.qmp("nbd-server-start", json!({"addr": {"type": "unix", "data": {"path": nbd_sock_path}}}))?);
@@ -52,7 +51,7 @@ iotests::iotest! {
         )?);
 
         t.log("Waiting for `drive-mirror` to complete...");
-        t.log_with(source_vm.event_wait("BLOCK_JOB_READY", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+        t.log_with(source_vm.event_wait("BLOCK_JOB_READY")?, &[Filter::QmpEvent]);
 
         t.log("Starting migration...");
         let capabilities = json!([{"capability": "events", "state": true},
@@ -61,17 +60,17 @@ iotests::iotest! {
         dest_vm.qmp("migrate-set-capabilities", json!({"capabilities": capabilities}))?;
         t.log(source_vm.qmp("migrate", json!({"uri": format!("unix:{migration_sock_path}")}))?);
 
-        source_vm.qmp_log("migrate-start-postcopy", json!({}), &[], None)?;
+        source_vm.qmp_log("migrate-start-postcopy", json!({}))?;
 
         loop {
-            let event1 = source_vm.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, None)?;
+            let event1 = source_vm.event_wait("MIGRATION")?;
             if dictpath(&event1, "data/status")? == "postcopy-active" {
                 // This event is racy, it depends do we really do postcopy or bitmap
                 // was migrated during downtime (and no data to migrate in postcopy
                 // phase). So, don't log it.
                 continue;
             }
-            t.log_with(&event1, &[Filter::QmpEvent], None);
+            t.log_with(&event1, &[Filter::QmpEvent]);
             let status = dictpath(&event1, "data/status")?;
             if status == "completed" || status == "failed" {
                 t.log("Gracefully ending the `drive-mirror` job on source...");
@@ -81,8 +80,8 @@ iotests::iotest! {
         }
 
         loop {
-            let event2 = source_vm.event_wait("BLOCK_JOB_COMPLETED", DEFAULT_EVENT_TIMEOUT, None)?;
-            t.log_with(&event2, &[Filter::QmpEvent], None);
+            let event2 = source_vm.event_wait("BLOCK_JOB_COMPLETED")?;
+            t.log_with(&event2, &[Filter::QmpEvent]);
             if dictpath(&event2, "event")? == "BLOCK_JOB_COMPLETED" {
                 t.log("Stopping the NBD server on destination...");
                 t.log(dest_vm.qmp("nbd-server-stop", ())?);
@@ -94,8 +93,8 @@ iotests::iotest! {
         let completed = json!({"data": {"status": "completed"}});
         let failed = json!({"data": {"status": "failed"}});
         let migr_events = [("MIGRATION", Some(&completed)), ("MIGRATION", Some(&failed))];
-        let event = dest_vm.events_wait(&migr_events, DEFAULT_EVENT_TIMEOUT)?;
-        t.log_with(event, &[Filter::QmpEvent], None);
+        let event = dest_vm.events_wait(&migr_events)?;
+        t.log_with(event, &[Filter::QmpEvent]);
 
         t.log("Check bitmaps on source:");
         t.log(dictpath(&source_vm.qmp("query-block", ())?, "return[0]/inserted/dirty-bitmaps")?);

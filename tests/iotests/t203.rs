@@ -7,7 +7,7 @@
 //!                           supported_platforms=['linux'])
 //! ```
 
-use iotests::vm::DEFAULT_EVENT_TIMEOUT;
+use iotests::vm::Drive;
 use iotests::vm::testcase::dictpath;
 use iotests::{Filter, args};
 use serde_json::json;
@@ -28,8 +28,8 @@ iotests::iotest! {
         t.log("Launching VM...");
         let imgfmt = t.imgfmt();
         vm.add_object("iothread,id=iothread0")
-            .add_drive_full(Some(&disk0_img_path[0]), "node-name=drive0-node", "none", imgfmt)
-            .add_drive_full(Some(&disk1_img_path[0]), "node-name=drive1-node", "none", imgfmt)
+            .add_drive_with(&disk0_img_path[0], Drive { opts: "node-name=drive0-node".into(), interface: "none", img_format: Some(imgfmt), ..Default::default() })
+            .add_drive_with(&disk1_img_path[0], Drive { opts: "node-name=drive1-node".into(), interface: "none", img_format: Some(imgfmt), ..Default::default() })
             .launch()?;
 
         t.log("Setting IOThreads...");
@@ -56,8 +56,8 @@ iotests::iotest! {
         t.log("Starting migration...");
         t.log(vm.qmp("migrate", json!({"uri": "exec:cat >/dev/null"}))?);
         loop {
-            let event = vm.event_wait("MIGRATION", DEFAULT_EVENT_TIMEOUT, None)?;
-            t.log_with(&event, &[Filter::QmpEvent], None);
+            let event = vm.event_wait("MIGRATION")?;
+            t.log_with(&event, &[Filter::QmpEvent]);
             if dictpath(&event, "data/status")? == "completed" {
                 break;
             }

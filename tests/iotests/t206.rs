@@ -36,16 +36,16 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
-        vm.qmp_log("blockdev-add",
+        vm.qmp_log_with("blockdev-add",
                    json!({"driver": "file", "filename": disk_path,
                           "node_name": "imgfile"}),
-                   &[Filter::QmpTestfiles], None)?;
+                   &[Filter::QmpTestfiles])?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "imgfile",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -64,7 +64,7 @@ iotests::iotest! {
                                    "filename": disk_path,
                                    "size": 0,
                                    "preallocation": "off",
-                                   "nocow": false }), "job0", None)?;
+                                   "nocow": false }))?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
@@ -76,7 +76,7 @@ iotests::iotest! {
                                    "cluster-size": 65536,
                                    "preallocation": "off",
                                    "lazy-refcounts": false,
-                                   "refcount-bits": 16 }), "job0", None)?;
+                                   "refcount-bits": 16 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -95,7 +95,7 @@ iotests::iotest! {
                                    "filename": disk_path,
                                    "size": 0,
                                    "preallocation": "falloc",
-                                   "nocow": true }), "job0", None)?;
+                                   "nocow": true }))?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
@@ -107,7 +107,7 @@ iotests::iotest! {
                                    "cluster-size": 2097152,
                                    "preallocation": "metadata",
                                    "lazy-refcounts": true,
-                                   "refcount-bits": 1 }), "job0", None)?;
+                                   "refcount-bits": 1 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -121,7 +121,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
@@ -132,7 +132,7 @@ iotests::iotest! {
                                    "backing-file": backing_path,
                                    "backing-fmt": "qcow2",
                                    "version": "v2",
-                                   "cluster-size": 512 }), "job0", None)?;
+                                   "cluster-size": 512 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -159,7 +159,7 @@ iotests::iotest! {
                                        "ivgen-hash-alg": "md5",
                                        "hash-alg": "sha1",
                                        "iter-time": 10,
-                                   }}), "job0", None)?;
+                                   }}))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -173,7 +173,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "this doesn't exist",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         //
@@ -197,7 +197,7 @@ iotests::iotest! {
                      9223372036854775296, 9223372035781033984] {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
-                                       "size": size }), "job0", None)?;
+                                       "size": size }))?;
         }
         vm.shutdown()?;
 
@@ -210,17 +210,17 @@ iotests::iotest! {
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": 67108864,
-                                   "version": "v1" }), "job0", None)?;
+                                   "version": "v1" }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": 67108864,
                                    "version": "v2",
-                                   "lazy-refcounts": true }), "job0", None)?;
+                                   "lazy-refcounts": true }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": 67108864,
                                    "version": "v2",
-                                   "refcount-bits": 8 }), "job0", None)?;
+                                   "refcount-bits": 8 }))?;
         vm.shutdown()?;
 
         //
@@ -233,11 +233,11 @@ iotests::iotest! {
                                    "file": "node0",
                                    "size": 67108864,
                                    "backing-file": "/dev/null",
-                                   "preallocation": "full" }), "job0", None)?;
+                                   "preallocation": "full" }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": 67108864,
-                                   "backing-fmt": imgfmt }), "job0", None)?;
+                                   "backing-fmt": imgfmt }))?;
         vm.shutdown()?;
 
         //
@@ -250,12 +250,12 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": 67108864,
-                                       "cluster-size": csize }), "job0", None)?;
+                                       "cluster-size": csize }))?;
         }
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": 281474976710656u64,
-                                   "cluster-size": 512 }), "job0", None)?;
+                                   "cluster-size": 512 }))?;
         vm.shutdown()?;
 
         //
@@ -268,7 +268,7 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": 67108864,
-                                       "refcount-bits": refcount_bits }), "job0", None)?;
+                                       "refcount-bits": refcount_bits }))?;
         }
         vm.shutdown()?;
         Ok(())

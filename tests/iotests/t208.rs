@@ -7,6 +7,7 @@
 //! ```
 
 use iotests::args;
+use iotests::vm::Drive;
 use serde_json::json;
 
 iotests::iotest! {
@@ -23,7 +24,7 @@ iotests::iotest! {
 
         t.log("Launching VM...");
         let imgfmt = t.imgfmt();
-        vm.add_drive_full(Some(&disk_img_path[0]), "node-name=drive0-node", "none", imgfmt).launch()?;
+        vm.add_drive_with(&disk_img_path[0], Drive { opts: "node-name=drive0-node".into(), interface: "none", img_format: Some(imgfmt), ..Default::default() }).launch()?;
 
         t.log("Starting NBD server...");
         t.log(vm.qmp(

@@ -27,13 +27,12 @@ iotests::iotest! {
         let luks_info_log = || {
             t.img_info_log_with(
                 &format!("driver=luks,file.driver=file,file.filename={disk_path},key-secret=keysec0"),
-                &ImgInfoOpts {
+                ImgInfoOpts {
                     filter_path: Some(disk_path.clone()),
                     extra_args: vec!["--object".into(), "secret,id=keysec0,data=foo".into()],
                     use_image_opts: true,
                     ..Default::default()
-                },
-            )
+                },)
         };
 
         vm.add_object("secret,id=keysec0,data=foo");
@@ -49,17 +48,17 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
-        vm.qmp_log("blockdev-add", json!({"driver": "file", "filename": disk_path,
+        vm.qmp_log_with("blockdev-add", json!({"driver": "file", "filename": disk_path,
                                           "node_name": "imgfile"}),
-                   &[Filter::QmpTestfiles], None)?;
+                   &[Filter::QmpTestfiles])?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "imgfile",
                                    "key-secret": "keysec0",
                                    "size": size,
-                                   "iter-time": 10 }), "job0", None)?;
+                                   "iter-time": 10 }))?;
         vm.shutdown()?;
 
         luks_info_log()?;
@@ -75,7 +74,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
                                        "driver": "file",
@@ -88,7 +87,7 @@ iotests::iotest! {
                                    "ivgen-alg": "plain64",
                                    "ivgen-hash-alg": "md5",
                                    "hash-alg": "sha1",
-                                   "iter-time": 10 }), "job0", None)?;
+                                   "iter-time": 10 }))?;
         vm.shutdown()?;
 
         luks_info_log()?;
@@ -104,7 +103,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "this doesn't exist",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         //
@@ -119,7 +118,7 @@ iotests::iotest! {
                                    "file": "node0",
                                    "key-secret": "keysec0",
                                    "size": 0,
-                                   "iter-time": 10 }), "job0", None)?;
+                                   "iter-time": 10 }))?;
         vm.shutdown()?;
 
         luks_info_log()?;
@@ -144,7 +143,7 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "key-secret": "keysec0",
-                                       "size": size }), "job0", None)?;
+                                       "size": size }))?;
         }
         vm.shutdown()?;
 
@@ -156,10 +155,10 @@ iotests::iotest! {
 
         vm.add_blockdev("driver=luks,file=node0,key-secret=keysec0,node-name=node1");
         vm.launch()?;
-        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": 9223372036854775296u64}), &[], None)?;
-        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": 9223372036854775808u64}), &[], None)?;
-        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": 18446744073709551104u64}), &[], None)?;
-        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": -9223372036854775808i64}), &[], None)?;
+        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": 9223372036854775296u64}))?;
+        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": 9223372036854775808u64}))?;
+        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": 18446744073709551104u64}))?;
+        vm.qmp_log("block_resize", json!({"node_name": "node1", "size": -9223372036854775808i64}))?;
         vm.shutdown()?;
 
         luks_info_log()?;

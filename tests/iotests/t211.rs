@@ -13,7 +13,7 @@ use iotests::{Filter, Result, TestContext};
 use serde_json::{Value, json};
 
 fn blockdev_create(t: &TestContext, vm: &mut Vm, options: Value) -> Result<()> {
-    let error = vm.blockdev_create(options, "job0", None)?;
+    let error = vm.blockdev_create(options)?;
     // Python's `'…' in error`: a substring of the job's error string, or a
     // key of the command's error object.
     let insufficient = match &error {
@@ -51,9 +51,9 @@ iotests::iotest! {
                                             "filename": disk_path,
                                             "size": 0 }))?;
 
-        vm.qmp_log("blockdev-add", json!({"driver": "file", "filename": disk_path,
+        vm.qmp_log_with("blockdev-add", json!({"driver": "file", "filename": disk_path,
                                           "node_name": "imgfile"}),
-                   &[Filter::QmpTestfiles], None)?;
+                   &[Filter::QmpTestfiles])?;
 
         blockdev_create(t, &mut vm, json!({ "driver": imgfmt,
                                             "file": "imgfile",

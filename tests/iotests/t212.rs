@@ -33,15 +33,15 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
-        vm.qmp_log("blockdev-add", json!({"driver": "file", "filename": disk_path,
+        vm.qmp_log_with("blockdev-add", json!({"driver": "file", "filename": disk_path,
                                           "node_name": "imgfile"}),
-                   &[Filter::QmpTestfiles], None)?;
+                   &[Filter::QmpTestfiles])?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "imgfile",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -58,14 +58,14 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
                                        "driver": "file",
                                        "filename": disk_path,
                                    },
                                    "size": size,
-                                   "cluster-size": 1048576 }), "job0", None)?;
+                                   "cluster-size": 1048576 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -82,14 +82,14 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
                                        "driver": "file",
                                        "filename": disk_path,
                                    },
                                    "size": size,
-                                   "cluster-size": 65536 }), "job0", None)?;
+                                   "cluster-size": 65536 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -103,7 +103,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "this doesn't exist",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         //
@@ -116,7 +116,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -130,7 +130,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
-                                   "size": 4503599627369984u64 }), "job0", None)?;
+                                   "size": 4503599627369984u64 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -158,7 +158,7 @@ iotests::iotest! {
                      9223372036854775296, 4503599627370497] {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
-                                       "size": size }), "job0", None)?;
+                                       "size": size }))?;
         }
         vm.shutdown()?;
 
@@ -174,12 +174,12 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": 67108864,
-                                       "cluster-size": csize }), "job0", None)?;
+                                       "cluster-size": csize }))?;
         }
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": 281474976710656u64,
-                                   "cluster-size": 512 }), "job0", None)?;
+                                   "cluster-size": 512 }))?;
         vm.shutdown()?;
         Ok(())
     }

@@ -33,15 +33,15 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
-        vm.qmp_log("blockdev-add", json!({"driver": "file", "filename": disk_path,
+        vm.qmp_log_with("blockdev-add", json!({"driver": "file", "filename": disk_path,
                                           "node_name": "imgfile"}),
-                   &[Filter::QmpTestfiles], None)?;
+                   &[Filter::QmpTestfiles])?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "imgfile",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -58,7 +58,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
                                        "driver": "file",
@@ -68,7 +68,7 @@ iotests::iotest! {
                                    "log-size": 1048576,
                                    "block-size": 8388608,
                                    "subformat": "dynamic",
-                                   "block-state-zero": true }), "job0", None)?;
+                                   "block-state-zero": true }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -85,7 +85,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
                                        "driver": "file",
@@ -95,7 +95,7 @@ iotests::iotest! {
                                    "log-size": 8388608,
                                    "block-size": 268435456,
                                    "subformat": "fixed",
-                                   "block-state-zero": false }), "job0", None)?;
+                                   "block-state-zero": false }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -109,7 +109,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "this doesn't exist",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         //
@@ -122,7 +122,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -136,7 +136,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
-                                   "size": 70368744177664u64 }), "job0", None)?;
+                                   "size": 70368744177664u64 }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -163,7 +163,7 @@ iotests::iotest! {
                      9223372036854775296, 70368744177665] {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
-                                       "size": size }), "job0", None)?;
+                                       "size": size }))?;
         }
         vm.shutdown()?;
 
@@ -178,7 +178,7 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": 67108864,
-                                       "block-size": bsize }), "job0", None)?;
+                                       "block-size": bsize }))?;
         }
         vm.shutdown()?;
 
@@ -193,7 +193,7 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": 67108864,
-                                       "log-size": lsize }), "job0", None)?;
+                                       "log-size": lsize }))?;
         }
         vm.shutdown()?;
         Ok(())

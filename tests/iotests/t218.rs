@@ -7,7 +7,7 @@
 //! ```
 
 use iotests::tools::with_timeout;
-use iotests::vm::{DEFAULT_EVENT_TIMEOUT, Vm};
+use iotests::vm::Vm;
 use iotests::{Filter, Result, args};
 use serde_json::json;
 
@@ -60,7 +60,7 @@ iotests::iotest! {
             t.log("Cancelling job");
             t.log(vm.qmp("block-job-cancel", json!({"device": "mirror", "force": false}))?);
 
-            t.log_with(vm.event_wait("BLOCK_JOB_CANCELLED", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+            t.log_with(vm.event_wait("BLOCK_JOB_CANCELLED")?, &[Filter::QmpEvent]);
             vm.shutdown()?;
         }
 
@@ -76,7 +76,7 @@ iotests::iotest! {
             t.log("Cancelling job");
             t.log(vm.qmp("block-job-cancel", json!({"device": "mirror", "force": true}))?);
 
-            t.log_with(vm.event_wait("BLOCK_JOB_CANCELLED", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+            t.log_with(vm.event_wait("BLOCK_JOB_CANCELLED")?, &[Filter::QmpEvent]);
             vm.shutdown()?;
         }
 
@@ -91,12 +91,12 @@ iotests::iotest! {
             let mut vm = t.vm();
             start_mirror(&mut vm, None, None)?;
 
-            t.log_with(vm.event_wait("BLOCK_JOB_READY", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+            t.log_with(vm.event_wait("BLOCK_JOB_READY")?, &[Filter::QmpEvent]);
 
             t.log("Cancelling job");
             t.log(vm.qmp("block-job-cancel", json!({"device": "mirror", "force": false}))?);
 
-            t.log_with(vm.event_wait("BLOCK_JOB_COMPLETED", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+            t.log_with(vm.event_wait("BLOCK_JOB_COMPLETED")?, &[Filter::QmpEvent]);
             vm.shutdown()?;
         }
 
@@ -108,12 +108,12 @@ iotests::iotest! {
             let mut vm = t.vm();
             start_mirror(&mut vm, None, None)?;
 
-            t.log_with(vm.event_wait("BLOCK_JOB_READY", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+            t.log_with(vm.event_wait("BLOCK_JOB_READY")?, &[Filter::QmpEvent]);
 
             t.log("Cancelling job");
             t.log(vm.qmp("block-job-cancel", json!({"device": "mirror", "force": true}))?);
 
-            t.log_with(vm.event_wait("BLOCK_JOB_CANCELLED", DEFAULT_EVENT_TIMEOUT, None)?, &[Filter::QmpEvent], None);
+            t.log_with(vm.event_wait("BLOCK_JOB_CANCELLED")?, &[Filter::QmpEvent]);
             vm.shutdown()?;
         }
 

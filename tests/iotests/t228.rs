@@ -22,22 +22,16 @@ fn log_node_info(t: &TestContext, node: Option<Value>) -> Result<()> {
     let node = node.ok_or_else(|| Error::fail("TypeError: 'NoneType' object is not subscriptable"))?;
     t.log("");
 
-    t.log_with(
-        format!("bs->filename: {}", str_at(&node, "image/filename")?),
-        &[Filter::Testfiles, Filter::Imgfmt],
-        None,
-    );
+    t.log_with(format!("bs->filename: {}", str_at(&node, "image/filename")?), &[Filter::Testfiles, Filter::Imgfmt]);
     t.log_with(
         format!("bs->backing_file: {}", str_at(&node, "image/full-backing-filename")?),
         &[Filter::Testfiles, Filter::Imgfmt],
-        None,
     );
 
     if node["image"].get("backing-image").is_some() {
         t.log_with(
             format!("bs->backing->bs->filename: {}", str_at(&node, "image/backing-image/filename")?),
             &[Filter::Testfiles, Filter::Imgfmt],
-            None,
         );
     } else {
         t.log("bs->backing: (none)");
@@ -67,7 +61,7 @@ iotests::iotest! {
         t.log("--- Implicit backing file ---");
         t.log("");
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-add",
             json!({
                 "node_name": "node0",
@@ -77,21 +71,19 @@ iotests::iotest! {
                     "filename": top_img_path
                 },
             }),
-            &[Filter::QmpTestfiles, Filter::QmpImgfmt],
-            None,
-        )?;
+            &[Filter::QmpTestfiles, Filter::QmpImgfmt],)?;
 
         // Filename should be plain, and the backing node filename should
         // not contain the "file:" prefix
         log_node_info(t, vm.node_info("node0")?)?;
 
-        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}), &[], None)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}))?;
 
         t.log("");
         t.log("--- change-backing-file ---");
         t.log("");
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-add",
             json!({
                 "node_name": "node0",
@@ -101,9 +93,7 @@ iotests::iotest! {
                     "filename": top_img_path
                 },
             }),
-            &[Filter::QmpTestfiles, Filter::QmpImgfmt],
-            None,
-        )?;
+            &[Filter::QmpTestfiles, Filter::QmpImgfmt],)?;
 
         // Changing the backing file to a qemu-reported filename should
         // result in qemu accepting the corresponding BDS as the implicit
@@ -115,12 +105,10 @@ iotests::iotest! {
 
         // Next, change the backing file to something different
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "change-backing-file",
             json!({"image_node_name": "node0", "device": "node0", "backing_file": "null-co://"}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
 
         // Now, verify that we get a json:{} filename
         // (Image header says "null-co://", actual backing file still is
@@ -131,12 +119,10 @@ iotests::iotest! {
         // Change it back
         // (To get header and backing file in sync)
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "change-backing-file",
             json!({"image_node_name": "node0", "device": "node0", "backing_file": backing_filename}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
 
         // And verify that we get our original results
 
@@ -149,12 +135,10 @@ iotests::iotest! {
         // consider both to be different.
         // (This may be fixed in the future.)
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "change-backing-file",
             json!({"image_node_name": "node0", "device": "node0", "backing_file": format!("file:{backing_filename}")}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
 
         // So now we should get a json:{} filename
 
@@ -164,9 +148,9 @@ iotests::iotest! {
         // opening the image anew helps qemu resolve the header backing
         // filename.
 
-        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}), &[], None)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}))?;
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-add",
             json!({
                 "node_name": "node0",
@@ -176,13 +160,11 @@ iotests::iotest! {
                     "filename": top_img_path
                 },
             }),
-            &[Filter::QmpTestfiles, Filter::QmpImgfmt],
-            None,
-        )?;
+            &[Filter::QmpTestfiles, Filter::QmpImgfmt],)?;
 
         log_node_info(t, vm.node_info("node0")?)?;
 
-        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}), &[], None)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}))?;
 
         t.log("");
         t.log("--- Override backing file ---");
@@ -196,9 +178,9 @@ iotests::iotest! {
 
         // You can only reliably override backing options by using a node
         // reference (or by specifying file.filename, but, well...)
-        vm.qmp_log("blockdev-add", json!({"node_name": "null", "driver": "null-co"}), &[], None)?;
+        vm.qmp_log("blockdev-add", json!({"node_name": "null", "driver": "null-co"}))?;
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-add",
             json!({
                 "node_name": "node0",
@@ -209,9 +191,7 @@ iotests::iotest! {
                 },
                 "backing": "null",
             }),
-            &[Filter::QmpTestfiles, Filter::QmpImgfmt],
-            None,
-        )?;
+            &[Filter::QmpTestfiles, Filter::QmpImgfmt],)?;
 
         // Should get a json:{} filename (and bs->backing_file is
         // null-co://, because that field actually has not much to do
@@ -222,10 +202,10 @@ iotests::iotest! {
 
         // Detach the backing file by reopening the whole thing
 
-        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}), &[], None)?;
-        vm.qmp_log("blockdev-del", json!({"node_name": "null"}), &[], None)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}))?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "null"}))?;
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-add",
             json!({
                 "node_name": "node0",
@@ -236,9 +216,7 @@ iotests::iotest! {
                 },
                 "backing": null,
             }),
-            &[Filter::QmpTestfiles, Filter::QmpImgfmt],
-            None,
-        )?;
+            &[Filter::QmpTestfiles, Filter::QmpImgfmt],)?;
 
         // Should get a json:{} filename (because we overrode the backing
         // file to not be there)
@@ -247,7 +225,7 @@ iotests::iotest! {
 
         // Open the original backing file
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "blockdev-add",
             json!({
                 "node_name": "original-backing",
@@ -257,20 +235,18 @@ iotests::iotest! {
                     "filename": base_img_path
                 },
             }),
-            &[Filter::QmpTestfiles, Filter::QmpImgfmt],
-            None,
-        )?;
+            &[Filter::QmpTestfiles, Filter::QmpImgfmt],)?;
 
         // Attach the original backing file to its overlay
 
-        vm.qmp_log("blockdev-snapshot", json!({"node": "original-backing", "overlay": "node0"}), &[], None)?;
+        vm.qmp_log("blockdev-snapshot", json!({"node": "original-backing", "overlay": "node0"}))?;
 
         // This should give us the original plain result
 
         log_node_info(t, vm.node_info("node0")?)?;
 
-        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}), &[], None)?;
-        vm.qmp_log("blockdev-del", json!({"node_name": "original-backing"}), &[], None)?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "node0"}))?;
+        vm.qmp_log("blockdev-del", json!({"node_name": "original-backing"}))?;
 
         vm.shutdown()
     }

@@ -56,7 +56,7 @@ iotests::iotest! {
 
         t.log(vm.qmp("blockdev-mirror", json!({"device": "src", "target": "target", "sync": "full"}))?);
 
-        if let Err(e) = vm.event_wait("BLOCK_JOB_READY", Duration::from_secs_f64(10.0), None) {
+        if let Err(e) = vm.event_wait_with("BLOCK_JOB_READY", Duration::from_secs_f64(10.0)) {
             vm.shutdown()?;
             return Err(e);
         }

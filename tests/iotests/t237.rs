@@ -35,15 +35,15 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
-        vm.qmp_log("blockdev-add", json!({"driver": "file", "filename": disk_path,
+        vm.qmp_log_with("blockdev-add", json!({"driver": "file", "filename": disk_path,
                                           "node_name": "imgfile"}),
-                   &[Filter::QmpTestfiles], None)?;
+                   &[Filter::QmpTestfiles])?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "imgfile",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -60,7 +60,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
@@ -72,7 +72,7 @@ iotests::iotest! {
                                    "subformat": "monolithicSparse",
                                    "adapter-type": "ide",
                                    "hwversion": "4",
-                                   "zeroed-grain": false }), "job0", None)?;
+                                   "zeroed-grain": false }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -89,7 +89,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": "file",
                                    "filename": disk_path,
-                                   "size": 0 }), "job0", None)?;
+                                   "size": 0 }))?;
 
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": {
@@ -100,7 +100,7 @@ iotests::iotest! {
                                    "extents": [],
                                    "subformat": "monolithicSparse",
                                    "adapter-type": "buslogic",
-                                   "zeroed-grain": true }), "job0", None)?;
+                                   "zeroed-grain": true }))?;
         vm.shutdown()?;
 
         t.img_info_log(disk_path)?;
@@ -114,7 +114,7 @@ iotests::iotest! {
         vm.launch()?;
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "this doesn't exist",
-                                   "size": size }), "job0", None)?;
+                                   "size": size }))?;
         vm.shutdown()?;
 
         //
@@ -135,7 +135,7 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": size,
-                                       "adapter-type": adapter_type }), "job0", None)?;
+                                       "adapter-type": adapter_type }))?;
         }
         vm.shutdown()?;
 
@@ -148,7 +148,7 @@ iotests::iotest! {
             vm.blockdev_create(json!({ "driver": imgfmt,
                                        "file": "node0",
                                        "size": size,
-                                       "adapter-type": adapter_type }), "job0", None)?;
+                                       "adapter-type": adapter_type }))?;
         }
         vm.shutdown()?;
 
@@ -174,7 +174,7 @@ iotests::iotest! {
         vm.blockdev_create(json!({ "driver": imgfmt,
                                    "file": "node0",
                                    "size": size,
-                                   "subformat": "monolithicFlat" }), "job0", None)?;
+                                   "subformat": "monolithicFlat" }))?;
         vm.shutdown()?;
 
         // Correct extent
@@ -186,7 +186,7 @@ iotests::iotest! {
                                    "file": "node0",
                                    "size": size,
                                    "subformat": "monolithicFlat",
-                                   "extents": ["ext1"] }), "job0", None)?;
+                                   "extents": ["ext1"] }))?;
         vm.shutdown()?;
 
         // Extra extent
@@ -198,7 +198,7 @@ iotests::iotest! {
                                    "file": "node0",
                                    "size": 512,
                                    "subformat": "monolithicFlat",
-                                   "extents": ["ext1", "ext2", "ext3"] }), "job0", None)?;
+                                   "extents": ["ext1", "ext2", "ext3"] }))?;
         vm.shutdown()?;
 
         // Split formats
@@ -218,7 +218,7 @@ iotests::iotest! {
                                            "file": "node0",
                                            "size": size,
                                            "subformat": subfmt,
-                                           "extents": extents }), "job0", None)?;
+                                           "extents": extents }))?;
                 vm.shutdown()?;
 
                 t.img_info_log(disk_path)?;

@@ -10,6 +10,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 
+use iotests::log::LogOpts;
 use iotests::tools::ImgInfoOpts;
 use iotests::vm::testcase::dictpath;
 use iotests::{Error, Result, TestContext};
@@ -24,12 +25,12 @@ fn print_bitmap(t: &TestContext, disk: &str, extra_args: &[&str]) -> Result<()> 
     t.log("qemu-img info dump:\n");
     t.img_info_log_with(
         disk,
-        &ImgInfoOpts { extra_args: extra_args.iter().map(|a| a.to_string()).collect(), ..Default::default() },
+        ImgInfoOpts { extra_args: extra_args.iter().map(|a| a.to_string()).collect(), ..Default::default() },
     )?;
     let result = t.qemu_img_info(&["--force-share", disk])?;
     if let Some(bitmaps) = dictpath(&result, "format-specific/data")?.get("bitmaps") {
         t.log("The same bitmaps in JSON format:");
-        t.log_with(bitmaps, &[], Some(2));
+        t.log_with(bitmaps, LogOpts { filters: &[], indent: Some(2) });
     } else {
         t.log("No bitmap in JSON format output");
     }
@@ -40,7 +41,7 @@ fn add_bitmap(t: &TestContext, disk: &str, bitmap_number: u32, persistent: bool,
     let granularity = 1u64 << (13 + bitmap_number);
     let bitmap_name = format!("bitmap-{}", bitmap_number - 1);
     let mut vm = t.vm();
-    vm.add_drive(disk, "");
+    vm.add_drive(disk);
     vm.launch()?;
     vm.qmp_log(
         "block-dirty-bitmap-add",
@@ -51,8 +52,6 @@ fn add_bitmap(t: &TestContext, disk: &str, bitmap_number: u32, persistent: bool,
             "persistent": persistent,
             "disabled": disabled,
         }),
-        &[],
-        None,
     )?;
     vm.shutdown()
 }
@@ -101,7 +100,7 @@ iotests::iotest! {
         }
 
         let mut vm = t.vm();
-        vm.add_drive(&disk, "");
+        vm.add_drive(&disk);
         vm.launch()?;
         num += 1;
         t.log(format!("Test {num}\nChecking \"in-use\" flag..."));
@@ -116,7 +115,7 @@ iotests::iotest! {
             "Write an unknown bitmap flag '{BITMAP_FLAG_UNKNOWN:#x}' into a new QCOW2 image at offset {FLAG_OFFSET}"
         ));
         toggle_flag(&disk, FLAG_OFFSET)?;
-        t.img_info_log_with(&disk, &ImgInfoOpts { check: false, ..Default::default() })?;
+        t.img_info_log_with(&disk, ImgInfoOpts { check: false, ..Default::default() })?;
         toggle_flag(&disk, FLAG_OFFSET)?;
         t.log(format!("Unset the unknown bitmap flag '{BITMAP_FLAG_UNKNOWN:#x}' in the bitmap directory entry:\n"));
         t.img_info_log(&disk)?;

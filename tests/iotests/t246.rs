@@ -6,6 +6,7 @@
 //!                           unsupported_imgopts=['compat'])
 //! ```
 
+use iotests::log::LogOpts;
 use iotests::vm::Vm;
 use iotests::vm::testcase::dictpath;
 use iotests::{Error, Result};
@@ -37,7 +38,7 @@ iotests::iotest! {
 
         t.log("--- Preparing image & VM ---\n");
         t.qemu_img_create(&["-f", t.imgfmt(), img_path, &SIZE.to_string()])?;
-        vm.add_drive(img_path, "");
+        vm.add_drive(img_path);
 
         t.log("--- 1st Boot (Establish Baseline Image) ---\n");
         vm.launch()?;
@@ -45,70 +46,61 @@ iotests::iotest! {
         t.log("\n--- Adding bitmaps Small, Medium, Large, and Transient ---\n");
         vm.qmp_log(
             "block-dirty-bitmap-add",
-            json!({"node": "drive0", "name": "Small", "granularity": GRAN_SMALL, "persistent": true}),
-            &[],
-            None,
-        )?;
-        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "Medium", "persistent": true}), &[], None)?;
+            json!({"node": "drive0", "name": "Small", "granularity": GRAN_SMALL, "persistent": true}),)?;
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "Medium", "persistent": true}))?;
         vm.qmp_log(
             "block-dirty-bitmap-add",
-            json!({"node": "drive0", "name": "Large", "granularity": GRAN_LARGE, "persistent": true}),
-            &[],
-            None,
-        )?;
+            json!({"node": "drive0", "name": "Large", "granularity": GRAN_LARGE, "persistent": true}),)?;
         vm.qmp_log(
             "block-dirty-bitmap-add",
-            json!({"node": "drive0", "name": "Transient", "persistent": false}),
-            &[],
-            None,
-        )?;
+            json!({"node": "drive0", "name": "Transient", "persistent": false}),)?;
 
         t.log("--- Forcing flush of bitmaps to disk ---\n");
-        t.log_with(query_bitmaps(&mut vm)?, &[], Some(2));
+        t.log_with(query_bitmaps(&mut vm)?, LogOpts { filters: &[], indent: Some(2) });
         vm.shutdown()?;
 
         t.log("--- 2nd Boot (Grow Image) ---\n");
         vm.launch()?;
-        t.log_with(query_bitmaps(&mut vm)?, &[], Some(2));
+        t.log_with(query_bitmaps(&mut vm)?, LogOpts { filters: &[], indent: Some(2) });
 
         t.log("--- Adding new bitmap, growing image, and adding 2nd new bitmap ---");
-        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "New", "persistent": true}), &[], None)?;
-        vm.qmp_log("human-monitor-command", json!({"command_line": "block_resize drive0 70G"}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "Newtwo", "persistent": true}), &[], None)?;
-        t.log_with(query_bitmaps(&mut vm)?, &[], Some(2));
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "New", "persistent": true}))?;
+        vm.qmp_log("human-monitor-command", json!({"command_line": "block_resize drive0 70G"}))?;
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "Newtwo", "persistent": true}))?;
+        t.log_with(query_bitmaps(&mut vm)?, LogOpts { filters: &[], indent: Some(2) });
 
         t.log("--- Forcing flush of bitmaps to disk ---\n");
         vm.shutdown()?;
 
         t.log("--- 3rd Boot (Shrink Image) ---\n");
         vm.launch()?;
-        t.log_with(query_bitmaps(&mut vm)?, &[], Some(2));
+        t.log_with(query_bitmaps(&mut vm)?, LogOpts { filters: &[], indent: Some(2) });
 
         t.log("--- Adding \"NewB\" bitmap, removing \"New\" bitmap ---");
-        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "NewB", "persistent": true}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "New"}), &[], None)?;
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "NewB", "persistent": true}))?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "New"}))?;
 
         t.log("--- Truncating image ---\n");
-        vm.qmp_log("human-monitor-command", json!({"command_line": "block_resize drive0 50G"}), &[], None)?;
+        vm.qmp_log("human-monitor-command", json!({"command_line": "block_resize drive0 50G"}))?;
 
         t.log("--- Adding \"NewC\" bitmap, removing \"NewTwo\" bitmap ---");
-        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "NewC", "persistent": true}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Newtwo"}), &[], None)?;
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "NewC", "persistent": true}))?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Newtwo"}))?;
 
         t.log("--- Forcing flush of bitmaps to disk ---\n");
         vm.shutdown()?;
 
         t.log("--- 4th Boot (Verification and Cleanup) ---\n");
         vm.launch()?;
-        t.log_with(query_bitmaps(&mut vm)?, &[], Some(2));
+        t.log_with(query_bitmaps(&mut vm)?, LogOpts { filters: &[], indent: Some(2) });
 
         t.log("--- Removing all Bitmaps ---\n");
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Small"}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Medium"}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Large"}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "NewB"}), &[], None)?;
-        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "NewC"}), &[], None)?;
-        t.log_with(query_bitmaps(&mut vm)?, &[], Some(2));
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Small"}))?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Medium"}))?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "Large"}))?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "NewB"}))?;
+        vm.qmp_log("block-dirty-bitmap-remove", json!({"node": "drive0", "name": "NewC"}))?;
+        t.log_with(query_bitmaps(&mut vm)?, LogOpts { filters: &[], indent: Some(2) });
 
         t.log("\n--- Done ---");
         vm.shutdown()

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use iotests::Filter;
+use iotests::vm::EventWait;
 use serde_json::json;
 
 iotests::iotest! {
@@ -27,7 +28,7 @@ iotests::iotest! {
         t.qemu_io(&["-c", &format!("write 0 {size}"), &target])?;
 
         let mut vm = t.vm();
-        vm.add_drive(&source, "");
+        vm.add_drive(&source);
         vm.launch()?;
 
         let mut blockdev_opts = json!({
@@ -42,27 +43,24 @@ iotests::iotest! {
                 }
             }
         });
-        vm.qmp_log("blockdev-add", blockdev_opts.clone(), &[Filter::QmpTestfiles], None)?;
+        vm.qmp_log_with("blockdev-add", blockdev_opts.clone(), &[Filter::QmpTestfiles])?;
 
         vm.qmp_log(
             "blockdev-mirror",
-            json!({"device": "drive0", "sync": "full", "target": "target", "on_target_error": "enospc"}),
-            &[],
-            None,
-        )?;
+            json!({"device": "drive0", "sync": "full", "target": "target", "on_target_error": "enospc"}),)?;
 
-        vm.event_wait("JOB_STATUS_CHANGE", Duration::from_secs_f64(3.0), Some(&json!({"data": {"status": "paused"}})))?;
+        vm.event_wait_with("JOB_STATUS_CHANGE", EventWait { timeout: Duration::from_secs_f64(3.0).into(), match_: Some(json!({"data": {"status": "paused"}})) })?;
 
         // drop other cached events, to not interfere with further wait for 'running'
-        vm.get_qmp_events(false)?;
+        vm.get_qmp_events()?;
 
         if let Some(file) = blockdev_opts["file"].as_object_mut() {
             file.remove("size");
         }
-        vm.qmp_log("blockdev-reopen", json!({"options": [blockdev_opts]}), &[Filter::QmpTestfiles], None)?;
+        vm.qmp_log_with("blockdev-reopen", json!({"options": [blockdev_opts]}), &[Filter::QmpTestfiles])?;
 
-        vm.qmp_log("block-job-resume", json!({"device": "drive0"}), &[], None)?;
-        vm.event_wait("JOB_STATUS_CHANGE", Duration::from_secs_f64(1.0), Some(&json!({"data": {"status": "running"}})))?;
+        vm.qmp_log("block-job-resume", json!({"device": "drive0"}))?;
+        vm.event_wait_with("JOB_STATUS_CHANGE", EventWait { timeout: Duration::from_secs_f64(1.0).into(), match_: Some(json!({"data": {"status": "running"}})) })?;
 
         vm.shutdown()
     }

@@ -8,6 +8,7 @@
 
 use iotests::args;
 use iotests::filters::Filter;
+use iotests::log::LogOpts;
 use iotests::vm::testcase::dictpath;
 use serde_json::json;
 
@@ -22,26 +23,20 @@ iotests::iotest! {
         t.qemu_img_create(&args!["-f", t.imgfmt(), &disk, size])?;
 
         let mut vm = t.vm();
-        vm.add_drive(&disk, "node-name=base");
+        vm.add_drive_with(&disk, "node-name=base");
         vm.launch()?;
 
-        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}), &[], None)?;
+        vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}))?;
         vm.qmp_log(
             "block-dirty-bitmap-add",
-            json!({"node": "drive0", "name": "bitmap1", "persistent": true}),
-            &[],
-            None,
-        )?;
+            json!({"node": "drive0", "name": "bitmap1", "persistent": true}),)?;
         vm.qmp_log(
             "block-dirty-bitmap-add",
-            json!({"node": "drive0", "name": "bitmap2", "persistent": true}),
-            &[],
-            None,
-        )?;
+            json!({"node": "drive0", "name": "bitmap2", "persistent": true}),)?;
 
-        vm.hmp_qemu_io("drive0", "write 0 512K", false, false)?;
+        vm.hmp_qemu_io("drive0", "write 0 512K")?;
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "transaction",
             json!({"actions": [
                 {"type": "blockdev-snapshot-sync",
@@ -71,10 +66,7 @@ iotests::iotest! {
                           "bitmaps": [{"node": "base", "name": "bitmap2"}]}},
                 {"type": "block-dirty-bitmap-remove",
                  "data": {"node": "base", "name": "bitmap2"}}
-            ]}),
-            &[Filter::QmpTestfiles],
-            Some(2),
-        )?;
+            ]}), LogOpts { filters: &[Filter::QmpTestfiles], indent: Some(2) },)?;
 
         let result = vm.qmp("query-block", ())?;
         let result = dictpath(&result, "return[0]")?;
@@ -83,13 +75,10 @@ iotests::iotest! {
             iotests::json::py_repr(dictpath(result, "device")?),
             iotests::json::py_repr(dictpath(result, "inserted/node-name")?)
         ));
-        t.log_with(dictpath(result, "inserted/dirty-bitmaps")?.clone(), &[], Some(2));
+        t.log_with(dictpath(result, "inserted/dirty-bitmaps")?.clone(), LogOpts { filters: &[], indent: Some(2) });
         t.log("\nbitmaps in backing image:");
         t.log_with(
-            dictpath(result, "inserted/image/backing-image/format-specific/data/bitmaps")?.clone(),
-            &[],
-            Some(2),
-        );
+            dictpath(result, "inserted/image/backing-image/format-specific/data/bitmaps")?.clone(), LogOpts { filters: &[], indent: Some(2) },);
 
         vm.shutdown()?;
         Ok(())

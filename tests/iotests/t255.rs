@@ -50,8 +50,8 @@ iotests::iotest! {
             t.log("");
 
             fn start_requests(vm: &mut Vm) -> Result<()> {
-                vm.hmp_qemu_io("overlay", "aio_read 0 4k", false, false)?;
-                vm.hmp_qemu_io("overlay", "aio_read 0 4k", false, false)?;
+                vm.hmp_qemu_io("overlay", "aio_read 0 4k")?;
+                vm.hmp_qemu_io("overlay", "aio_read 0 4k")?;
                 Ok(())
             }
 
@@ -62,20 +62,16 @@ iotests::iotest! {
 
             vm.qmp_log(
                 "block-commit",
-                json!({"job_id": "job0", "auto_finalize": false, "device": "overlay", "top_node": "mid"}),
-                &[],
-                None,
-            )?;
+                json!({"job_id": "job0", "auto_finalize": false, "device": "overlay", "top_node": "mid"}),)?;
 
-            vm.run_job(
+            vm.run_job_with(
                 "job0",
                 RunJobOptions {
                     auto_finalize: false,
                     pre_finalize: Some(&mut start_requests),
                     auto_dismiss: true,
                     ..Default::default()
-                },
-            )?;
+                },)?;
 
             vm.shutdown()?;
         }
@@ -121,13 +117,10 @@ iotests::iotest! {
 
             vm.qmp_log(
                 "blockdev-mirror",
-                json!({"job_id": "job0", "device": "src-throttled", "target": "dst", "sync": "full"}),
-                &[],
-                None,
-            )?;
+                json!({"job_id": "job0", "device": "src-throttled", "target": "dst", "sync": "full"}),)?;
 
-            vm.qmp_log("block-job-cancel", json!({"device": "job0"}), &[], None)?;
-            vm.qmp_log("quit", json!({}), &[], None)?;
+            vm.qmp_log("block-job-cancel", json!({"device": "job0"}))?;
+            vm.qmp_log("quit", json!({}))?;
 
             vm.shutdown()?;
         }

@@ -7,6 +7,8 @@
 //! ```
 
 use iotests::harness::verify_virtio_scsi_pci_or_ccw;
+use iotests::log::LogOpts;
+use iotests::vm::Drive;
 use iotests::vm::{RunJobOptions, Vm};
 use iotests::{Error, Result, TestContext, args};
 use serde_json::json;
@@ -23,7 +25,7 @@ fn create_target(t: &TestContext, vm: &mut Vm, filepath: &str, name: &str, size:
             "size": 0,
         }}),
     )?);
-    vm.run_job("job1", RunJobOptions::default())?;
+    vm.run_job("job1")?;
     t.log(vm.cmd("blockdev-add", json!({"driver": "file", "node-name": nodename, "filename": filepath}))?);
     t.log(vm.cmd(
         "blockdev-create",
@@ -34,7 +36,7 @@ fn create_target(t: &TestContext, vm: &mut Vm, filepath: &str, name: &str, size:
             "size": size,
         }}),
     )?);
-    vm.run_job("job2", RunJobOptions::default())?;
+    vm.run_job("job2")?;
     t.log(vm.cmd("blockdev-add", json!({"driver": t.imgfmt(), "node-name": name, "file": nodename}))?);
     Ok(())
 }
@@ -62,9 +64,9 @@ iotests::iotest! {
         vm.add_device("virtio-scsi,id=scsi1,iothread=iothread1");
         t.qemu_img_create(&args!["-f", t.imgfmt(), &img0_path[0], size])?;
         t.qemu_img_create(&args!["-f", t.imgfmt(), &img1_path[0], size])?;
-        vm.add_drive_full(Some(&img0_path[0]), "", "none", t.imgfmt());
+        vm.add_drive_with(&img0_path[0], Drive { interface: "none", ..Default::default() });
         vm.add_device("scsi-hd,id=device0,drive=drive0,bus=scsi0.0");
-        vm.add_drive_full(Some(&img1_path[0]), "", "none", t.imgfmt());
+        vm.add_drive_with(&img1_path[0], Drive { interface: "none", ..Default::default() });
         vm.add_device("scsi-hd,id=device1,drive=drive1,bus=scsi1.0");
 
         t.log("--- Starting VM ---\n");
@@ -73,7 +75,7 @@ iotests::iotest! {
         t.log("--- Create Targets & Full Backups ---\n");
         create_target(t, &mut vm, &img0_full_path[0], "img0-full", size)?;
         create_target(t, &mut vm, &img1_full_path[0], "img1-full", size)?;
-        let ret = vm.qmp_log(
+        let ret = vm.qmp_log_with(
             "transaction",
             json!({"actions": [
                 { "type": "block-dirty-bitmap-add",
@@ -90,20 +92,17 @@ iotests::iotest! {
                             "target": "img1-full",
                             "sync": "full",
                             "job-id": "j1" }}
-            ]}),
-            &[],
-            Some(2),
-        )?;
+            ]}), LogOpts { filters: &[], indent: Some(2) },)?;
         if let Some(error) = ret.get("error") {
             return Err(Error::fail(error["desc"].as_str().unwrap_or_default()));
         }
-        vm.run_job("j0", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
-        vm.run_job("j1", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("j0", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("j1", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
 
         t.log("\n--- Create Targets & Incremental Backups ---\n");
         create_target(t, &mut vm, &img0_incr_path[0], "img0-incr", size)?;
         create_target(t, &mut vm, &img1_incr_path[0], "img1-incr", size)?;
-        let ret = vm.qmp_log(
+        let ret = vm.qmp_log_with(
             "transaction",
             json!({"actions": [
                 { "type": "blockdev-backup",
@@ -118,15 +117,12 @@ iotests::iotest! {
                             "sync": "incremental",
                             "bitmap": "bitmap1",
                             "job-id": "j3" }}
-            ]}),
-            &[],
-            Some(2),
-        )?;
+            ]}), LogOpts { filters: &[], indent: Some(2) },)?;
         if let Some(error) = ret.get("error") {
             return Err(Error::fail(error["desc"].as_str().unwrap_or_default()));
         }
-        vm.run_job("j2", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
-        vm.run_job("j3", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("j2", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("j3", RunJobOptions { auto_dismiss: true, ..Default::default() })?;
 
         t.log("\n--- Done ---");
         vm.shutdown()?;

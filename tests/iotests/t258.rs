@@ -126,8 +126,6 @@ fn test_concurrent_finish(t: &TestContext, write_to_stream_node: bool) -> Result
                 "iops-write-max": 1
             }
         }),
-        &[],
-        None,
     )?;
 
     let node0 = node(t, "node0", node0_path, None, Some("raw"), commit_throttle);
@@ -135,7 +133,7 @@ fn test_concurrent_finish(t: &TestContext, write_to_stream_node: bool) -> Result
     let node2 = node(t, "node2", node2_path, Some(node1), None, None);
     let node3 = node(t, "node3", node3_path, Some(node2), None, None);
     let node4 = node(t, "node4", node4_path, Some(node3), None, stream_throttle);
-    vm.qmp_log("blockdev-add", node4, &[Filter::QmpTestfiles, Filter::QmpImgfmt], None)?;
+    vm.qmp_log_with("blockdev-add", node4, &[Filter::QmpTestfiles, Filter::QmpImgfmt])?;
 
     vm.qmp_log(
         "block-commit",
@@ -147,27 +145,20 @@ fn test_concurrent_finish(t: &TestContext, write_to_stream_node: bool) -> Result
             "base_node": "node0",
             "auto_finalize": false
         }),
-        &[],
-        None,
     )?;
 
-    vm.qmp_log(
-        "block-stream",
-        json!({"job_id": "stream", "device": "node3", "base_node": "commit-filter"}),
-        &[],
-        None,
-    )?;
+    vm.qmp_log("block-stream", json!({"job_id": "stream", "device": "node3", "base_node": "commit-filter"}))?;
 
     if write_to_stream_node {
-        vm.run_job("commit", RunJobOptions { auto_finalize: false, auto_dismiss: true, ..Default::default() })?;
-        vm.run_job("stream", RunJobOptions { auto_finalize: true, auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("commit", RunJobOptions { auto_finalize: false, auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("stream", RunJobOptions { auto_finalize: true, auto_dismiss: true, ..Default::default() })?;
     } else {
         // No, the jobs do not really finish concurrently here,
         // the stream job does complete strictly before commit.
         // But still, this is close enough for what we want to
         // test.
-        vm.run_job("stream", RunJobOptions { auto_finalize: true, auto_dismiss: true, ..Default::default() })?;
-        vm.run_job("commit", RunJobOptions { auto_finalize: false, auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("stream", RunJobOptions { auto_finalize: true, auto_dismiss: true, ..Default::default() })?;
+        vm.run_job_with("commit", RunJobOptions { auto_finalize: false, auto_dismiss: true, ..Default::default() })?;
     }
 
     // Assert that the backing node of node3 is node 0 now

@@ -12,8 +12,8 @@ use std::ops::ControlFlow;
 
 use iotests::filters::{self, Filter};
 use iotests::harness::assert_true;
+use iotests::vm::Vm;
 use iotests::vm::testcase::dictpath;
-use iotests::vm::{DEFAULT_EVENT_TIMEOUT, Vm};
 use iotests::{Error, Result, TestContext, args};
 use serde_json::json;
 
@@ -46,37 +46,31 @@ fn test(t: &TestContext, base: &str, top: &str, persistent: bool, restart: bool)
     t.qemu_img_create(&args!["-f", t.imgfmt(), base, SIZE])?;
 
     let mut vm = t.vm();
-    vm.add_drive(base, "");
+    vm.add_drive(base);
     vm.launch()?;
 
-    vm.qmp_log(
-        "block-dirty-bitmap-add",
-        json!({"node": "drive0", "name": "bitmap0", "persistent": persistent}),
-        &[],
-        None,
-    )?;
-    vm.hmp_qemu_io("drive0", "write 0 64K", false, false)?;
+    vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0", "persistent": persistent}))?;
+    vm.hmp_qemu_io("drive0", "write 0 64K")?;
     print_bitmap(t, "initial bitmap", &mut vm)?;
 
-    vm.qmp_log(
+    vm.qmp_log_with(
         "blockdev-snapshot-sync",
         json!({"device": "drive0", "snapshot_file": top, "format": t.imgfmt()}),
         &[Filter::QmpTestfiles],
-        None,
     )?;
-    vm.hmp_qemu_io("drive0", "write 64K 512", false, false)?;
+    vm.hmp_qemu_io("drive0", "write 64K 512")?;
     print_bitmap(t, "check that no bitmaps are in snapshot", &mut vm)?;
 
     if restart {
         t.log("... Restart ...");
         vm.shutdown()?;
         vm = t.vm();
-        vm.add_drive(top, "");
+        vm.add_drive(top);
         vm.launch()?;
     }
 
-    vm.qmp_log("block-commit", json!({"device": "drive0", "top": top}), &[Filter::QmpTestfiles], None)?;
-    let ev = vm.events_wait(&[("BLOCK_JOB_READY", None), ("BLOCK_JOB_COMPLETED", None)], DEFAULT_EVENT_TIMEOUT)?;
+    vm.qmp_log_with("block-commit", json!({"device": "drive0", "top": top}), &[Filter::QmpTestfiles])?;
+    let ev = vm.events_wait(&[("BLOCK_JOB_READY", None), ("BLOCK_JOB_COMPLETED", None)])?;
     t.log(filters::qmp_event(ev.clone()));
     if ev["event"] == "BLOCK_JOB_COMPLETED" {
         vm.shutdown()?;
@@ -84,12 +78,12 @@ fn test(t: &TestContext, base: &str, top: &str, persistent: bool, restart: bool)
         return Ok(ControlFlow::Break(()));
     }
 
-    vm.qmp_log("block-job-complete", json!({"device": "drive0"}), &[], None)?;
-    let ev = vm.event_wait("BLOCK_JOB_COMPLETED", DEFAULT_EVENT_TIMEOUT, None)?;
+    vm.qmp_log("block-job-complete", json!({"device": "drive0"}))?;
+    let ev = vm.event_wait("BLOCK_JOB_COMPLETED")?;
     t.log(filters::qmp_event(ev));
     print_bitmap(t, "check bitmap after commit", &mut vm)?;
 
-    vm.hmp_qemu_io("drive0", "write 128K 64K", false, false)?;
+    vm.hmp_qemu_io("drive0", "write 128K 64K")?;
     print_bitmap(t, "check updated bitmap", &mut vm)?;
 
     vm.shutdown()?;

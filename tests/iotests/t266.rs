@@ -21,13 +21,9 @@ fn implicit_defaults(t: &TestContext, vm: &mut Vm, _file_path: &str) -> Result<(
     // (Close to 64 MB)
     let size = 8 * 964 * 17 * 512;
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
-                "size": size }),
-        "job0",
-        None,
-    )?;
+                "size": size }))?;
     Ok(())
 }
 
@@ -40,15 +36,11 @@ fn explicit_defaults(t: &TestContext, vm: &mut Vm, _file_path: &str) -> Result<(
     // (Close to 128 MB)
     let size = 16 * 964 * 17 * 512;
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
                 "size": size,
                 "subformat": "dynamic",
-                "force-size": false }),
-        "job0",
-        None,
-    )?;
+                "force-size": false }))?;
     Ok(())
 }
 
@@ -60,15 +52,11 @@ fn non_defaults(t: &TestContext, vm: &mut Vm, _file_path: &str) -> Result<()> {
     // Not representable in CHS (fine with force-size=True)
     let size = 1048576;
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
                 "size": size,
                 "subformat": "fixed",
-                "force-size": true }),
-        "job0",
-        None,
-    )?;
+                "force-size": true }))?;
     Ok(())
 }
 
@@ -80,14 +68,10 @@ fn non_chs_size_without_force(t: &TestContext, vm: &mut Vm, _file_path: &str) ->
     // Not representable in CHS (will not work with force-size=False)
     let size = 1048576;
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
                 "size": size,
-                "force-size": false }),
-        "job0",
-        None,
-    )?;
+                "force-size": false }))?;
     Ok(())
 }
 
@@ -96,13 +80,9 @@ fn zero_size(t: &TestContext, vm: &mut Vm, _file_path: &str) -> Result<()> {
     t.log("=== Zero size===");
     t.log("");
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
-                "size": 0 }),
-        "job0",
-        None,
-    )?;
+                "size": 0 }))?;
     Ok(())
 }
 
@@ -111,13 +91,9 @@ fn maximum_chs_size(t: &TestContext, vm: &mut Vm, _file_path: &str) -> Result<()
     t.log("=== Maximum CHS size===");
     t.log("");
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
-                "size": 16u64 * 65535 * 255 * 512 }),
-        "job0",
-        None,
-    )?;
+                "size": 16u64 * 65535 * 255 * 512 }))?;
     Ok(())
 }
 
@@ -126,14 +102,10 @@ fn maximum_size(t: &TestContext, vm: &mut Vm, _file_path: &str) -> Result<()> {
     t.log("=== Actual maximum size===");
     t.log("");
 
-    vm.blockdev_create(
-        json!({ "driver": t.imgfmt(),
+    vm.blockdev_create(json!({ "driver": t.imgfmt(),
                 "file": "protocol-node",
                 "size": 0xff000000u64 * 512,
-                "force-size": true }),
-        "job0",
-        None,
-    )?;
+                "force-size": true }))?;
     Ok(())
 }
 
@@ -157,18 +129,18 @@ iotests::iotest! {
             t.log("--- Creating empty file ---");
             vm.blockdev_create(json!({ "driver": "file",
                                        "filename": file_path,
-                                       "size": 0 }), "job0", None)?;
+                                       "size": 0 }))?;
 
-            vm.qmp_log("blockdev-add", json!({"driver": "file", "filename": file_path,
+            vm.qmp_log_with("blockdev-add", json!({"driver": "file", "filename": file_path,
                                               "node_name": "protocol-node"}),
-                       &[Filter::QmpTestfiles], None)?;
+                       &[Filter::QmpTestfiles])?;
             t.log("");
 
             test_func(t, &mut vm, file_path)?;
             t.log("");
 
             vm.shutdown()?;
-            t.img_info_log_with(file_path, &ImgInfoOpts { check: false, ..Default::default() })?;
+            t.img_info_log_with(file_path, ImgInfoOpts { check: false, ..Default::default() })?;
         }
         Ok(())
     }

@@ -38,7 +38,7 @@ fn create_vm(t: &TestContext, c: &Chain<'_>) -> Vm {
     vm.add_blockdev(format!("{},file=base-file,node-name=base", t.imgfmt()));
     vm.add_blockdev(format!("file,filename={},node-name=mid-file", c.mid));
     vm.add_blockdev(format!("{},file=mid-file,node-name=mid,backing=base", t.imgfmt()));
-    vm.add_drive(c.top, "backing=mid,node-name=top");
+    vm.add_drive_with(c.top, "backing=mid,node-name=top");
     vm
 }
 
@@ -105,7 +105,7 @@ iotests::iotest! {
         {
             let mut vm = create_vm(t, &chain);
             vm.launch()?;
-            vm.qmp_log("human-monitor-command", json!({"command_line": "commit drive0"}), &[], None)?;
+            vm.qmp_log("human-monitor-command", json!({"command_line": "commit drive0"}))?;
             vm.shutdown()?;
         }
 
@@ -121,11 +121,8 @@ iotests::iotest! {
             vm.launch()?;
             vm.qmp_log(
                 "block-commit",
-                json!({"device": "top", "base_node": "mid", "job_id": "job0", "auto_dismiss": false}),
-                &[],
-                None,
-            )?;
-            vm.run_job("job0", RunJobOptions { wait: Duration::from_secs(5), ..Default::default() })?;
+                json!({"device": "top", "base_node": "mid", "job_id": "job0", "auto_dismiss": false}),)?;
+            vm.run_job_with("job0", RunJobOptions { wait: Duration::from_secs(5), ..Default::default() })?;
             vm.shutdown()?;
         }
 
@@ -149,11 +146,8 @@ iotests::iotest! {
             vm.launch()?;
             vm.qmp_log(
                 "block-commit",
-                json!({"device": "top", "base_node": "base", "job_id": "job0", "auto_dismiss": false}),
-                &[],
-                None,
-            )?;
-            vm.run_job("job0", RunJobOptions { wait: Duration::from_secs(5), ..Default::default() })?;
+                json!({"device": "top", "base_node": "base", "job_id": "job0", "auto_dismiss": false}),)?;
+            vm.run_job_with("job0", RunJobOptions { wait: Duration::from_secs(5), ..Default::default() })?;
             vm.shutdown()?;
         }
 

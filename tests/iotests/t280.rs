@@ -19,7 +19,6 @@
 //! same with this QEMU; with `-accel qtest` no guest code runs.
 
 use iotests::tools::with_timeout;
-use iotests::vm::RunJobOptions;
 use iotests::vm::testcase::dictpath;
 use iotests::{Filter, args};
 use serde_json::json;
@@ -47,13 +46,13 @@ iotests::iotest! {
         vm.enable_migration_events("VM")?;
 
         t.log("\n=== Migrate to file ===");
-        vm.qmp_log("migrate", json!({"uri": "exec:cat > /dev/null"}), &[], None)?;
+        vm.qmp_log("migrate", json!({"uri": "exec:cat > /dev/null"}))?;
 
         with_timeout(3.0, "Migration does not complete", |d| vm.wait_migration_until(Some("postmigrate"), Some(d)))?;
 
         t.log("\nVM is now stopped:");
         t.log(dictpath(&vm.qmp("query-migrate", ())?, "return/status")?);
-        vm.qmp_log("query-status", json!({}), &[], None)?;
+        vm.qmp_log("query-status", json!({}))?;
 
         t.log("\n=== Create a snapshot of the disk image ===");
         vm.blockdev_create(
@@ -61,43 +60,33 @@ iotests::iotest! {
                 "driver": "file",
                 "filename": top_path,
                 "size": 0,
-            }),
-            "job0",
-            None,
-        )?;
-        vm.qmp_log(
+            }),)?;
+        vm.qmp_log_with(
             "blockdev-add",
             json!({"node_name": "top-file", "driver": "file", "filename": top_path}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
 
         vm.blockdev_create(
             json!({
                 "driver": t.imgfmt(),
                 "file": "top-file",
                 "size": 1024 * 1024,
-            }),
-            "job0",
-            None,
-        )?;
-        vm.qmp_log("blockdev-add", json!({"node_name": "top-fmt", "driver": t.imgfmt(), "file": "top-file"}), &[], None)?;
+            }),)?;
+        vm.qmp_log("blockdev-add", json!({"node_name": "top-fmt", "driver": t.imgfmt(), "file": "top-file"}))?;
 
-        vm.qmp_log("blockdev-snapshot", json!({"node": "base-fmt", "overlay": "top-fmt"}), &[], None)?;
+        vm.qmp_log("blockdev-snapshot", json!({"node": "base-fmt", "overlay": "top-fmt"}))?;
 
         t.log("\n=== Resume the VM and simulate a write request ===");
-        vm.qmp_log("cont", json!({}), &[], None)?;
-        t.log(vm.hmp_qemu_io("-d vda/virtio-backend", "write 4k 4k", false, false)?);
+        vm.qmp_log("cont", json!({}))?;
+        t.log(vm.hmp_qemu_io("-d vda/virtio-backend", "write 4k 4k")?);
 
         t.log("\n=== Commit it to the backing file ===");
-        let result = vm.qmp_log(
+        let result = vm.qmp_log_with(
             "block-commit",
             json!({"job_id": "job0", "auto_dismiss": false, "device": "top-fmt", "top_node": "top-fmt"}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
         if result.get("return").is_some() {
-            vm.run_job("job0", RunJobOptions::default())?;
+            vm.run_job("job0")?;
         }
 
         vm.shutdown()?;

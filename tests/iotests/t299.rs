@@ -28,22 +28,16 @@ iotests::iotest! {
                 "node-name": "disk",
                 "driver": "null-co",
                 "size": 1024 * 1024,
-            }),
-            &[],
-            None,
-        )?;
+            }),)?;
 
         vm.qmp_log(
             "block-dirty-bitmap-add",
             json!({
                 "node": "disk",
                 "name": "bitmap0"
-            }),
-            &[],
-            None,
-        )?;
+            }),)?;
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "nbd-server-start",
             json!({
                 "addr": {
@@ -51,9 +45,7 @@ iotests::iotest! {
                     "data": {"path": nbd_sock}
                 }
             }),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
+            &[Filter::QmpTestfiles],)?;
 
         vm.qmp_log(
             "nbd-server-add",
@@ -61,14 +53,11 @@ iotests::iotest! {
                 "device": "disk",
                 "writable": true,
                 "bitmap": "bitmap0"
-            }),
-            &[],
-            None,
-        )?;
+            }),)?;
 
         let mut p = t.qemu_io_interactive(&["-f", "raw", &nbd_uri])?;
         // wait for connection and check it:
-        t.log_with(p.cmd("read 0 512")?.trim_end(), &[Filter::QemuIo], None);
+        t.log_with(p.cmd("read 0 512")?.trim_end(), &[Filter::QemuIo]);
 
         vm.shutdown()?;
 

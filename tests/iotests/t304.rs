@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use iotests::args;
+use iotests::vm::EventWait;
 use serde_json::json;
 
 iotests::iotest! {
@@ -27,12 +28,12 @@ iotests::iotest! {
 
         // create VM
         let mut vm = t.vm();
-        vm.add_drive(&test_img, "");
+        vm.add_drive(&test_img);
         vm.launch()?;
 
         // write to the entire image
-        vm.hmp_qemu_io("drive0", "write -P0x16 0 4096", false, false)?;
-        vm.hmp_qemu_io("drive0", "write -P0x17 4096 1", false, false)?;
+        vm.hmp_qemu_io("drive0", "write -P0x16 0 4096")?;
+        vm.hmp_qemu_io("drive0", "write -P0x17 4096 1")?;
 
         // do backup and wait for completion
         vm.qmp("drive-backup", json!({
@@ -41,11 +42,8 @@ iotests::iotest! {
             "target": target_img,
         }))?;
 
-        let _event = vm.event_wait(
-            "BLOCK_JOB_COMPLETED",
-            Duration::from_secs_f64(5.0),
-            Some(&json!({"data": {"device": "drive0"}})),
-        )?;
+        let _event = vm.event_wait_with(
+            "BLOCK_JOB_COMPLETED", EventWait { timeout: Duration::from_secs_f64(5.0).into(), match_: Some(json!({"data": {"device": "drive0"}})) },)?;
 
         // shutdown to sync images
         vm.shutdown()?;

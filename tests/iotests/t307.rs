@@ -11,7 +11,6 @@
 
 use iotests::args;
 use iotests::filters::Filter;
-use iotests::vm::DEFAULT_EVENT_TIMEOUT;
 use serde_json::{Value, json};
 
 iotests::iotest! {
@@ -44,62 +43,51 @@ iotests::iotest! {
         vm.add_device("id=scsi0,driver=virtio-scsi,iothread=iothread0");
         vm.launch()?;
 
-        vm.qmp_log(
+        vm.qmp_log_with(
             "nbd-server-start",
             json!({"addr": {"type": "unix", "data": {"path": socket}}}),
-            &[Filter::QmpTestfiles],
-            None,
-        )?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+            &[Filter::QmpTestfiles],)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\n=== Create a read-only NBD export ===");
 
-        vm.qmp_log("block-export-add", json!({"id": "export0", "type": "nbd", "node_name": "fmt"}), &[], None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("block-export-add", json!({"id": "export0", "type": "nbd", "node_name": "fmt"}))?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.qemu_nbd_list_log(&["-k", socket])?;
 
         t.log("\n=== Try a few invalid things ===");
 
-        vm.qmp_log("block-export-add", json!({"id": "#invalid", "type": "nbd", "node_name": "fmt"}), &[], None)?;
-        vm.qmp_log("block-export-add", json!({"id": "export0", "type": "nbd", "node_name": "fmt"}), &[], None)?;
+        vm.qmp_log("block-export-add", json!({"id": "#invalid", "type": "nbd", "node_name": "fmt"}))?;
+        vm.qmp_log("block-export-add", json!({"id": "export0", "type": "nbd", "node_name": "fmt"}))?;
         vm.qmp_log(
             "block-export-add",
-            json!({"id": "export1", "type": "nbd", "node_name": "ro", "writable": true}),
-            &[],
-            None,
-        )?;
-        vm.qmp_log("block-export-del", json!({"id": "export1"}), &[], None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+            json!({"id": "export1", "type": "nbd", "node_name": "ro", "writable": true}),)?;
+        vm.qmp_log("block-export-del", json!({"id": "export1"}))?;
+        vm.qmp_log("query-block-exports", json!({}))?;
 
         t.log("\n=== Move export to an iothread ===");
 
-        vm.qmp_log("device_add", json!({"id": "sda", "driver": "scsi-hd", "drive": "fmt"}), &[], None)?;
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("device_add", json!({"id": "sda", "driver": "scsi-hd", "drive": "fmt"}))?;
+        vm.qmp_log("query-block-exports", json!({}))?;
         t.qemu_nbd_list_log(&["-k", socket])?;
 
         t.log("\n=== Add export with conflicting iothread ===");
 
-        vm.qmp_log("device_add", json!({"id": "sdb", "driver": "scsi-hd", "drive": "null"}), &[], None)?;
+        vm.qmp_log("device_add", json!({"id": "sdb", "driver": "scsi-hd", "drive": "null"}))?;
 
         // Should fail because of fixed-iothread
         vm.qmp_log(
             "block-export-add",
             json!({"id": "export1", "type": "nbd", "node_name": "null",
-                   "iothread": "iothread1", "fixed_iothread": true, "writable": true}),
-            &[],
-            None,
-        )?;
+                   "iothread": "iothread1", "fixed_iothread": true, "writable": true}),)?;
 
         // Should ignore the iothread conflict, but then fail because of the
         // permission conflict (and not crash)
         vm.qmp_log(
             "block-export-add",
             json!({"id": "export1", "type": "nbd", "node_name": "null",
-                   "iothread": "iothread1", "fixed_iothread": false, "writable": true}),
-            &[],
-            None,
-        )?;
+                   "iothread": "iothread1", "fixed_iothread": false, "writable": true}),)?;
 
         t.log("\n=== Add a writable export ===");
 
@@ -108,32 +96,23 @@ iotests::iotest! {
             "block-export-add",
             json!({"id": "export1", "type": "nbd", "node_name": "fmt",
                    "name": "export1", "writable": true, "writethrough": true,
-                   "description": "This is the writable second export"}),
-            &[],
-            None,
-        )?;
+                   "description": "This is the writable second export"}),)?;
 
-        vm.qmp_log("device_del", json!({"id": "sda"}), &[], None)?;
-        let event = vm.event_wait("DEVICE_DELETED", DEFAULT_EVENT_TIMEOUT, Some(&json!({"data": {"device": "sda"}})))?;
-        t.log_with(event, &[Filter::QmpEvent], None);
+        vm.qmp_log("device_del", json!({"id": "sda"}))?;
+        let event = vm.event_wait_with("DEVICE_DELETED", json!({"data": {"device": "sda"}}))?;
+        t.log_with(event, &[Filter::QmpEvent]);
         vm.qmp_log(
             "device_add",
-            json!({"id": "sda", "driver": "scsi-hd", "drive": "fmt", "share_rw": true}),
-            &[],
-            None,
-        )?;
+            json!({"id": "sda", "driver": "scsi-hd", "drive": "fmt", "share_rw": true}),)?;
 
         // Now it should work
         vm.qmp_log(
             "block-export-add",
             json!({"id": "export1", "type": "nbd", "node_name": "fmt",
                    "name": "export1", "writable": true, "writethrough": true,
-                   "description": "This is the writable second export"}),
-            &[],
-            None,
-        )?;
+                   "description": "This is the writable second export"}),)?;
 
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
         t.qemu_nbd_list_log(&["-k", socket])?;
 
         t.log("\n=== Connect qemu-io to export1, try removing exports ===");
@@ -141,28 +120,28 @@ iotests::iotest! {
         let nbd_url = format!("nbd+unix:///export1?socket={socket}");
         let mut qemu_io = t.qemu_io_interactive(&["-f", "raw", &nbd_url])?;
 
-        t.log_with(qemu_io.cmd("read -P 0x11 0 4k")?, &[Filter::QemuIo], None);
-        t.log_with(qemu_io.cmd("write -P 0x22 4k 4k")?, &[Filter::QemuIo], None);
+        t.log_with(qemu_io.cmd("read -P 0x11 0 4k")?, &[Filter::QemuIo]);
+        t.log_with(qemu_io.cmd("write -P 0x22 4k 4k")?, &[Filter::QemuIo]);
 
-        vm.qmp_log("block-export-del", json!({"id": "export1"}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "export0"}), &[], None)?;
-        t.log(Value::from(vm.get_qmp_events_filtered(false)?));
+        vm.qmp_log("block-export-del", json!({"id": "export1"}))?;
+        vm.qmp_log("block-export-del", json!({"id": "export0"}))?;
+        t.log(Value::from(vm.get_qmp_events_filtered_with(false)?));
         qemu_io.close()?;
 
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
         t.qemu_nbd_list_log(&["-k", socket])?;
 
         t.log("\n=== Connect qemu-io again, try force removing ===");
 
         let mut qemu_io = t.qemu_io_interactive(&["-f", "raw", &nbd_url])?;
-        vm.qmp_log("block-export-del", json!({"id": "export1"}), &[], None)?;
-        vm.qmp_log("block-export-del", json!({"id": "export1", "mode": "hard"}), &[], None)?;
+        vm.qmp_log("block-export-del", json!({"id": "export1"}))?;
+        vm.qmp_log("block-export-del", json!({"id": "export1", "mode": "hard"}))?;
 
         // This should fail now
         t.log(qemu_io.cmd("read -P 0x11 0 4k")?);
         qemu_io.close()?;
 
-        vm.qmp_log("query-block-exports", json!({}), &[], None)?;
+        vm.qmp_log("query-block-exports", json!({}))?;
         t.qemu_nbd_list_log(&["-k", socket])?;
 
         t.log("\n=== Shut down QEMU ===");
