@@ -224,6 +224,49 @@ impl TestContext {
     }
 }
 
+thread_local! {
+    /// The test whose body runs on this thread (see [`TestContext::enter`]).
+    static CURRENT: std::cell::RefCell<Option<Arc<TestContext>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes a test current on this thread until dropped: see
+/// [`TestContext::enter`].
+#[derive(Debug)]
+#[must_use = "the test is current only while the guard lives"]
+pub struct CurrentGuard {
+    previous: Option<Arc<TestContext>>,
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+impl TestContext {
+    /// Make this test the current one on this thread, so that
+    /// [`globals`](crate::globals) (`test_dir()`, `imgfmt()`, … — iotests'
+    /// module attributes) read it. The harness does this for the thread
+    /// that runs a test's body; a test that starts threads of its own
+    /// calls it on them.
+    ///
+    /// ```
+    /// # let t = std::sync::Arc::new(iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap());
+    /// let _current = t.enter();
+    /// assert_eq!(iotests::globals::test_dir(), t.test_dir());
+    /// ```
+    pub fn enter(self: &Arc<Self>) -> CurrentGuard {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(self)));
+        CurrentGuard { previous }
+    }
+
+    /// The test current on this thread, if any (see [`enter`](Self::enter)).
+    pub fn current() -> Option<Arc<TestContext>> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+}
+
 impl TestContext {
     /// Remove the scratch and socket directories now (unless
     /// `IOTESTS_KEEP_SCRATCH`), for a test whose body is stuck on a thread

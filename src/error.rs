@@ -88,9 +88,10 @@ pub enum Error {
         log: String,
     },
 
-    /// A QMP conversation failed.
+    /// A QMP conversation failed (boxed: it carries the command and its
+    /// arguments).
     #[error(transparent)]
-    Qmp(#[from] crate::qmp::QmpError),
+    Qmp(Box<crate::qmp::QmpError>),
 
     /// A QEMU VM failed.
     #[error(transparent)]
@@ -150,6 +151,12 @@ pub enum Error {
     /// A unittest-style case skipped itself.
     #[error("skipped: {0}")]
     Skip(String),
+
+    /// unittest's internal `_ShouldStop`: ends a method quietly after an
+    /// expected failure in a sub-test.
+    #[doc(hidden)]
+    #[error("stop")]
+    StopTest,
 }
 
 impl Error {
@@ -220,6 +227,12 @@ impl Error {
             Error::Assertion { location, .. } => *location,
             _ => None,
         }
+    }
+}
+
+impl From<crate::qmp::QmpError> for Error {
+    fn from(e: crate::qmp::QmpError) -> Self {
+        Error::Qmp(Box::new(e))
     }
 }
 

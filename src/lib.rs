@@ -28,23 +28,34 @@
 
 #![warn(missing_docs)]
 
+// Lets the procedural macros name `::iotests` inside the crate too.
+extern crate self as iotests;
+
 pub mod context;
 pub mod env;
 pub mod error;
 pub mod filters;
+pub mod globals;
 pub mod harness;
 pub mod json;
 pub mod log;
+pub mod os;
+pub mod prelude;
 pub mod process;
 pub mod qmp;
 pub mod snapshot;
 pub mod tools;
+pub mod unittest;
 pub mod vm;
 
 pub use context::TestContext;
 pub use error::{Error, Result};
 pub use filters::Filter;
 pub use log::{Log, Msg};
+
+/// Turns an `impl` block into a unittest `TestCase` class: see
+/// [`unittest`](mod@unittest).
+pub use iotests_macros::test_case;
 
 /// Re-exported for the macros, which expand in the caller's crate.
 #[doc(hidden)]

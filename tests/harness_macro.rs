@@ -5,8 +5,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use iotests::harness::{Case, TestCase};
-use iotests::{Error, Result};
+use iotests::prelude::*;
 
 // --- script-style -------------------------------------------------------
 
@@ -16,8 +15,8 @@ iotests::iotest! {
     fn harness_script_e2e(t) {
         let [disk] = t.file_paths(["disk"]);
         t.log("Creating an image");
-        std::fs::write(&disk, b"data").map_err(|e| Error::io("writing", e))?;
-        t.log(format!("size: {}", std::fs::metadata(&disk).map_err(|e| Error::io("stat", e))?.len()));
+        std::fs::write(&disk, b"data").context("writing")?;
+        t.log(format!("size: {}", os::path::getsize(&disk)?));
         t.log("done.");
         Ok(())
     }
@@ -53,55 +52,49 @@ iotests::iotest! {
 
 static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
 
+#[derive(Default)]
 struct TestDisk {
     disk: String,
 }
 
-impl TestCase for TestDisk {
-    fn set_up(t: &Case) -> Result<Self> {
-        let disk = t.file_path("disk");
-        std::fs::write(&disk, b"0123456789").map_err(|e| Error::io("writing", e))?;
-        Ok(TestDisk { disk })
-    }
-
-    fn tear_down(&mut self, _t: &Case) -> Result<()> {
-        iotests::context::try_remove(&self.disk);
-        TEARDOWNS.fetch_add(1, Ordering::Relaxed);
+#[iotests::test_case]
+impl TestDisk {
+    fn set_up(&mut self, t: &Case) -> Result<()> {
+        self.disk = t.file_path("disk");
+        std::fs::write(&self.disk, b"0123456789").context("writing")?;
         Ok(())
     }
-}
 
-impl TestDisk {
-    fn test_size(&mut self, _t: &Case) -> Result<()> {
-        let len = std::fs::metadata(&self.disk).map_err(|e| Error::io("stat", e))?.len();
-        iotests::harness::assert_true(len == 10, format!("size is {len}"))
+    fn tear_down(&mut self) {
+        iotests::context::try_remove(&self.disk);
+        TEARDOWNS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn test_size(&mut self) -> Result<()> {
+        let len = std::fs::metadata(&self.disk).context("stat")?.len();
+        assert_true!(len == 10, "size is {len}");
+        Ok(())
     }
 
     fn test_log_is_off(&mut self, t: &Case) -> Result<()> {
         // iotests.log() prints nothing in a unittest-style test unless
         // activate_logging() was called.
         t.log("not in the output");
-        iotests::harness::assert_true(!t.logger().is_active(), "log() should be inactive")
-    }
-
-    fn test_not_for_raw(&mut self, t: &Case) -> Result<()> {
-        t.skip_for_formats(&["raw"])?;
+        assert_true!(!t.logger().is_active(), "log() should be inactive");
         Ok(())
     }
+
+    #[skip_for_formats(["raw"])]
+    fn test_not_for_raw(&mut self) {}
 }
 
+#[derive(Default)]
 struct TestAnother;
 
-impl TestCase for TestAnother {
-    fn set_up(_t: &Case) -> Result<Self> {
-        Ok(TestAnother)
-    }
-}
-
+#[iotests::test_case]
 impl TestAnother {
-    fn test_print(&mut self, t: &Case) -> Result<()> {
+    fn test_print(&mut self, t: &Case) {
         t.print("printed by a case");
-        Ok(())
     }
 }
 
@@ -109,10 +102,7 @@ iotests::iotest! {
     name: "harness-selftest-unittest", groups: [rw, quick],
     supported_fmts: ["generic"],
     supported_protocols: ["file"],
-    fn harness_unittest_e2e: unittest {
-        TestDisk: [test_size, test_not_for_raw, test_log_is_off],
-        TestAnother: [test_print],
-    }
+    fn harness_unittest_e2e: unittest { TestDisk, TestAnother }
 }
 
 // --- from the outside -----------------------------------------------------

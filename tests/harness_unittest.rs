@@ -1,189 +1,148 @@
 //! The unittest-style runner against Python's own `unittest` running
 //! upstream's `ReproducibleTestRunner` (copied verbatim from iotests.py into
-//! [`PY_REFERENCE`]) on an equivalent suite, plus the runner's guarantees:
-//! tear_down after a panic, no process left, skips counted as dots.
+//! `tests/common/unittest_ref.py`) on equivalent classes: progress, summary,
+//! verbose output, the `ERROR:`/`FAIL:` headers and each traceback's
+//! exception line; plus the runner's guarantees (tear_down after a panic, no
+//! process left, skips as dots, `.casenotrun`).
 
+use std::io::Write;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use iotests::env::{TestEnv, Vars};
-use iotests::harness::{Case, Class, Suite, SuiteResult, TestCase, assert_true};
-use iotests::{Error, Result, TestContext};
+use iotests::prelude::*;
+use iotests::unittest::SuiteResult;
 
-const PY_REFERENCE: &str = r#"import re, sys, unittest
-from typing import Any, Optional, TextIO, Type
+const PY_REFERENCE: &str = include_str!("common/unittest_ref.py");
 
-# Upstream iotests.py's reproducible runner, verbatim.
-class ReproducibleTestResult(unittest.TextTestResult):
-    def addSkip(self, test, reason):
-        # Same as TextTestResult, but print dot instead of "s"
-        unittest.TestResult.addSkip(self, test, reason)
-        if self.showAll:
-            self.stream.writeln("skipped {0!r}".format(reason))
-        elif self.dots:
-            self.stream.write(".")
-            self.stream.flush()
-
-class ReproducibleStreamWrapper:
-    def __init__(self, stream: TextIO):
-        self.stream = stream
-
-    def __getattr__(self, attr):
-        if attr in ('stream', '__getstate__'):
-            raise AttributeError(attr)
-        return getattr(self.stream, attr)
-
-    def write(self, arg=None):
-        arg = re.sub(r'Ran (\d+) tests? in [\d.]+s', r'Ran \1 tests', arg)
-        arg = re.sub(r' \(skipped=\d+\)', r'', arg)
-        self.stream.write(arg)
-
-class ReproducibleTestRunner(unittest.TextTestRunner):
-    def __init__(
-        self,
-        stream: Optional[TextIO] = None,
-        resultclass: Type[unittest.TextTestResult] =
-        ReproducibleTestResult,
-        **kwargs: Any
-    ) -> None:
-        rstream = ReproducibleStreamWrapper(stream or sys.stdout)
-        super().__init__(stream=rstream,           # type: ignore
-                         descriptions=True,
-                         resultclass=resultclass,
-                         **kwargs)
-
-SUITE = sys.argv[1]
-VERBOSITY = int(sys.argv[2])
-if len(sys.argv) > 3 and sys.argv[3] == 'quiet':
-    print = lambda *a, **k: None
-
-if SUITE == 'pass':
-    class TestB(unittest.TestCase):
-        def setUp(self): print("setUp", self._testMethodName)
-        def tearDown(self): print("tearDown", self._testMethodName)
-        def test_b(self): print("in test_b")
-        def test_a(self): print("in test_a"); self.skipTest("not for raw")
-    class TestA(unittest.TestCase):
-        def test_z(self): pass
-        def test_y(self): print("in test_y")
-elif SUITE == 'fail':
-    class TestF(unittest.TestCase):
-        def tearDown(self):
-            if self._testMethodName == 'test_fail_then_teardown_error':
-                raise RuntimeError("teardown")
-        def test_fail(self): self.fail("boom")
-        def test_error(self): raise ValueError("bad")
-        def test_panic(self): raise Exception("panic")
-        def test_fail_then_teardown_error(self): self.assertTrue(False, "first")
-        def test_ok(self): pass
-        def test_skip(self): self.skipTest("it's skipped")
-    class TestSetUpFails(unittest.TestCase):
-        def setUp(self): raise RuntimeError("setup")
-        def tearDown(self): print("never")
-        def test_one(self): print("never")
-elif SUITE == 'one':
-    class TestSingleDrive(unittest.TestCase):
-        def test_mirror_discard(self): pass
-
-unittest.main(argv=[sys.argv[0]], testRunner=ReproducibleTestRunner, verbosity=VERBOSITY, warnings='ignore')
-"#;
-
-/// Python's output for `suite` at `verbosity` (`quiet`: cases print nothing).
-fn python(suite: &str, verbosity: u32, quiet: bool) -> Option<String> {
+/// Python's output for `suite` at `verbosity`.
+fn python(suite: &str, verbosity: u32) -> Option<String> {
     let dir = tempfile::tempdir().ok()?;
     let script = dir.path().join("ref.py");
     std::fs::write(&script, PY_REFERENCE).ok()?;
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script).arg(suite).arg(verbosity.to_string());
-    if quiet {
-        cmd.arg("quiet");
-    }
-    match cmd.output() {
-        Ok(out) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+    let out = match Command::new("python3").arg(&script).arg(suite).arg(verbosity.to_string()).output() {
+        Ok(out) => out,
         Err(e) => {
             eprintln!("not run: python3 unavailable: {e}");
-            None
+            return None;
         }
-    }
+    };
+    assert!(out.stderr.is_empty() || out.status.code() == Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn context(name: &str, vars: &[(&str, &str)]) -> (TestContext, tempfile::TempDir) {
+fn context(name: &str, vars: &[(&str, &str)]) -> (Arc<TestContext>, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let mut v: Vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     v.insert("OUTPUT_DIR".into(), out.path().display().to_string());
-    (TestContext::new(name, TestEnv::from_vars(&v, "raw")).unwrap(), out)
+    (Arc::new(TestContext::new(name, TestEnv::from_vars(&v, "raw")).unwrap()), out)
 }
 
-/// Run `suite`, returning the log and what the verbose stream got.
-fn run(suite: &Suite, t: &TestContext) -> (SuiteResult, String, String) {
-    let mut verbose = Vec::new();
-    let r = suite.run(t, Some(&mut verbose));
-    (r, t.contents(), String::from_utf8(verbose).unwrap())
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-/// Drop unittest's `ERROR:` / `FAIL:` blocks (their tracebacks cannot
-/// match), keeping the block headers for comparison.
-fn strip_blocks(text: &str) -> (String, Vec<String>) {
+/// Run `suite` as the harness does (the test current on the thread),
+/// returning the result, the log and what the verbose stream got.
+fn run(suite: &Suite, t: &Arc<TestContext>) -> (SuiteResult, String, String) {
+    let verbose = Shared::default();
+    let _current = t.enter();
+    let r = suite.run(t, Some(Box::new(verbose.clone())));
+    let v = String::from_utf8(verbose.0.lock().unwrap().clone()).unwrap();
+    (r, t.contents(), v)
+}
+
+/// unittest's `ERROR:` / `FAIL:` blocks reduced to their header and the
+/// traceback's last line (the exception), which must match; the frames
+/// cannot.
+fn reduce_blocks(text: &str) -> String {
     let sep1 = "=".repeat(70);
     let sep2 = "-".repeat(70);
-    let Some(start) = text.find(&sep1) else { return (text.to_string(), Vec::new()) };
-    let end = text.rfind(&sep2).unwrap();
-    let headers =
-        text[start..end].lines().filter(|l| l.starts_with("ERROR: ") || l.starts_with("FAIL: ")).map(String::from);
-    (format!("{}{}", &text[..start], &text[end..]), headers.collect())
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == sep1 && lines.peek().is_some_and(|l| l.starts_with("ERROR: ") || l.starts_with("FAIL: ")) {
+            out.push_str(line);
+            out.push('\n');
+            out.push_str(lines.next().unwrap());
+            out.push('\n');
+            assert_eq!(lines.next(), Some(sep2.as_str()));
+            let mut last = "";
+            for l in lines.by_ref() {
+                if l.is_empty() {
+                    break;
+                }
+                last = l;
+            }
+            out.push_str(&format!("  -> {last}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
-// --- the `pass` suite: output interleaved with progress, a skip -----------
+fn compare(name: &str, suite: &Suite, vars: &[(&str, &str)]) -> (SuiteResult, String) {
+    let (t, _out) = context(&format!("harness-{name}"), vars);
+    let (r, log, verbose) = run(suite, &t);
+    for (verbosity, ours) in [(1, &log), (2, &verbose)] {
+        if let Some(py) = python(name, verbosity) {
+            assert_eq!(reduce_blocks(ours), reduce_blocks(&py), "suite {name}, verbosity {verbosity}");
+        }
+    }
+    (r, log)
+}
 
+// --- pass: output interleaved with progress, a skip ------------------------
+
+#[derive(Default)]
 struct PassB;
-impl TestCase for PassB {
-    fn set_up(t: &Case) -> Result<Self> {
+
+#[iotests::test_case]
+impl PassB {
+    fn set_up(&mut self, t: &Case) -> Result<()> {
         t.print(format!("setUp {}", t.method_name()));
-        Ok(PassB)
+        Ok(())
     }
     fn tear_down(&mut self, t: &Case) -> Result<()> {
         t.print(format!("tearDown {}", t.method_name()));
         Ok(())
     }
-}
-impl PassB {
-    fn test_b(&mut self, t: &Case) -> Result<()> {
+    fn test_b(&mut self, t: &Case) {
         t.print("in test_b");
-        Ok(())
     }
     fn test_a(&mut self, t: &Case) -> Result<()> {
         t.print("in test_a");
-        Err(Error::Skip("not for raw".into()))
+        Err(t.skip_test("not for raw"))
     }
 }
 
+#[derive(Default)]
 struct PassA;
-impl TestCase for PassA {
-    fn set_up(_t: &Case) -> Result<Self> {
-        Ok(PassA)
-    }
-}
-impl PassA {
-    fn test_z(&mut self, _t: &Case) -> Result<()> {
-        Ok(())
-    }
-    fn test_y(&mut self, t: &Case) -> Result<()> {
-        t.print("in test_y");
-        Ok(())
-    }
-}
 
-/// Python names the classes TestB / TestA; declared in that order, run sorted.
-fn pass_suite() -> Suite {
-    Suite::new(vec![
-        Class::new::<PassB>("TestB", &[("test_b", PassB::test_b), ("test_a", PassB::test_a)]),
-        Class::new::<PassA>("TestA", &[("test_z", PassA::test_z), ("test_y", PassA::test_y)]),
-    ])
+#[iotests::test_case]
+impl PassA {
+    fn test_z(&mut self) {}
+    fn test_y(&mut self, t: &Case) {
+        t.print("in test_y");
+    }
 }
 
 #[test]
-fn passing_suite_matches_python_byte_for_byte() {
-    let (t, _out) = context("harness-pass", &[]);
-    let (r, log, verbose) = run(&pass_suite(), &t);
+fn passing_suite_matches_python() {
+    let suite = Suite::new(vec![Class::new::<PassB>("TestB"), Class::new::<PassA>("TestA")]);
+    let (r, log) = compare("pass", &suite, &[]);
     assert!(r.was_successful());
     assert_eq!((r.tests_run, r.skipped), (4, 1));
     assert_eq!(
@@ -191,164 +150,345 @@ fn passing_suite_matches_python_byte_for_byte() {
         "in test_y\n..setUp test_a\nin test_a\n.tearDown test_a\nsetUp test_b\nin test_b\ntearDown test_b\n.\n\
          ----------------------------------------------------------------------\nRan 4 tests\n\nOK\n"
     );
-    if let Some(py) = python("pass", 1, false) {
-        assert_eq!(log, py);
-    }
-    if let Some(py) = python("pass", 2, true) {
-        assert_eq!(verbose, py);
-    }
 }
 
-// --- the `fail` suite: F, E, a panic, F then E, setUp errors -------------
+// --- fail: F, E, a panic, F then E, setUp errors, Python exceptions ---------
 
+#[derive(Default)]
 struct Failing;
-impl TestCase for Failing {
-    fn set_up(_t: &Case) -> Result<Self> {
-        Ok(Failing)
-    }
+
+#[iotests::test_case]
+impl Failing {
     fn tear_down(&mut self, t: &Case) -> Result<()> {
         if t.method_name() == "test_fail_then_teardown_error" {
-            return Err(Error::Env("teardown".into()));
+            return Err(Error::python("RuntimeError", "teardown"));
         }
         Ok(())
     }
-}
-impl Failing {
-    fn test_fail(&mut self, _t: &Case) -> Result<()> {
-        Err(Error::fail("boom"))
+    fn test_fail(&mut self, t: &Case) -> Result<()> {
+        Err(t.fail("boom"))
     }
-    fn test_error(&mut self, _t: &Case) -> Result<()> {
-        Err(Error::Env("bad".into()))
+    fn test_error(&mut self) -> Result<()> {
+        Err(Error::python("ValueError", "bad"))
     }
-    fn test_panic(&mut self, _t: &Case) -> Result<()> {
-        panic!("panic")
+    fn test_exception(&mut self) -> Result<()> {
+        // raise Exception("exception")
+        Err(Error::exception("exception"))
     }
-    fn test_fail_then_teardown_error(&mut self, _t: &Case) -> Result<()> {
-        assert_true(false, "first")
-    }
-    fn test_ok(&mut self, _t: &Case) -> Result<()> {
+    fn test_fail_then_teardown_error(&mut self) -> Result<()> {
+        assert_true!(false, "first");
         Ok(())
     }
-    fn test_skip(&mut self, _t: &Case) -> Result<()> {
-        Err(Error::Skip("it's skipped".into()))
+    fn test_ok(&mut self) {}
+    fn test_skip(&mut self, t: &Case) -> Result<()> {
+        Err(t.skip_test("it's skipped"))
+    }
+    fn test_equal(&mut self) -> Result<()> {
+        assert_equal!(1, 2, "numbers");
+        Ok(())
+    }
+    fn test_bare_assert(&mut self) -> Result<()> {
+        ensure!(1 > 2);
+        Ok(())
+    }
+    fn test_file_not_found(&mut self) -> Result<()> {
+        os::remove("/nonexistent/iotests-harness-file")
     }
 }
 
+#[derive(Default)]
 struct SetUpFails;
-impl TestCase for SetUpFails {
-    fn set_up(_t: &Case) -> Result<Self> {
-        Err(Error::Env("setup".into()))
-    }
-    fn tear_down(&mut self, t: &Case) -> Result<()> {
-        t.print("never");
-        Ok(())
-    }
-}
+
+#[iotests::test_case]
 impl SetUpFails {
-    fn test_one(&mut self, t: &Case) -> Result<()> {
+    fn set_up(&mut self) -> Result<()> {
+        Err(Error::python("RuntimeError", "setup"))
+    }
+    fn tear_down(&mut self, t: &Case) {
+        t.print("never");
+    }
+    fn test_one(&mut self, t: &Case) {
+        t.print("never");
+    }
+}
+
+#[test]
+fn failing_suite_matches_python() {
+    let suite = Suite::new(vec![Class::new::<SetUpFails>("TestSetUpFails"), Class::new::<Failing>("TestF")]);
+    let (r, log) = compare("fail", &suite, &[]);
+    assert_eq!((r.tests_run, r.failures.len(), r.errors.len(), r.skipped), (10, 4, 5, 1));
+    assert!(log.ends_with("FAILED (failures=4, errors=5, skipped=1)\n"), "{log}");
+    // A failure points at this file, at the test's own line.
+    assert!(log.contains(&format!("  File \"{}\", line ", file!())), "{log}");
+}
+
+// --- inheritance: attributes, overrides, `without`, classes made in a loop -
+
+struct TestBase {
+    size: u64,
+    name: &'static str,
+    log: Vec<String>,
+}
+
+#[iotests::test_case]
+impl TestBase {
+    fn new() -> Self {
+        TestBase { size: 1024, name: "base", log: Vec::new() }
+    }
+    fn set_up(&mut self, t: &Case) {
+        self.log = vec!["base setUp".into()];
+        t.print(format!("{}: setUp size={} ({})", t.class_name(), self.size, self.name));
+    }
+    fn test_size(&mut self, t: &Case) {
+        t.print(format!("{}: size {}", t.class_name(), self.size));
+    }
+    fn test_name(&mut self, t: &Case) {
+        t.print(format!("{}: name {}", t.class_name(), self.name));
+    }
+    fn test_removed_later(&mut self, t: &Case) {
+        t.print(format!("{}: still here", t.class_name()));
+    }
+}
+
+struct TestDerived {
+    base: TestBase,
+    extra: bool,
+}
+
+#[iotests::test_case(extends = TestBase, without = [test_removed_later])]
+impl TestDerived {
+    fn new(t: &Case) -> Result<Self> {
+        let mut base = TestBase::new(t)?;
+        base.name = "derived";
+        Ok(TestDerived { base, extra: false })
+    }
+    fn set_up(&mut self, t: &Case) -> Result<()> {
+        // TestBase.setUp(self)
+        self.base.set_up(t)?;
+        self.extra = true;
+        let log = iotests::json::py_repr(&json!(self.log));
+        t.print(format!("{}: derived setUp, log {log}", t.class_name()));
+        Ok(())
+    }
+    fn test_extra(&mut self, t: &Case) {
+        t.print(format!("{}: extra {}", t.class_name(), if self.extra { "True" } else { "False" }));
+    }
+    fn test_name(&mut self, t: &Case) {
+        t.print(format!("{}: overridden name {}", t.class_name(), self.name));
+    }
+}
+
+fn made_in_a_loop() -> Vec<Class> {
+    [(1, "one"), (2, "two")]
+        .into_iter()
+        .map(|(n, s)| {
+            ClassOf::<TestBase>::new(format!("TestLoop_{s}"))
+                .attrs(move |c| {
+                    c.size = n;
+                    c.name = s;
+                })
+                .into()
+        })
+        .collect()
+}
+
+#[test]
+fn class_hierarchy_matches_python() {
+    let mut classes = vec![
+        Class::new::<TestBase>("TestBase"),
+        Class::new::<TestDerived>("TestDerived"),
+        ClassOf::<TestBase>::new("TestBaseZero").attrs(|c| c.size = 0).without(&["test_name"]).into(),
+        ClassOf::<TestDerived>::new("TestDerivedZero").attrs(|c| c.size = 0).into(),
+    ];
+    classes.extend(made_in_a_loop());
+    let (r, _) = compare("inherit", &Suite::new(classes), &[]);
+    assert!(r.was_successful());
+    assert_eq!(r.tests_run, 3 + 3 + 2 + 3 + 3 + 3);
+}
+
+// --- unittest's decorators and expected failures ----------------------------
+
+#[derive(Default)]
+struct Decorated;
+
+#[iotests::test_case]
+impl Decorated {
+    fn set_up(&mut self, t: &Case) {
+        t.print(format!("setUp {}", t.method_name()));
+    }
+    #[skip("not today")]
+    fn test_skip(&mut self, t: &Case) {
+        t.print("never");
+    }
+    #[skip_if(t.imgfmt() == "raw", "raw is not supported")]
+    fn test_skip_if(&mut self, t: &Case) {
+        t.print("never");
+    }
+    #[skip_unless(t.imgfmt() == "raw", "only raw")]
+    fn test_skip_unless(&mut self, t: &Case) {
+        t.print("runs for raw");
+    }
+    #[expected_failure]
+    fn test_expected(&mut self) -> Result<()> {
+        assert_equal!("a", "b");
+        Ok(())
+    }
+    #[expected_failure]
+    fn test_unexpected(&mut self) {}
+    /// A docstring that shows in verbose mode.
+    ///
+    /// Only its first line.
+    fn test_documented(&mut self) {}
+}
+
+#[test]
+fn decorators_match_python() {
+    let (r, log) = compare("decorators", &Suite::new(vec![Class::new::<Decorated>("TestDecorated")]), &[]);
+    assert_eq!((r.skipped, r.expected_failures, r.unexpected_successes.len()), (2, 1, 1));
+    assert!(log.ends_with("FAILED (skipped=2, expected failures=1, unexpected successes=1)\n"), "{log}");
+}
+
+// --- sub-tests ---------------------------------------------------------------
+
+#[derive(Default)]
+struct Subtests;
+
+#[iotests::test_case]
+impl Subtests {
+    fn test_params(&mut self, t: &Case) -> Result<()> {
+        for i in 0..4 {
+            t.sub_test(kwargs! { i: i, name: format!("n{i}") }, || {
+                t.print(format!("sub {i}"));
+                assert_equal!(i % 2, 0, "odd");
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+    fn test_nested(&mut self, t: &Case) -> Result<()> {
+        t.sub_test_with(Some("outer"), kwargs! { a: 1 }, || {
+            t.sub_test_with(Some("inner"), kwargs! { b: "x", a: 2 }, || Err(Error::python("KeyError", "'k'")))?;
+            t.sub_test(kwargs! {}, || Err(t.skip_test("skipped inside")))
+        })
+    }
+    fn test_all_pass(&mut self, t: &Case) -> Result<()> {
+        t.sub_test(kwargs! { x: null }, || Ok(()))
+    }
+    #[expected_failure]
+    fn test_expected_in_subtest(&mut self, t: &Case) -> Result<()> {
+        t.sub_test(kwargs! { i: 1 }, || Err(t.fail("expected")))?;
         t.print("never");
         Ok(())
     }
 }
 
-fn fail_suite() -> Suite {
-    Suite::new(vec![
-        Class::new::<SetUpFails>("TestSetUpFails", &[("test_one", SetUpFails::test_one)]),
-        Class::new::<Failing>(
-            "TestF",
-            &[
-                ("test_fail", Failing::test_fail),
-                ("test_error", Failing::test_error),
-                ("test_panic", Failing::test_panic),
-                ("test_fail_then_teardown_error", Failing::test_fail_then_teardown_error),
-                ("test_ok", Failing::test_ok),
-                ("test_skip", Failing::test_skip),
-            ],
-        ),
-    ])
+#[test]
+fn sub_tests_match_python() {
+    let (r, _) = compare("subtests", &Suite::new(vec![Class::new::<Subtests>("TestSub")]), &[]);
+    assert_eq!((r.tests_run, r.failures.len(), r.errors.len(), r.skipped), (4, 2, 1, 1));
 }
 
-#[test]
-fn failing_suite_matches_python_outside_tracebacks() {
-    let (t, _out) = context("harness-fail", &[]);
-    let (r, log, verbose) = run(&fail_suite(), &t);
-    assert!(!r.was_successful());
-    assert_eq!((r.tests_run, r.failures.len(), r.errors.len(), r.skipped), (7, 2, 4, 1));
-    let (stripped, headers) = strip_blocks(&log);
-    assert_eq!(
-        stripped,
-        "EFFE.E.E\n----------------------------------------------------------------------\nRan 7 tests\n\n\
-         FAILED (failures=2, errors=4, skipped=1)\n"
-    );
-    // ERROR blocks first, then FAIL, each in run order.
-    assert_eq!(
-        headers,
-        [
-            "ERROR: test_error (__main__.TestF.test_error)",
-            "ERROR: test_fail_then_teardown_error (__main__.TestF.test_fail_then_teardown_error)",
-            "ERROR: test_panic (__main__.TestF.test_panic)",
-            "ERROR: test_one (__main__.TestSetUpFails.test_one)",
-            "FAIL: test_fail (__main__.TestF.test_fail)",
-            "FAIL: test_fail_then_teardown_error (__main__.TestF.test_fail_then_teardown_error)",
-        ]
-    );
-    assert!(log.contains("FAIL: test_fail (__main__.TestF.test_fail)\n---"), "{log}");
-    assert!(log.contains("\nAssertionError: boom\n\n"), "{log}");
-    assert!(log.contains("\npanicked: panic\n\n"), "{log}");
-    for (verbosity, ours) in [(1, &log), (2, &verbose)] {
-        if let Some(py) = python("fail", verbosity, false) {
-            let (ours, our_headers) = strip_blocks(ours);
-            let (py, py_headers) = strip_blocks(&py);
-            assert_eq!(ours, py, "verbosity {verbosity}");
-            assert_eq!(our_headers, py_headers, "verbosity {verbosity}");
-        }
+// --- setUpClass / tearDownClass -------------------------------------------------
+
+#[derive(Default)]
+struct ClassSetUpFails;
+
+#[iotests::test_case]
+impl ClassSetUpFails {
+    fn set_up_class(t: &Case) -> Result<()> {
+        t.print("setUpClass");
+        Err(Error::python("RuntimeError", "no class"))
+    }
+    fn test_never(&mut self, t: &Case) {
+        t.print("never");
     }
 }
 
+#[derive(Default)]
+struct ClassSkipped;
+
+#[iotests::test_case]
+impl ClassSkipped {
+    fn set_up_class(t: &Case) -> Result<()> {
+        Err(t.skip_test("whole class"))
+    }
+    fn test_never(&mut self, t: &Case) {
+        t.print("never");
+    }
+}
+
+#[derive(Default)]
+struct ClassFixtures;
+
+#[iotests::test_case]
+impl ClassFixtures {
+    fn set_up_class(t: &Case) {
+        t.print("setUpClass");
+    }
+    fn tear_down_class(t: &Case) -> Result<()> {
+        t.print("tearDownClass");
+        Err(Error::python("RuntimeError", "late"))
+    }
+    fn test_a(&mut self, t: &Case) {
+        t.print("a");
+    }
+    fn test_b(&mut self, t: &Case) {
+        t.print("b");
+    }
+}
+
 #[test]
-fn single_case_like_132_out() {
-    struct TestSingleDrive;
-    impl TestCase for TestSingleDrive {
-        fn set_up(_t: &Case) -> Result<Self> {
-            Ok(TestSingleDrive)
-        }
+fn class_fixtures_match_python() {
+    let suite = Suite::new(vec![
+        Class::new::<ClassSetUpFails>("TestA"),
+        Class::new::<ClassSkipped>("TestB"),
+        Class::new::<ClassFixtures>("TestC"),
+    ]);
+    let (r, _) = compare("classes", &suite, &[]);
+    assert_eq!((r.tests_run, r.errors.len(), r.skipped), (2, 2, 1));
+}
+
+// --- notrun() inside a case: E, the others still run, the test is not run ---
+
+#[derive(Default)]
+struct CallsNotrun;
+
+#[iotests::test_case]
+impl CallsNotrun {
+    fn test_a(&mut self, t: &Case) -> Result<()> {
+        t.notrun("not here")
     }
-    fn test_mirror_discard(_s: &mut TestSingleDrive, _t: &Case) -> Result<()> {
-        Ok(())
+    fn test_b(&mut self, t: &Case) {
+        t.print("b runs");
     }
-    let suite = Suite::new(vec![Class::new::<TestSingleDrive>(
-        "TestSingleDrive",
-        &[("test_mirror_discard", test_mirror_discard)],
-    )]);
-    let (t, _out) = context("harness-one", &[]);
-    let (_, log, verbose) = run(&suite, &t);
-    // 132.out, with "Ran 1 tests": the reproducible wrapper always pluralizes.
-    assert_eq!(log, ".\n----------------------------------------------------------------------\nRan 1 tests\n\nOK\n");
-    if let Some(py) = python("one", 1, false) {
-        assert_eq!(log, py);
-    }
-    if let Some(py) = python("one", 2, false) {
-        assert_eq!(verbose, py);
-    }
+}
+
+#[test]
+fn notrun_in_a_case_is_an_error_and_ends_as_not_run() {
+    let (r, log) = compare("notrun", &Suite::new(vec![Class::new::<CallsNotrun>("TestN")]), &[]);
+    assert_eq!((r.tests_run, r.errors.len()), (2, 1));
+    assert_eq!(r.not_run.as_deref(), Some("not here"));
+    assert!(log.contains("b runs"), "{log}");
 }
 
 // --- tear_down after a panic, and no process left ------------------------
 
+static PIDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+#[derive(Default)]
 struct WithChild {
     child: Option<iotests::process::Child>,
-    pid: i32,
 }
 
-static PIDS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
-
-impl TestCase for WithChild {
-    fn set_up(t: &Case) -> Result<Self> {
+#[iotests::test_case]
+impl WithChild {
+    fn set_up(&mut self, t: &Case) -> Result<()> {
         let mut cmd = Command::new("sleep");
         cmd.arg("30");
         let child = iotests::process::spawn("sleep", cmd, t.processes())?;
-        let pid = child.pid();
-        PIDS.lock().unwrap().push(pid);
-        Ok(WithChild { child: Some(child), pid })
+        PIDS.lock().unwrap().push(child.pid());
+        self.child = Some(child);
+        Ok(())
     }
     fn tear_down(&mut self, t: &Case) -> Result<()> {
         t.print(format!("tearDown {} (child running: {})", t.method_name(), self.child.is_some()));
@@ -357,16 +497,12 @@ impl TestCase for WithChild {
         }
         Ok(())
     }
-}
-
-impl WithChild {
     fn test_panics(&mut self, t: &Case) -> Result<()> {
         // A second child, owned by the case's stack: unwinding must kill it.
         let mut cmd = Command::new("sleep");
         cmd.arg("30");
         let local = iotests::process::spawn("sleep", cmd, t.processes())?;
         PIDS.lock().unwrap().push(local.pid());
-        assert!(self.pid > 0);
         panic!("case panics with children running");
     }
 }
@@ -379,11 +515,9 @@ fn alive(pid: i32) -> bool {
 #[test]
 fn panicking_case_runs_tear_down_and_leaves_no_process() {
     let (t, _out) = context("harness-panic", &[]);
-    let suite = Suite::new(vec![Class::new::<WithChild>("TestPanic", &[("test_panics", WithChild::test_panics)])]);
-    let r = suite.run(&t, None);
+    let (r, log, _) = run(&Suite::new(vec![Class::new::<WithChild>("TestPanic")]), &t);
     assert_eq!((r.tests_run, r.errors.len()), (1, 1));
     assert!(r.errors[0].text.contains("case panics with children running"), "{:?}", r.errors);
-    let log = t.contents();
     // E is reported as the method fails, before tear_down prints (as in unittest).
     assert!(log.starts_with("EtearDown test_panics (child running: true)\n\n"), "{log}");
     assert!(t.processes().pids().is_empty(), "{:?}", t.processes().pids());
@@ -394,86 +528,49 @@ fn panicking_case_runs_tear_down_and_leaves_no_process() {
     }
 }
 
-// --- skipped by format: a dot, counted, noted in .casenotrun -------------
+// --- iotests' decorators: a dot, counted, noted in .casenotrun -------------
 
+#[derive(Default)]
 struct FormatSkip;
-impl TestCase for FormatSkip {
-    fn set_up(_t: &Case) -> Result<Self> {
-        Ok(FormatSkip)
-    }
-}
+
+#[iotests::test_case]
 impl FormatSkip {
-    fn test_not_for_raw(&mut self, t: &Case) -> Result<()> {
-        t.skip_for_formats(&["raw", "vmdk"])?;
+    #[skip_for_formats(["raw", "vmdk"])]
+    fn test_not_for_raw(&mut self, t: &Case) {
         t.print("ran on a format that is not raw");
-        Ok(())
     }
-    fn test_runs(&mut self, _t: &Case) -> Result<()> {
-        Ok(())
+    fn test_runs(&mut self) {}
+    #[skip_if_unsupported(["qcow2", "no-such-format"])]
+    fn test_needs_missing_format(&mut self, t: &Case) {
+        t.print("never");
     }
-    fn test_needs_missing_format(&mut self, t: &Case) -> Result<()> {
-        t.skip_if_unsupported(&["qcow2", "no-such-format"], false)?;
-        Ok(())
+    // Python's ('qed') is a string: `in` finds substrings.
+    #[skip_for_formats("qcow2-raw")]
+    fn test_substring(&mut self, t: &Case) {
+        t.print("never");
     }
 }
 
 #[test]
-fn case_skipped_for_format_is_a_counted_dot() {
+fn iotests_decorators_skip_with_python_messages() {
     if iotests::env::which("qemu-system-x86_64").is_none() {
         eprintln!("not run: qemu-system-x86_64 not installed");
         return;
     }
     let (t, out) = context("harness-skip", &[("IMGFMT", "raw")]);
-    let suite = Suite::new(vec![Class::new::<FormatSkip>(
-        "TestFormats",
-        &[
-            ("test_not_for_raw", FormatSkip::test_not_for_raw),
-            ("test_runs", FormatSkip::test_runs),
-            ("test_needs_missing_format", FormatSkip::test_needs_missing_format),
-        ],
-    )]);
-    let r = suite.run(&t, None);
+    let (r, log, _) = run(&Suite::new(vec![Class::new::<FormatSkip>("TestFormats")]), &t);
     assert!(r.was_successful(), "{r:?}");
-    assert_eq!((r.tests_run, r.skipped), (3, 2));
+    assert_eq!((r.tests_run, r.skipped), (4, 3));
     assert_eq!(
-        t.contents(),
-        "...\n----------------------------------------------------------------------\nRan 3 tests\n\nOK\n"
+        log,
+        "....\n----------------------------------------------------------------------\nRan 4 tests\n\nOK\n"
     );
     let casenotrun = std::fs::read_to_string(out.path().join("harness-skip.casenotrun")).unwrap();
     assert_eq!(
         casenotrun,
         "    [case not run] test_needs_missing_format (__main__.TestFormats.test_needs_missing_format): \
          formats ['no-such-format'] are not whitelisted\n    \
-         [case not run] test_not_for_raw (__main__.TestFormats.test_not_for_raw): Skipped for format raw\n"
+         [case not run] test_not_for_raw (__main__.TestFormats.test_not_for_raw): Skipped for format raw\n    \
+         [case not run] test_substring (__main__.TestFormats.test_substring): Skipped for format raw\n"
     );
-}
-
-// --- a case that cannot run here ends the whole test as not run ---------
-
-struct NeedsNbd;
-impl TestCase for NeedsNbd {
-    fn set_up(t: &Case) -> Result<Self> {
-        t.env().qemu_nbd.get()?;
-        Ok(NeedsNbd)
-    }
-}
-impl NeedsNbd {
-    fn test_a(&mut self, _t: &Case) -> Result<()> {
-        Ok(())
-    }
-    fn test_b(&mut self, _t: &Case) -> Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn missing_binary_in_a_case_means_not_run() {
-    let (t, _out) = context("harness-missing", &[("QEMU_NBD_PROG", "/no/such/qemu-nbd")]);
-    let suite = Suite::new(vec![Class::new::<NeedsNbd>(
-        "TestNbd",
-        &[("test_a", NeedsNbd::test_a), ("test_b", NeedsNbd::test_b)],
-    )]);
-    let r = suite.run(&t, None);
-    assert_eq!(r.tests_run, 1, "stops at the first case");
-    assert!(r.not_run.as_deref().unwrap_or("").contains("QEMU_NBD_PROG"), "{r:?}");
 }

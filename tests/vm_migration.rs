@@ -23,7 +23,7 @@ fn migration_between_two_vms() {
     vm_a.launch().unwrap();
     vm_a.enable_migration_events("A").unwrap();
     t.log("Launching destination VM...");
-    vm_b.add_incoming(&format!("unix:{sock}")).launch().unwrap();
+    vm_b.add_incoming(format!("unix:{sock}")).launch().unwrap();
     vm_b.enable_migration_events("B").unwrap();
 
     t.log("Starting migration to B...");

@@ -66,9 +66,9 @@ mod notrun;
 mod probes;
 mod run;
 pub mod timeout;
-mod unittest;
 mod verify;
 
+pub use crate::unittest::{Case, CaseFailure, Class, MODULE, Suite, SuiteResult, TestCase, assert_true, py_repr};
 pub use declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform};
 pub use notrun::{
     casenotrun_path, clear_notrun_files, not_run_reason, notrun, notrun_path, write_case_notrun, write_notrun,
@@ -80,7 +80,6 @@ pub use probes::{
 };
 pub use run::{Failure, FailureKind, Outcome, run_declared_script, run_declared_unittest, run_script, run_unittest};
 pub use timeout::{DEFAULT_TIMEOUT, Finished, TIMEOUT_VAR, resolve_timeout, run_with_timeout};
-pub use unittest::{Case, CaseFailure, Class, MODULE, Method, Suite, SuiteResult, TestCase, assert_true, py_repr};
 pub use verify::{
     verify_aio_mode, verify_cache_mode, verify_formats, verify_image_format, verify_imgopts, verify_platform,
     verify_protocol, verify_setup,
@@ -99,9 +98,13 @@ pub use verify::{
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
 ///   returns [`Result<()>`](crate::Result), and the log is snapshotted; or
-/// * `fn <ident>: unittest { Class: [test_a, test_b], … }` — classes
-///   implementing [`TestCase`] and their cases, run and summarized as
-///   upstream's `ReproducibleTestRunner` does.
+/// * `fn <ident>: unittest { ClassA, ClassB, … }` — classes whose `impl`
+///   carries [`#[iotests::test_case]`](crate::test_case), run and summarized
+///   as upstream's `ReproducibleTestRunner` does. An entry may also be
+///   `Name: Class { attr: value, … } without [test_x, …]` (a subclass that
+///   only sets class attributes and drops methods) or `..expr` (a
+///   `Vec<Class>` built in code, e.g. in a loop). See
+///   [`unittest`](crate::unittest).
 ///
 /// See the [module documentation](crate::harness) for examples.
 #[macro_export]
@@ -128,18 +131,14 @@ macro_rules! iotest {
     };
 
     // unittest-style classes.
-    (@spec [$($spec:tt)*] fn $f:ident : unittest {
-        $($class:ident : [$($case:ident),* $(,)?]),* $(,)?
-    } $(,)?) => {
+    (@spec [$($spec:tt)*] fn $f:ident : unittest { $($classes:tt)* } $(,)?) => {
         #[test]
         fn $f() {
             const SPEC: $crate::harness::TestSpec = $($spec)*.kind($crate::harness::TestKind::Unittest);
-            fn __iotests_suite() -> $crate::harness::Suite {
-                $crate::harness::Suite::new(::std::vec![$(
-                    $crate::harness::Class::new::<$class>(::std::stringify!($class), &[$(
-                        (::std::stringify!($case), <$class>::$case as $crate::harness::Method<$class>)
-                    ),*])
-                ),*])
+            fn __iotests_suite() -> $crate::unittest::Suite {
+                let mut classes: ::std::vec::Vec<$crate::unittest::Class> = ::std::vec::Vec::new();
+                $crate::iotest!(@classes classes $($classes)*);
+                $crate::unittest::Suite::new(classes)
             }
             let path = ::std::concat!(::std::module_path!(), "::", ::std::stringify!($f));
             match $crate::harness::run_declared_unittest(&SPEC, path, __iotests_suite) {
@@ -150,6 +149,29 @@ macro_rules! iotest {
                 ::std::result::Result::Err(failure) => failure.fail(),
             }
         }
+    };
+
+    // The classes of a unittest block, one entry at a time.
+    (@classes $v:ident) => {};
+    (@classes $v:ident , $($rest:tt)*) => { $crate::iotest!(@classes $v $($rest)*); };
+    // `..expr`: more classes (a `Vec<Class>`), e.g. made in a loop.
+    (@classes $v:ident .. $e:expr $(, $($rest:tt)*)?) => {
+        $v.extend($e);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
+    // `Name: Type { attr: value, … } without [test_x, …]`: a subclass that
+    // only sets attributes and drops methods.
+    (@classes $v:ident $name:ident : $ty:ident $({ $($attr:ident : $val:expr),* $(,)? })?
+        $(without [$($m:ident),* $(,)?])? $(, $($rest:tt)*)?) => {
+        $v.push($crate::unittest::ClassOf::<$ty>::new(::std::stringify!($name))
+            $(.attrs(|c: &mut $ty| { $(c.$attr = $val;)* }))?
+            $(.without(&[$(::std::stringify!($m)),*]))?
+            .into());
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
+    (@classes $v:ident $name:ident $(, $($rest:tt)*)?) => {
+        $v.push($crate::unittest::Class::new::<$name>(::std::stringify!($name)));
+        $crate::iotest!(@classes $v $($($rest)*)?);
     };
 
     // `groups: [rw, quick]` as bare words, like the `# group:` line.

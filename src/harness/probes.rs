@@ -168,7 +168,7 @@ pub fn unsupported_formats(env: &TestEnv, required: &[&str], read_only: bool) ->
 /// assert_eq!(iotests::harness::py_list(&["quorum".to_string()]), "['quorum']");
 /// ```
 pub fn py_list(items: &[String]) -> String {
-    let inner: Vec<String> = items.iter().map(|s| super::unittest::py_repr(s)).collect();
+    let inner: Vec<String> = items.iter().map(|s| crate::json::py_str_repr(s)).collect();
     format!("[{}]", inner.join(", "))
 }
 

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use super::declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, env_list};
 use super::notrun::{clear_notrun_files, not_run_reason, write_notrun};
 use super::timeout::{Finished, resolve_timeout, run_with_timeout};
-use super::unittest::{Suite, SuiteResult};
 use super::verify::verify_setup;
+use crate::unittest::{Suite, SuiteResult};
 
 /// How many log lines a failure report shows.
 const TAIL_LINES: usize = 30;
@@ -80,7 +80,7 @@ impl std::fmt::Display for Failure {
         match &*self.kind {
             FailureKind::Error(error) => write!(f, "{name}: {error}")?,
             FailureKind::Panic(payload) => {
-                write!(f, "{name}: panicked: {}", super::unittest::panic_message(&**payload))?
+                write!(f, "{name}: panicked: {}", crate::unittest::panic_message(&**payload))?
             }
             FailureKind::Timeout { limit, killed } => {
                 write!(f, "{name}: timed out after {limit:?}")?;
@@ -151,8 +151,8 @@ where
     let body = move |t: &TestContext| -> Result<SuiteResult> {
         t.logger().set_active(activate);
         let suite = suite();
-        let mut stdout = std::io::stdout();
-        let verbose: Option<&mut dyn std::io::Write> = if debug { Some(&mut stdout) } else { None };
+        let verbose: Option<Box<dyn std::io::Write + Send>> =
+            if debug { Some(Box::new(std::io::stdout())) } else { None };
         Ok(suite.run(t, verbose))
     };
     let (ctx, finished) = match prepare_and_run(spec, env, body)? {

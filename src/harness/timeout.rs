@@ -75,7 +75,7 @@ impl<T> std::fmt::Debug for Finished<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Finished::Returned(_) => f.write_str("Returned"),
-            Finished::Panicked(p) => write!(f, "Panicked({})", super::unittest::panic_message(&**p)),
+            Finished::Panicked(p) => write!(f, "Panicked({})", crate::unittest::panic_message(&**p)),
             Finished::TimedOut { limit, killed } => write!(f, "TimedOut({limit:?}, {killed:?})"),
         }
     }
@@ -102,7 +102,9 @@ where
     let handle = std::thread::Builder::new()
         .name(ctx.name().to_string())
         .spawn(move || {
+            let current = thread_ctx.enter();
             let r = catch_unwind(AssertUnwindSafe(|| body(&thread_ctx)));
+            drop(current);
             // Drop the context's last references on this thread, before
             // reporting: its processes were forked here.
             drop(thread_ctx);

@@ -117,6 +117,21 @@ fn sort_in_place(value: &mut Value, conv_keys: bool) {
     }
 }
 
+/// Python's `repr()` of the object `json.loads` would build from `value`:
+/// like [`py_repr`], but a string at the top is quoted too.
+///
+/// ```
+/// use iotests::json::py_value_repr;
+/// assert_eq!(py_value_repr(&serde_json::json!("it's")), r#""it's""#);
+/// assert_eq!(py_value_repr(&serde_json::json!([1, "a"])), "[1, 'a']");
+/// ```
+pub fn py_value_repr(value: &Value) -> String {
+    match value {
+        Value::String(s) => py_str_repr(s),
+        other => py_repr(other),
+    }
+}
+
 /// Python's `str()` of the object `json.loads` would build from `value`,
 /// as printed by an f-string such as `log(f'{result}')`.
 ///

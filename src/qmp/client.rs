@@ -359,11 +359,11 @@ impl QmpClient {
             };
             let (class, desc) = (class.to_owned(), desc.to_owned());
             return Err(QmpError::Command {
-                command: cmd.to_owned(),
-                arguments,
+                command: cmd.into(),
+                arguments: arguments.into(),
                 class,
                 desc,
-                response: Value::Object(reply),
+                response: Box::new(Value::Object(reply)),
             });
         }
         match reply.remove("return") {

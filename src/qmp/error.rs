@@ -95,15 +95,15 @@ pub enum QmpError {
     #[error("QMP command {command} failed: {class}: {desc}{}", args_note(arguments))]
     Command {
         /// The command (`blockdev-add`).
-        command: String,
+        command: Box<str>,
         /// Its arguments, as sent (truncated).
-        arguments: String,
+        arguments: Box<str>,
         /// The error class (`GenericError`, `CommandNotFound`, …).
         class: String,
         /// The human-readable description.
         desc: String,
         /// The whole response object.
-        response: Value,
+        response: Box<Value>,
     },
 
     /// The greeting was not understood or `qmp_capabilities` failed.

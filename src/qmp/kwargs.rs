@@ -65,6 +65,19 @@ impl Kwargs {
         Value::Object(self.map.iter().map(|(k, v)| (k.replace('_', "-"), v.clone())).collect())
     }
 
+    /// The keywords as written, unconverted (Python's `kwargs` dict itself).
+    ///
+    /// ```
+    /// let k = iotests::kwargs! { node_name: "x" };
+    /// assert_eq!(k.to_args_as_written(), serde_json::json!({"node_name": "x"}));
+    /// ```
+    pub fn to_args_as_written(&self) -> Value {
+        match &self.other {
+            Some(other) => other.clone(),
+            None => Value::Object(self.map.clone()),
+        }
+    }
+
     /// iotests' `ordered_qmp(kwargs)`, what `qmp_log` logs as `arguments`:
     /// top-level keys sorted as Python sorts the keywords they stand for —
     /// a key written with `-` sorts as its `_` form — then converted; nested

@@ -135,7 +135,7 @@ fn cmd_returns_value_or_command_error() {
     assert_eq!(qmp.cmd("query-status", ()).unwrap(), json!({"running": true}));
     let e = qmp.cmd("nope", json!({"a": 1})).unwrap_err();
     let QmpError::Command { class, desc, response, command, .. } = &e else { panic!("{e:?}") };
-    assert_eq!(command, "nope");
+    assert_eq!(&**command, "nope");
     assert_eq!(class, "CommandNotFound");
     assert_eq!(desc, "The command nope has not been found");
     assert_eq!(response["id"], "__qmp#00001");

@@ -36,7 +36,7 @@ mod helpers;
 mod machine;
 mod monitor;
 mod opts;
-mod pyval;
+pub(crate) mod pyval;
 pub mod testcase;
 
 use std::os::fd::OwnedFd;

@@ -43,7 +43,7 @@ iotests::iotest! {
             vm.add_blockdev(format!("qcow2,node-name=disk{i}-base,file=disk{i}-base-file"));
             vm.add_blockdev(format!("file,node-name=disk{i}-file,filename={snap_path}"));
             vm.add_blockdev(format!("qcow2,node-name=disk{i},file=disk{i}-file,backing=disk{i}-base"));
-            vm.add_device(&format!("scsi-hd,drive=disk{i}"));
+            vm.add_device(format!("scsi-hd,drive=disk{i}"));
         }
 
         t.log("Launching VM...");

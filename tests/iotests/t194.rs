@@ -29,7 +29,7 @@ iotests::iotest! {
 
         t.log("Launching VMs...");
         source_vm.add_drive(&source_img_path[0]).launch()?;
-        dest_vm.add_drive(&dest_img_path[0]).add_incoming(&format!("unix:{migration_sock_path}")).launch()?;
+        dest_vm.add_drive(&dest_img_path[0]).add_incoming(format!("unix:{migration_sock_path}")).launch()?;
 
         source_vm.qmp_log("block-dirty-bitmap-add", json!({"node": "drive0", "name": "bitmap0"}))?;
 

@@ -26,10 +26,9 @@ iotests::iotest! {
         t.qemu_img_create(&args!["-f", t.imgfmt(), &disk1_img_path[0], img_size])?;
 
         t.log("Launching VM...");
-        let imgfmt = t.imgfmt();
         vm.add_object("iothread,id=iothread0")
-            .add_drive_with(&disk0_img_path[0], Drive { opts: "node-name=drive0-node".into(), interface: "none", img_format: Some(imgfmt), ..Default::default() })
-            .add_drive_with(&disk1_img_path[0], Drive { opts: "node-name=drive1-node".into(), interface: "none", img_format: Some(imgfmt), ..Default::default() })
+            .add_drive_with(&disk0_img_path[0], Drive { opts: "node-name=drive0-node".into(), interface: "none", ..Default::default() })
+            .add_drive_with(&disk1_img_path[0], Drive { opts: "node-name=drive1-node".into(), interface: "none", ..Default::default() })
             .launch()?;
 
         t.log("Setting IOThreads...");

@@ -23,8 +23,7 @@ iotests::iotest! {
         t.qemu_img_create(&args!["-f", t.imgfmt(), &disk_img_path[0], img_size])?;
 
         t.log("Launching VM...");
-        let imgfmt = t.imgfmt();
-        vm.add_drive_with(&disk_img_path[0], Drive { opts: "node-name=drive0-node".into(), interface: "none", img_format: Some(imgfmt), ..Default::default() }).launch()?;
+        vm.add_drive_with(&disk_img_path[0], Drive { opts: "node-name=drive0-node".into(), interface: "none", ..Default::default() }).launch()?;
 
         t.log("Starting NBD server...");
         t.log(vm.qmp(

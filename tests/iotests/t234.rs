@@ -46,7 +46,7 @@ iotests::iotest! {
             .add_blockdev(format!("{imgfmt},file=drive0-file,node-name=drive0"))
             .add_blockdev(format!("file,filename={backing_path},node-name=drive0-backing-file"))
             .add_blockdev(format!("{imgfmt},file=drive0-backing-file,node-name=drive0-backing"))
-            .add_incoming(&format!("exec: cat '{fifo_a}'"))
+            .add_incoming(format!("exec: cat '{fifo_a}'"))
             .launch()?;
 
         vm_b.enable_migration_events("B")?;
@@ -77,7 +77,7 @@ iotests::iotest! {
         t.log("Restart A with -incoming and second parent...");
         vm_a.shutdown()?;
         vm_a.add_blockdev("raw,file=drive0-file,node-name=drive0-raw")
-            .add_incoming(&format!("exec: cat '{fifo_b}'"))
+            .add_incoming(format!("exec: cat '{fifo_b}'"))
             .launch()?;
 
         vm_a.enable_migration_events("A")?;

@@ -42,7 +42,7 @@ iotests::iotest! {
             vm.add_blockdev("throttle,throttle-group=throttle0,file=base,node-name=throttled");
             vm.add_blockdev(format!("file,filename={mid_path},node-name=mid-file"));
             vm.add_blockdev("qcow2,file=mid-file,node-name=mid,backing=throttled");
-            vm.add_drive_raw(&format!("if=none,id=overlay,driver=qcow2,file={disk_path},backing=mid"));
+            vm.add_drive_raw(format!("if=none,id=overlay,driver=qcow2,file={disk_path},backing=mid"));
 
             vm.launch()?;
 

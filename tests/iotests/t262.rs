@@ -44,7 +44,7 @@ iotests::iotest! {
                 "drive0-verify"
             };
 
-            vm.add_device(&format!("virtio-blk,drive={root},iothread=iothread0"));
+            vm.add_device(format!("virtio-blk,drive={root},iothread=iothread0"));
             Ok(())
         };
 
@@ -54,7 +54,7 @@ iotests::iotest! {
 
         t.log("Launching destination VM...");
         add_opts(&mut vm_b)?;
-        vm_b.add_incoming(&format!("exec: cat '{fifo}'"));
+        vm_b.add_incoming(format!("exec: cat '{fifo}'"));
         vm_b.launch()?;
 
         vm_b.enable_migration_events("B")?;

@@ -1,0 +1,161 @@
+//! The `os` functions upstream tests call (`os.remove`, `os.path.join`, …),
+//! with Python's behaviour and Python's error texts, so that a port reads
+//! like its original: `os.remove(test_img)` is `os::remove(test_img())?`.
+//!
+//! A failure is an [`Error::Unexpected`] reading as Python's exception does
+//! (`FileNotFoundError: [Errno 2] No such file or directory: '/x'`), which
+//! unittest reports as an `E`.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Python's `OSError` for `err` on `path`: the exception class errno
+/// selects, then `[Errno N] strerror: 'path'`.
+fn os_error(err: std::io::Error, path: &str) -> Error {
+    let Some(errno) = err.raw_os_error() else {
+        return Error::Unexpected(format!("OSError: {err}: {}", crate::json::py_str_repr(path)));
+    };
+    let class = match nix::errno::Errno::from_raw(errno) {
+        nix::errno::Errno::ENOENT => "FileNotFoundError",
+        nix::errno::Errno::EEXIST => "FileExistsError",
+        nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => "PermissionError",
+        nix::errno::Errno::EISDIR => "IsADirectoryError",
+        nix::errno::Errno::ENOTDIR => "NotADirectoryError",
+        _ => "OSError",
+    };
+    let strerror = nix::errno::Errno::from_raw(errno).desc();
+    Error::Unexpected(format!("{class}: [Errno {errno}] {strerror}: {}", crate::json::py_str_repr(path)))
+}
+
+/// `os.remove(path)`.
+///
+/// ```
+/// let e = iotests::os::remove("/nonexistent/x").unwrap_err();
+/// assert_eq!(e.to_string(), "FileNotFoundError: [Errno 2] No such file or directory: '/nonexistent/x'");
+/// ```
+pub fn remove(path: impl AsRef<str>) -> Result<()> {
+    let path = path.as_ref();
+    std::fs::remove_file(path).map_err(|e| os_error(e, path))
+}
+
+/// `os.unlink(path)` (the same as [`remove`]).
+pub fn unlink(path: impl AsRef<str>) -> Result<()> {
+    remove(path)
+}
+
+/// `os.mkdir(path)` (mode 0o777 less the umask).
+pub fn mkdir(path: impl AsRef<str>) -> Result<()> {
+    let path = path.as_ref();
+    std::fs::create_dir(path).map_err(|e| os_error(e, path))
+}
+
+/// `os.rmdir(path)`.
+pub fn rmdir(path: impl AsRef<str>) -> Result<()> {
+    let path = path.as_ref();
+    std::fs::remove_dir(path).map_err(|e| os_error(e, path))
+}
+
+/// `os.chmod(path, mode)`.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let f = dir.path().join("f");
+/// std::fs::write(&f, b"").unwrap();
+/// iotests::os::chmod(f.to_str().unwrap(), 0o400)?;
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn chmod(path: impl AsRef<str>, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path.as_ref();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| os_error(e, path))
+}
+
+/// `os.mkfifo(path)`.
+pub fn mkfifo(path: impl AsRef<str>) -> Result<()> {
+    let path = path.as_ref();
+    nix::unistd::mkfifo(Path::new(path), nix::sys::stat::Mode::from_bits_truncate(0o666))
+        .map_err(|e| os_error(std::io::Error::from_raw_os_error(e as i32), path))
+}
+
+/// `os.truncate(path, length)`.
+pub fn truncate(path: impl AsRef<str>, length: u64) -> Result<()> {
+    let path = path.as_ref();
+    std::fs::OpenOptions::new().write(true).open(path).and_then(|f| f.set_len(length)).map_err(|e| os_error(e, path))
+}
+
+/// `os.path`.
+pub mod path {
+    use super::{Result, os_error};
+
+    /// `os.path.join(a, b)`: `b` if it is absolute, else `a/b` (no
+    /// doubled `/`). Join more parts by nesting calls.
+    ///
+    /// ```
+    /// use iotests::os::path::join;
+    /// assert_eq!(join("/tmp", "x.img"), "/tmp/x.img");
+    /// assert_eq!(join("/tmp/", "x.img"), "/tmp/x.img");
+    /// assert_eq!(join("/tmp", "/abs"), "/abs");
+    /// ```
+    pub fn join(a: impl AsRef<str>, b: impl AsRef<str>) -> String {
+        let (a, b) = (a.as_ref(), b.as_ref());
+        if b.starts_with('/') || a.is_empty() {
+            b.to_string()
+        } else if a.ends_with('/') {
+            format!("{a}{b}")
+        } else {
+            format!("{a}/{b}")
+        }
+    }
+
+    /// `os.path.exists(path)`.
+    pub fn exists(path: impl AsRef<str>) -> bool {
+        std::path::Path::new(path.as_ref()).exists()
+    }
+
+    /// `os.path.isfile(path)`.
+    pub fn isfile(path: impl AsRef<str>) -> bool {
+        std::path::Path::new(path.as_ref()).is_file()
+    }
+
+    /// `os.path.isdir(path)`.
+    pub fn isdir(path: impl AsRef<str>) -> bool {
+        std::path::Path::new(path.as_ref()).is_dir()
+    }
+
+    /// `os.path.basename(path)`: what follows the last `/`.
+    ///
+    /// ```
+    /// assert_eq!(iotests::os::path::basename("/a/b.img"), "b.img");
+    /// assert_eq!(iotests::os::path::basename("/a/"), "");
+    /// ```
+    pub fn basename(path: &str) -> &str {
+        path.rsplit('/').next().unwrap_or(path)
+    }
+
+    /// `os.path.dirname(path)`: what precedes the last `/` (trailing `/`s
+    /// stripped unless it is all of them).
+    pub fn dirname(path: &str) -> &str {
+        match path.rfind('/') {
+            None => "",
+            Some(i) => {
+                let head = &path[..=i];
+                let trimmed = head.trim_end_matches('/');
+                if trimmed.is_empty() { head } else { trimmed }
+            }
+        }
+    }
+
+    /// `os.path.getsize(path)`.
+    pub fn getsize(path: impl AsRef<str>) -> Result<u64> {
+        let path = path.as_ref();
+        std::fs::metadata(path).map(|m| m.len()).map_err(|e| os_error(e, path))
+    }
+}
+
+/// `time.sleep(seconds)`, for ports that wait as their original does.
+pub fn sleep(seconds: f64) {
+    if seconds > 0.0 && seconds.is_finite() {
+        std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    }
+}
