@@ -36,6 +36,7 @@ pub mod harness;
 pub mod json;
 pub mod log;
 pub mod process;
+pub mod pyfmt;
 pub mod qmp;
 pub mod snapshot;
 pub mod tools;
