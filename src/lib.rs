@@ -42,6 +42,7 @@ pub mod log;
 pub mod os;
 pub mod prelude;
 pub mod process;
+pub mod pyfmt;
 pub mod qmp;
 pub mod snapshot;
 pub mod tools;
