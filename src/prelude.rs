@@ -30,7 +30,8 @@ pub use crate::vm::{
     PauseJob, RunJobOptions, Vm, WaitUntilCompleted,
 };
 pub use crate::{
-    Error, Filter, Msg, Result, TestContext, args, assert_almost_equal, assert_equal, assert_false, assert_greater,
-    assert_greater_equal, assert_in, assert_is_none, assert_is_not_none, assert_less, assert_less_equal,
-    assert_not_equal, assert_not_in, assert_true, ensure, iotest, kwargs, test_case,
+    Error, Filter, Msg, Result, TestContext, args, assert_almost_equal, assert_count_equal, assert_equal, assert_false,
+    assert_greater, assert_greater_equal, assert_in, assert_is, assert_is_none, assert_is_not_none, assert_less,
+    assert_less_equal, assert_not_equal, assert_not_in, assert_raises, assert_regex, assert_true, ensure, iotest,
+    kwargs, test_case,
 };

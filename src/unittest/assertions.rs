@@ -26,194 +26,140 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::vm::pyval;
+use crate::pyfmt::unittest as msgs;
+use crate::pyfmt::value::{PyError, py_truthy};
 
 /// An operand as the Python object it stands for.
 fn value(v: &(impl Serialize + ?Sized)) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::Usage(format!("an assertion operand is not a Python value: {e}")))
 }
 
-/// unittest's `_formatMessage(msg, standardMsg)` with `longMessage`.
-fn message(standard: String, msg: Option<&str>) -> String {
-    match msg {
-        Some(m) => format!("{standard} : {m}"),
-        None => standard,
+/// A builder's answer as the crate's result: the message as an
+/// [`Error::Assertion`] raised at the caller.
+#[track_caller]
+fn raise(message: Option<String>) -> Result<()> {
+    match message {
+        None => Ok(()),
+        Some(m) => Err(Error::fail(m)),
     }
 }
 
+/// As [`raise`], for builders that can also raise another exception.
 #[track_caller]
-fn check(ok: bool, standard: impl FnOnce() -> String, msg: Option<&str>) -> Result<()> {
-    if ok { Ok(()) } else { Err(Error::fail(message(standard(), msg))) }
-}
-
-/// Python's `safe_repr`.
-fn repr(v: &Value) -> String {
-    pyval::py_repr(v)
+fn raise_outcome(outcome: msgs::Outcome) -> Result<()> {
+    match outcome {
+        Ok(message) => raise(message),
+        Err(PyError::Exception { kind, message }) => Err(Error::python(kind, message)),
+        Err(e) => Err(Error::Usage(e.to_string())),
+    }
 }
 
 /// Python's truthiness of the object.
+///
+/// ```
+/// use serde_json::json;
+/// assert!(!iotests::unittest::assertions::truthy(&json!({})));
+/// assert!(iotests::unittest::assertions::truthy(&json!([0])));
+/// ```
 pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
+    py_truthy(v)
 }
 
-/// `assertEqual(first, second, msg)`.
-#[track_caller]
-pub fn assert_equal(
-    first: &(impl Serialize + ?Sized),
-    second: &(impl Serialize + ?Sized),
-    msg: Option<&str>,
-) -> Result<()> {
-    let (a, b) = (value(first)?, value(second)?);
-    if pyval::py_eq(&a, &b) {
-        return Ok(());
-    }
-    Err(Error::fail(pyval::assert_equal_message(&a, &b, msg)))
-}
-
-/// `assertNotEqual(first, second, msg)`.
-#[track_caller]
-pub fn assert_not_equal(
-    first: &(impl Serialize + ?Sized),
-    second: &(impl Serialize + ?Sized),
-    msg: Option<&str>,
-) -> Result<()> {
-    let (a, b) = (value(first)?, value(second)?);
-    check(!pyval::py_eq(&a, &b), || format!("{} == {}", repr(&a), repr(&b)), msg)
-}
-
-/// `assertTrue(expr, msg)`.
-#[track_caller]
-pub fn assert_true(expr: &(impl Serialize + ?Sized), msg: Option<&str>) -> Result<()> {
-    let v = value(expr)?;
-    check(truthy(&v), || format!("{} is not true", repr(&v)), msg)
-}
-
-/// `assertFalse(expr, msg)`.
-#[track_caller]
-pub fn assert_false(expr: &(impl Serialize + ?Sized), msg: Option<&str>) -> Result<()> {
-    let v = value(expr)?;
-    check(!truthy(&v), || format!("{} is not false", repr(&v)), msg)
-}
-
-/// `assertIsNone(obj, msg)`.
-#[track_caller]
-pub fn assert_is_none(obj: &(impl Serialize + ?Sized), msg: Option<&str>) -> Result<()> {
-    let v = value(obj)?;
-    check(v.is_null(), || format!("{} is not None", repr(&v)), msg)
-}
-
-/// `assertIsNotNone(obj, msg)`.
-#[track_caller]
-pub fn assert_is_not_none(obj: &(impl Serialize + ?Sized), msg: Option<&str>) -> Result<()> {
-    let v = value(obj)?;
-    check(!v.is_null(), || "unexpectedly None".to_string(), msg)
-}
-
-/// Python's `member in container` (list item, dict key, substring).
-fn contains(member: &Value, container: &Value) -> Result<bool> {
-    match (container, member) {
-        (Value::Array(items), m) => Ok(items.iter().any(|i| pyval::py_eq(i, m))),
-        (Value::Object(map), Value::String(k)) => Ok(map.contains_key(k)),
-        (Value::Object(_), _) => Ok(false),
-        (Value::String(s), Value::String(m)) => Ok(s.contains(m.as_str())),
-        (c, m) => Err(Error::python(
-            "TypeError",
-            format!("'in <{}>' requires string as left operand, not {}", pyval::py_type(c), pyval::py_type(m)),
-        )),
-    }
-}
-
-/// `assertIn(member, container, msg)`.
-#[track_caller]
-pub fn assert_in(
-    member: &(impl Serialize + ?Sized),
-    container: &(impl Serialize + ?Sized),
-    msg: Option<&str>,
-) -> Result<()> {
-    let (m, c) = (value(member)?, value(container)?);
-    let found = contains(&m, &c)?;
-    check(found, || format!("{} not found in {}", repr(&m), repr(&c)), msg)
-}
-
-/// `assertNotIn(member, container, msg)`.
-#[track_caller]
-pub fn assert_not_in(
-    member: &(impl Serialize + ?Sized),
-    container: &(impl Serialize + ?Sized),
-    msg: Option<&str>,
-) -> Result<()> {
-    let (m, c) = (value(member)?, value(container)?);
-    let found = contains(&m, &c)?;
-    check(!found, || format!("{} unexpectedly found in {}", repr(&m), repr(&c)), msg)
-}
-
-/// Python's ordering of two numbers or two strings.
-fn compare(a: &Value, b: &Value, op: &str) -> Result<std::cmp::Ordering> {
-    let num = |v: &Value| match v {
-        Value::Bool(b) => Some(f64::from(u8::from(*b))),
-        Value::Number(n) => n.as_f64(),
-        _ => None,
-    };
-    if let (Some(x), Some(y)) = (num(a), num(b)) {
-        return x.partial_cmp(&y).ok_or_else(|| Error::python("ValueError", "NaN"));
-    }
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
-        _ => Err(Error::python(
-            "TypeError",
-            format!("'{op}' not supported between instances of '{}' and '{}'", pyval::py_type(a), pyval::py_type(b)),
-        )),
-    }
-}
-
-macro_rules! ordering {
-    ($(#[$doc:meta])* $name:ident, $op:literal, $words:literal, $test:expr) => {
+macro_rules! two {
+    ($(#[$doc:meta])* $name:ident, $raise:ident) => {
         $(#[$doc])*
         #[track_caller]
-        pub fn $name(a: &(impl Serialize + ?Sized), b: &(impl Serialize + ?Sized), msg: Option<&str>) -> Result<()> {
-            let (x, y) = (value(a)?, value(b)?);
-            let ord = compare(&x, &y, $op)?;
-            let test: fn(std::cmp::Ordering) -> bool = $test;
-            check(test(ord), || format!("{} {} {}", repr(&x), $words, repr(&y)), msg)
+        pub fn $name(
+            a: &(impl Serialize + ?Sized),
+            b: &(impl Serialize + ?Sized),
+            msg: Option<&str>,
+        ) -> Result<()> {
+            $raise(msgs::$name(&value(a)?, &value(b)?, msg))
         }
     };
 }
 
-ordering!(
+macro_rules! one {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[track_caller]
+        pub fn $name(a: &(impl Serialize + ?Sized), msg: Option<&str>) -> Result<()> {
+            raise(msgs::$name(&value(a)?, msg))
+        }
+    };
+}
+
+two!(
+    /// `assertEqual(first, second, msg)`, with unittest's diff of dicts,
+    /// lists and multi-line strings.
+    assert_equal, raise
+);
+two!(
+    /// `assertNotEqual(first, second, msg)`.
+    assert_not_equal, raise
+);
+two!(
+    /// `assertIn(member, container, msg)` (list item, dict key, substring).
+    assert_in, raise_outcome
+);
+two!(
+    /// `assertNotIn(member, container, msg)`.
+    assert_not_in, raise_outcome
+);
+two!(
     /// `assertGreater(a, b, msg)`.
-    assert_greater, ">", "not greater than", |o| o.is_gt()
+    assert_greater, raise_outcome
 );
-ordering!(
+two!(
     /// `assertGreaterEqual(a, b, msg)`.
-    assert_greater_equal, ">=", "not greater than or equal to", |o| o.is_ge()
+    assert_greater_equal, raise_outcome
 );
-ordering!(
+two!(
     /// `assertLess(a, b, msg)`.
-    assert_less, "<", "not less than", |o| o.is_lt()
+    assert_less, raise_outcome
 );
-ordering!(
+two!(
     /// `assertLessEqual(a, b, msg)`.
-    assert_less_equal, "<=", "not less than or equal to", |o| o.is_le()
+    assert_less_equal, raise_outcome
+);
+two!(
+    /// `assertIs(a, b, msg)` for `None`, `True` and `False`.
+    assert_is, raise_outcome
+);
+two!(
+    /// `assertIsNot(a, b, msg)` for `None`, `True` and `False`.
+    assert_is_not, raise_outcome
+);
+two!(
+    /// `assertCountEqual(first, second, msg)`.
+    assert_count_equal, raise_outcome
+);
+one!(
+    /// `assertTrue(expr, msg)`: Python's truthiness.
+    assert_true
+);
+one!(
+    /// `assertFalse(expr, msg)`.
+    assert_false
+);
+one!(
+    /// `assertIsNone(obj, msg)`.
+    assert_is_none
+);
+one!(
+    /// `assertIsNotNone(obj, msg)`.
+    assert_is_not_none
 );
 
 /// `assertAlmostEqual(first, second, places=7, msg)`.
 #[track_caller]
-pub fn assert_almost_equal(first: f64, second: f64, places: i32, msg: Option<&str>) -> Result<()> {
-    if first == second {
-        return Ok(());
-    }
-    let diff = (first - second).abs();
-    let scale = 10f64.powi(places);
-    let ok = (diff * scale).round() / scale == 0.0;
-    let f = |x: f64| crate::json::py_float_repr(x);
-    check(ok, || format!("{} != {} within {places} places ({} difference)", f(first), f(second), f(diff)), msg)
+pub fn assert_almost_equal(
+    first: &(impl Serialize + ?Sized),
+    second: &(impl Serialize + ?Sized),
+    places: Option<i32>,
+    msg: Option<&str>,
+) -> Result<()> {
+    raise_outcome(msgs::assert_almost_equal(&value(first)?, &value(second)?, places, None, msg))
 }
 
 /// `assertRaises(exception)`: `result` must be an error, which is
@@ -236,18 +182,13 @@ pub fn assert_raises<T>(result: Result<T>, name: &str) -> Result<Error> {
 /// `assertRegex(text, regex, msg)` (Python's `re.search`).
 #[track_caller]
 pub fn assert_regex(text: &str, regex: &str, msg: Option<&str>) -> Result<()> {
-    let re = regex::Regex::new(regex).map_err(|e| Error::python("re.error", e))?;
-    check(
-        re.is_match(text),
-        || {
-            format!(
-                "Regex didn't match: {} not found in {}",
-                crate::json::py_str_repr(regex),
-                crate::json::py_str_repr(text)
-            )
-        },
-        msg,
-    )
+    raise_outcome(msgs::assert_regex(text, regex, msg))
+}
+
+/// `assertNotRegex(text, regex, msg)`.
+#[track_caller]
+pub fn assert_not_regex(text: &str, regex: &str, msg: Option<&str>) -> Result<()> {
+    raise_outcome(msgs::assert_not_regex(text, regex, msg))
 }
 
 /// Internal: run an assertion function and `return` its error.
@@ -377,11 +318,58 @@ macro_rules! assert_is_not_none {
 macro_rules! assert_almost_equal {
     ($a:expr, $b:expr, places = $p:expr $(, $($msg:tt)+)?) => {
         $crate::__iotests_assertion!($crate::unittest::assertions::assert_almost_equal(
-            ($a) as f64, ($b) as f64, $p, $crate::__iotests_msg!($($($msg)+)?)))
+            &$a, &$b, ::std::option::Option::Some($p), $crate::__iotests_msg!($($($msg)+)?)))
     };
     ($a:expr, $b:expr $(, $($msg:tt)+)?) => {
         $crate::__iotests_assertion!($crate::unittest::assertions::assert_almost_equal(
-            ($a) as f64, ($b) as f64, 7, $crate::__iotests_msg!($($($msg)+)?)))
+            &$a, &$b, ::std::option::Option::None, $crate::__iotests_msg!($($($msg)+)?)))
+    };
+}
+
+/// `self.assertIs(a, b[, msg])` for `None`, `True` and `False`.
+#[macro_export]
+macro_rules! assert_is {
+    ($a:expr, $b:expr $(, $($msg:tt)+)?) => {
+        $crate::__iotests_assertion!($crate::unittest::assertions::assert_is(&$a, &$b, $crate::__iotests_msg!($($($msg)+)?)))
+    };
+}
+
+/// `self.assertCountEqual(a, b[, msg])`.
+#[macro_export]
+macro_rules! assert_count_equal {
+    ($a:expr, $b:expr $(, $($msg:tt)+)?) => {
+        $crate::__iotests_assertion!($crate::unittest::assertions::assert_count_equal(&$a, &$b, $crate::__iotests_msg!($($($msg)+)?)))
+    };
+}
+
+/// `self.assertRegex(text, regex[, msg])`.
+#[macro_export]
+macro_rules! assert_regex {
+    ($text:expr, $re:expr $(, $($msg:tt)+)?) => {
+        $crate::__iotests_assertion!($crate::unittest::assertions::assert_regex(
+            ::std::convert::AsRef::<str>::as_ref(&$text), ::std::convert::AsRef::<str>::as_ref(&$re),
+            $crate::__iotests_msg!($($($msg)+)?)))
+    };
+}
+
+/// `with self.assertRaises(Name): expr`: `expr` (a `Result`) must be an
+/// error; evaluates to it.
+///
+/// ```
+/// fn f() -> iotests::Result<()> {
+///     let e = iotests::assert_raises!(iotests::os::remove("/nonexistent"), "FileNotFoundError");
+///     assert!(e.to_string().starts_with("FileNotFoundError"));
+///     Ok(())
+/// }
+/// assert!(f().is_ok());
+/// ```
+#[macro_export]
+macro_rules! assert_raises {
+    ($e:expr, $name:expr $(,)?) => {
+        match $crate::unittest::assertions::assert_raises($e, $name) {
+            ::std::result::Result::Ok(err) => err,
+            ::std::result::Result::Err(e) => return ::std::result::Result::Err(::std::convert::From::from(e)),
+        }
     };
 }
 

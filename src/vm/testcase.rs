@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::opts::{CancelAndWait, CompleteAndWait, PauseJob, WaitUntilCompleted};
-use super::pyval::{assert_equal_message, py_eq, py_str};
+use super::pyval::{py_eq, py_str};
 use super::{Vm, flatten_qmp_object};
 use crate::error::{Error, Result};
 
@@ -34,9 +34,9 @@ fn fail<T>(msg: String) -> Result<T> {
 }
 
 /// unittest's `assertEqual(first, second, msg)` on JSON values, with
-/// Python's `==` (`1 == 1.0`) and its failure message
-/// (`first != second : msg`; unittest's diff of two dicts, lists or strings
-/// is left out).
+/// Python's `==` (`1 == 1.0`) and its failure message, diffs included (see
+/// [`pyfmt::unittest`](crate::pyfmt::unittest); the
+/// [`assert_equal!`](crate::assert_equal) macro takes any operands).
 ///
 /// ```
 /// use iotests::vm::testcase::assert_equal;
@@ -48,7 +48,10 @@ fn fail<T>(msg: String) -> Result<T> {
 /// ```
 #[track_caller]
 pub fn assert_equal(first: &Value, second: &Value, msg: Option<&str>) -> Result<()> {
-    if py_eq(first, second) { Ok(()) } else { fail(assert_equal_message(first, second, msg)) }
+    match crate::pyfmt::unittest::assert_equal(first, second, msg) {
+        None => Ok(()),
+        Some(m) => fail(m),
+    }
 }
 
 /// A path component `name[idx]`, as iotests' `index_re` matches it (at the
