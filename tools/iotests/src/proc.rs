@@ -158,12 +158,21 @@ impl Stopwatch {
     }
 }
 
-/// Wait for `child` until `deadline`; `None` if it is still running then.
-/// Returns early with `None` when the user interrupts.
+/// Wait for `child` until `deadline` (not counting time spent suspended);
+/// `None` if it is still running then. Returns early with `None` when the
+/// user interrupts; forwards Ctrl-Z to the child's process group.
 pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+    let mut deadline = deadline;
     loop {
         if let Some(st) = child.try_wait()? {
             return Ok(Some(st));
+        }
+        if take_stop_request() {
+            let t0 = Instant::now();
+            signal_group(child.id(), libc::SIGSTOP);
+            stop_self();
+            signal_group(child.id(), libc::SIGCONT);
+            deadline += t0.elapsed();
         }
         if Instant::now() >= deadline || interrupted() {
             return Ok(None);

@@ -213,7 +213,8 @@ fn ask(out: &mut dyn Write, keys: &mut dyn Keys, name: &str) -> Result<Answer> {
             Some('a') => (Answer::Accept, "accept"),
             Some('r') => (Answer::Reject, "reject"),
             Some('s' | '\n' | ' ') => (Answer::Skip, "skip"),
-            Some('q') => (Answer::Quit, "quit"),
+            // q, Ctrl-C, Ctrl-D.
+            Some('q' | '\x03' | '\x04') => (Answer::Quit, "quit"),
             Some(_) => continue,
         };
         writeln!(out, "{word}").at("stdout")?;

@@ -19,8 +19,9 @@ impl Keys for &[u8] {
     }
 }
 
-/// Single keys from the terminal on stdin: canonical mode and echo are off
-/// while a key is read, and restored right after (also on error).
+/// Single keys from the terminal on stdin: canonical mode, echo and signal
+/// keys are off while a key is read (Ctrl-C arrives as `\x03`, so the
+/// terminal is always restored), and restored right after.
 pub struct TerminalKeys;
 
 impl Keys for TerminalKeys {
@@ -34,7 +35,7 @@ impl Keys for TerminalKeys {
                 return read_byte();
             }
             let mut raw = saved;
-            raw.c_lflag &= !(libc::ICANON | libc::ECHO);
+            raw.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
             raw.c_cc[libc::VMIN] = 1;
             raw.c_cc[libc::VTIME] = 0;
             libc::tcsetattr(fd, libc::TCSANOW, &raw);
