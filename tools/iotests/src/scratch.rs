@@ -232,7 +232,12 @@ mod tests {
         // SAFETY: dup2 is async-signal-safe; the copy on fd 3 survives exec.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                if libc::dup2(fd, 3) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+                // dup2 onto itself keeps close-on-exec: clear it explicitly.
+                if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
             });
         }
         let mut sock_holder = cmd.spawn().unwrap();
