@@ -128,7 +128,7 @@ pub fn clean(dirs: &TestDirs, keep: bool) -> Cleanup {
         res.killed.push(format!("{name} (pid {pid})"));
     }
     let deadline = Instant::now() + HOLDER_EXIT_WAIT;
-    while holders.iter().any(|(pid, _)| Path::new(&format!("/proc/{pid}")).exists()) && Instant::now() < deadline {
+    while holders.iter().any(|(pid, _)| alive(*pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     if keep {
@@ -139,6 +139,13 @@ pub fn clean(dirs: &TestDirs, keep: bool) -> Cleanup {
         }
     }
     res
+}
+
+/// Whether `pid` exists and is not a zombie (a killed process whose parent
+/// has not reaped it yet holds nothing).
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))
 }
 
 /// The inodes of UNIX sockets bound to a path under one of `roots`
