@@ -56,7 +56,7 @@ pub struct MatrixArgs {
     /// Matrix: these protocols (comma-separated, or `all`) instead of one.
     #[arg(long, value_name = "PROTO,...", conflicts_with = "imgproto")]
     pub protocols: Option<String>,
-    /// Matrix: these cache modes (comma-separated) instead of one.
+    /// Matrix: these cache modes (comma-separated, or `all`) instead of one.
     #[arg(long, value_name = "MODE,...", conflicts_with = "cachemode")]
     pub cache_modes: Option<String>,
 }
