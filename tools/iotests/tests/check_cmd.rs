@@ -397,6 +397,7 @@ fn a_given_test_dir_is_split_per_test_and_cleaned_up() {
     assert!(o.stdout.contains(&format!("TEST_DIR      -- {}\n", td.display())), "{o:?}");
     let env = ws.read("target/iotests/vmdk-file/001.env");
     assert!(env.lines().any(|l| l == format!("TEST_DIR={}", td.join("vmdk-file-001").display())), "{env}");
+    assert!(env.lines().any(|l| l == format!("TMPDIR={}", td.join("vmdk-file-001").display())), "{env}");
     // check removes the directories it made for the test.
     assert!(!td.join("vmdk-file-001").exists());
     assert!(td.is_dir());

@@ -61,7 +61,11 @@ pub fn spawn(job: &Job, cfg: &RunConfig, limit: Option<Duration>) -> Result<(Chi
         .envs(cell.vars.iter().map(|(k, v)| (k, v)))
         .env("IOTESTS_TIMEOUT", timeout_value(limit))
         .env("TEST_DIR", &dirs.test_dir)
-        .env("SOCK_DIR", &dirs.sock_dir);
+        .env("SOCK_DIR", &dirs.sock_dir)
+        // Whatever else the test (or QEMU) puts in a temporary directory —
+        // the library's probe images, `snapshot=on` overlays — is taken
+        // back with its scratch.
+        .env("TMPDIR", &dirs.test_dir);
     proc::isolate(&mut cmd);
     let child = cmd.spawn().map_err(|e| fail(&cfg.binary, &e))?;
     Ok((child, log, dirs))
