@@ -85,12 +85,20 @@ pub fn cmdline(argv: &[String]) -> String {
     argv.join(" ")
 }
 
-/// Prepare `cmd` so the child dies with us: `PR_SET_PDEATHSIG(SIGKILL)`.
+/// Prepare `cmd` so the child dies with us: `PR_SET_PDEATHSIG(SIGKILL)`,
+/// and, if we died between fork and `prctl`, the child exits at once.
 ///
 /// The death signal fires when the *thread* that forked the child exits, not
 /// only the process; tests own their children for their thread's lifetime,
-/// which is exactly the scope we want.
-fn die_with_parent(cmd: &mut Command) {
+/// which is exactly the scope we want. The `iotests` command uses it for its
+/// test processes too.
+///
+/// ```
+/// let mut cmd = std::process::Command::new("true");
+/// iotests::process::die_with_parent(&mut cmd);
+/// assert!(cmd.status().unwrap().success());
+/// ```
+pub fn die_with_parent(cmd: &mut Command) {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure only calls async-signal-safe functions (prctl,
     // getppid, _exit) between fork and exec.

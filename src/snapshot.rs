@@ -12,12 +12,30 @@
 //! macro expands: expanding in the caller's crate keeps pending snapshots in
 //! the caller's tree, not in this library's.
 //!
+//! **Per-cell references.** Like QEMU's `check` (`testrunner.find_reference`),
+//! a test whose output differs across the matrix may keep variants next to
+//! its snapshot, chosen in this order (see [`reference_name`]):
+//!
+//! | upstream file | snapshot | used when |
+//! |---|---|---|
+//! | `<name>.out.nocache` | `<name>.nocache.snap` | `CACHEMODE=none` |
+//! | `<name>.out.<fmt>` | `<name>.<fmt>.snap` | `IMGFMT=<fmt>` |
+//! | `<name>.<machine>.out` | `<name>.<machine>.snap` | QEMU's default machine is `<machine>` |
+//! | `<name>.out` | `<name>.snap` | otherwise |
+//!
 //! | variable | meaning |
 //! |---|---|
 //! | `IOTESTS_SNAPSHOT_DIR` | use this directory instead of `<crate>/snapshots` (the CLI's tests use a temporary copy) |
+//! | `IOTESTS_ACTUAL_DIR` | also write the log to `<dir>/<name>.out.bad` before comparing (what `iotests check` diffs and turns into pending snapshots) |
 //! | `INSTA_UPDATE`, `INSTA_FORCE_PASS`, `CI` | as documented by insta: `CI` set means never write |
 
 use std::path::{Path, PathBuf};
+
+use crate::env::TestEnv;
+
+/// The variable naming a directory where each asserted log is also written,
+/// as `<name>.out.bad` (QEMU's name for a test's actual output).
+pub const ACTUAL_DIR_VAR: &str = "IOTESTS_ACTUAL_DIR";
 
 /// The directory holding the snapshots of the crate at `manifest_dir`.
 ///
@@ -76,21 +94,157 @@ pub fn snap_body(text: &str) -> &str {
     text
 }
 
-/// Assert that a test's log equals its snapshot `snapshots/<name>.snap`.
+/// The variants present for test `name` in `dir`: the `<v>` of every
+/// `<name>.<v>.snap`, sorted.
+///
+/// ```
+/// let d = tempfile::tempdir().unwrap();
+/// for f in ["150.snap", "150.raw.snap", "150.qcow2.snap", "1500.snap", "150.qcow2.snap.new"] {
+///     std::fs::write(d.path().join(f), "").unwrap();
+/// }
+/// assert_eq!(iotests::snapshot::variants(d.path(), "150"), ["qcow2", "raw"]);
+/// ```
+pub fn variants(dir: &Path, name: &str) -> Vec<String> {
+    let prefix = format!("{name}.");
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|f| Some(f.strip_prefix(&prefix)?.strip_suffix(".snap")?.to_string()))
+        .filter(|v| !v.is_empty() && !v.contains('.'))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The snapshot a test compares with in one cell of the matrix, chosen as
+/// QEMU's `testrunner.find_reference` chooses the `.out` file:
+/// `<name>.nocache` if `cachemode` is `none` and it exists, else
+/// `<name>.<imgfmt>`, else `<name>.<machine>` (QEMU's default machine,
+/// asked for only when some variant exists), else `<name>`. Returns the
+/// snapshot name, without `.snap`.
+///
+/// ```
+/// use iotests::snapshot::reference_name;
+/// let d = tempfile::tempdir().unwrap();
+/// for f in ["150.snap", "150.raw.snap", "026.snap", "026.nocache.snap", "051.snap", "051.pc.snap"] {
+///     std::fs::write(d.path().join(f), "").unwrap();
+/// }
+/// let pc = || "pc".to_string();
+/// assert_eq!(reference_name(d.path(), "150", "raw", "writeback", pc), "150.raw");
+/// assert_eq!(reference_name(d.path(), "150", "qcow2", "writeback", pc), "150");
+/// assert_eq!(reference_name(d.path(), "026", "qcow2", "none", pc), "026.nocache");
+/// assert_eq!(reference_name(d.path(), "026", "qcow2", "writeback", pc), "026");
+/// assert_eq!(reference_name(d.path(), "051", "qcow2", "none", pc), "051.pc");
+/// assert_eq!(reference_name(d.path(), "051", "qcow2", "none", || "q35".into()), "051");
+/// ```
+pub fn reference_name(
+    dir: &Path,
+    name: &str,
+    imgfmt: &str,
+    cachemode: &str,
+    machine: impl FnOnce() -> String,
+) -> String {
+    let present = variants(dir, name);
+    if present.is_empty() {
+        return name.to_string();
+    }
+    let has = |v: &str| !v.is_empty() && present.iter().any(|p| p == v);
+    if cachemode == "none" && has("nocache") {
+        return format!("{name}.nocache");
+    }
+    if has(imgfmt) {
+        return format!("{name}.{imgfmt}");
+    }
+    let machine = machine();
+    if has(&machine) {
+        return format!("{name}.{machine}");
+    }
+    name.to_string()
+}
+
+/// [`reference_name`] for the cell of `env`.
+///
+/// ```
+/// let env = iotests::env::TestEnv::from_vars(&[("QEMU_PROG".to_string(), "/nonexistent".to_string())].into(), "raw");
+/// let d = tempfile::tempdir().unwrap();
+/// std::fs::write(d.path().join("150.raw.snap"), "").unwrap();
+/// assert_eq!(iotests::snapshot::reference_name_for(d.path(), "150", &env), "150.raw");
+/// ```
+pub fn reference_name_for(dir: &Path, name: &str, env: &TestEnv) -> String {
+    reference_name(dir, name, &env.imgfmt, &env.cachemode, || env.qemu_default_machine.clone())
+}
+
+/// [`reference_name`] for the cell the process environment describes
+/// (`IMGFMT`, `CACHEMODE`, `QEMU_DEFAULT_MACHINE`, else QEMU's probed
+/// default machine). With `IMGFMT` unset no format variant is chosen: use
+/// [`reference_name_for`] with the test's environment where it is known.
+pub fn reference_name_from_process_env(dir: &Path, name: &str) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let imgfmt = var("IMGFMT").unwrap_or_default();
+    let cachemode = var("CACHEMODE").unwrap_or_else(|| "writeback".into());
+    reference_name(dir, name, &imgfmt, &cachemode, || {
+        var("QEMU_DEFAULT_MACHINE").unwrap_or_else(|| TestEnv::from_process_env("raw").qemu_default_machine)
+    })
+}
+
+/// Write `log` to `<IOTESTS_ACTUAL_DIR>/<name>.out.bad` when that variable
+/// is set, so that a runner can show (and keep) the actual output whatever
+/// insta is allowed to write. A failure to write is reported, not fatal.
+///
+/// ```
+/// iotests::snapshot::record_actual("209", "log\n"); // a no-op without IOTESTS_ACTUAL_DIR
+/// ```
+pub fn record_actual(name: &str, log: &str) {
+    let Some(dir) = std::env::var_os(ACTUAL_DIR_VAR).filter(|d| !d.is_empty()) else { return };
+    let path = Path::new(&dir).join(format!("{name}.out.bad"));
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, log)) {
+        eprintln!("{ACTUAL_DIR_VAR}: cannot write {}: {e}", path.display());
+    }
+}
+
+#[doc(hidden)]
+/// The macro's work before insta's assertion: the directory, the snapshot
+/// name for this cell, and the actual output recorded.
+pub fn __prepare_assertion(manifest_dir: &str, name: &str, log: &str, env: Option<&TestEnv>) -> (PathBuf, String) {
+    let dir = snapshot_dir(manifest_dir);
+    record_actual(name, log);
+    let snapshot = match env {
+        Some(env) => reference_name_for(&dir, name, env),
+        None => reference_name_from_process_env(&dir, name),
+    };
+    (dir, snapshot)
+}
+
+/// Assert that a test's log equals its snapshot `snapshots/<name>.snap` —
+/// or the variant of it that this cell of the matrix uses (see the module
+/// docs): `assert_log_snapshot!(name, log)` reads the cell from the process
+/// environment, `assert_log_snapshot!(name, log, &env)` from a
+/// [`TestEnv`](crate::env::TestEnv).
 ///
 /// Expands insta's assertion in the calling crate (see the module docs).
 ///
 /// ```no_run
 /// iotests::assert_log_snapshot!("209", "some log\n");
+/// let env = iotests::env::TestEnv::from_process_env("qcow2");
+/// iotests::assert_log_snapshot!("209", "some log\n", &env);
 /// ```
 #[macro_export]
 macro_rules! assert_log_snapshot {
-    ($name:expr, $log:expr) => {{
-        let dir = $crate::snapshot::snapshot_dir(env!("CARGO_MANIFEST_DIR"));
+    ($name:expr, $log:expr) => {
+        $crate::assert_log_snapshot!(@cell $name, $log, ::std::option::Option::None)
+    };
+    ($name:expr, $log:expr, $env:expr) => {
+        $crate::assert_log_snapshot!(@cell $name, $log, ::std::option::Option::Some($env))
+    };
+    (@cell $name:expr, $log:expr, $env:expr) => {{
         let name: &str = &$name;
         let log: &str = &$log;
+        let env: ::std::option::Option<&$crate::env::TestEnv> = $env;
+        let (dir, snapshot) = $crate::snapshot::__prepare_assertion(::std::env!("CARGO_MANIFEST_DIR"), name, log, env);
         $crate::snapshot::settings(&dir).bind(|| {
-            $crate::__insta::assert_snapshot!(name, log);
+            $crate::__insta::assert_snapshot!(snapshot.as_str(), log);
         });
     }};
 }

@@ -9,13 +9,16 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `IOTESTS_TIMEOUT` | seconds (fractions allowed) for every test, over any per-test value; `0` disables the limit (for gdb) |
+//! | `IOTESTS_TIMEOUT` | seconds (fractions allowed) for every test, over any per-test value; `0` disables the limit (for gdb); see [`parse_timeout`] |
+//!
+//! Time during which the test process is stopped (Ctrl-Z of `iotests check`)
+//! does not count against the limit.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::context::TestContext;
 use crate::error::{Error, Result};
@@ -29,9 +32,42 @@ pub const TIMEOUT_VAR: &str = "IOTESTS_TIMEOUT";
 /// How long a body may take to return after its processes were killed.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// The largest limit [`parse_timeout`] accepts: a year. Larger values are
+/// certainly mistakes, and an `Instant` cannot be pushed arbitrarily far.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parse a time limit in seconds, as `IOTESTS_TIMEOUT` and `iotests check
+/// --timeout` take it: a non-negative number (fractions allowed); `0` means
+/// no limit (`None`). Garbage, negative, non-finite values and values above
+/// [`MAX_TIMEOUT`] are an [`Error::Env`] that says what was expected.
+///
+/// ```
+/// use std::time::Duration;
+/// use iotests::harness::timeout::parse_timeout;
+/// assert_eq!(parse_timeout(" 2.5 ")?, Some(Duration::from_millis(2500)));
+/// assert_eq!(parse_timeout("0")?, None);
+/// assert!(parse_timeout("1e30").unwrap_err().to_string().contains("at most"));
+/// assert!(parse_timeout("soon").is_err());
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn parse_timeout(value: &str) -> Result<Option<Duration>> {
+    let bad = |why: &str| Error::Env(format!("time limit {value:?}: {why}"));
+    let secs: f64 = value.trim().parse().map_err(|_| bad("expected a number of seconds (0: no limit)"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(bad("expected a non-negative number of seconds (0: no limit)"));
+    }
+    if secs == 0.0 {
+        return Ok(None);
+    }
+    if secs > MAX_TIMEOUT.as_secs_f64() {
+        return Err(bad(&format!("at most {} seconds; use 0 for no limit", MAX_TIMEOUT.as_secs())));
+    }
+    Ok(Some(Duration::from_secs_f64(secs)))
+}
+
 /// The limit for a test declaring `declared`: `IOTESTS_TIMEOUT` if set
 /// (`0` → none), else the declaration, else [`DEFAULT_TIMEOUT`]. An
-/// unparsable `IOTESTS_TIMEOUT` is reported and ignored.
+/// `IOTESTS_TIMEOUT` that [`parse_timeout`] rejects is reported and ignored.
 ///
 /// ```
 /// use std::time::Duration;
@@ -41,16 +77,46 @@ const GRACE: Duration = Duration::from_secs(5);
 /// }
 /// ```
 pub fn resolve_timeout(declared: Option<Duration>) -> Option<Duration> {
-    let default = Some(declared.unwrap_or(DEFAULT_TIMEOUT));
+    let default = Some(declared.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT));
     let Some(value) = std::env::var(TIMEOUT_VAR).ok().filter(|v| !v.trim().is_empty()) else {
         return default;
     };
-    match value.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Ok(s) if s.abs() < f64::EPSILON => None,
-        _ => {
-            eprintln!("{TIMEOUT_VAR}={value:?} is not a number of seconds; ignored");
+    match parse_timeout(&value) {
+        Ok(limit) => limit,
+        Err(e) => {
+            eprintln!("{TIMEOUT_VAR}: {e}; ignored");
             default
+        }
+    }
+}
+
+/// How long one wait of [`recv_running`] lasts at most.
+const SLICE: Duration = Duration::from_millis(200);
+
+/// A slice that took this much longer than asked means the process was
+/// stopped (not merely descheduled on a busy machine).
+const STOPPED_SLACK: Duration = Duration::from_secs(1);
+
+/// Receive from `rx` within `limit` of *running* time. The time this process
+/// spends stopped (SIGTSTP / SIGSTOP, e.g. when `iotests check` is suspended
+/// with Ctrl-Z and forwards the stop to its tests) does not count, so a test
+/// does not time out just because it was suspended: the wait goes in short
+/// slices, and a slice that overran by far is counted as its nominal length.
+fn recv_running<T>(rx: &mpsc::Receiver<T>, limit: Duration) -> Result<T, RecvTimeoutError> {
+    let mut used = Duration::ZERO;
+    loop {
+        let left = limit.saturating_sub(used);
+        if left.is_zero() {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        let slice = left.min(SLICE);
+        let t0 = Instant::now();
+        match rx.recv_timeout(slice) {
+            Err(RecvTimeoutError::Timeout) => {
+                let took = t0.elapsed();
+                used += if took > slice + STOPPED_SLACK { slice } else { took };
+            }
+            other => return other,
         }
     }
 }
@@ -112,7 +178,7 @@ where
         })
         .map_err(|e| Error::io(format!("starting the thread of test {}", ctx.name()), e))?;
     let received = match limit {
-        Some(limit) => rx.recv_timeout(limit),
+        Some(limit) => recv_running(&rx, limit),
         None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
     };
     match received {
@@ -142,5 +208,34 @@ where
             }
             Ok(Finished::TimedOut { limit: limit.unwrap_or_default(), killed })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_limits_and_rejects_garbage_clearly() {
+        assert_eq!(parse_timeout("300").unwrap(), Some(Duration::from_secs(300)));
+        assert_eq!(parse_timeout("0.0").unwrap(), None);
+        for bad in ["-1", "nan", "inf", "1e19", "1e30", "", "5s"] {
+            let e = parse_timeout(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+        assert!(parse_timeout(&MAX_TIMEOUT.as_secs().to_string()).is_ok());
+    }
+
+    #[test]
+    fn running_time_waits_end_at_the_limit_or_on_a_message() {
+        let (tx, rx) = mpsc::channel::<u8>();
+        let t0 = Instant::now();
+        assert_eq!(recv_running(&rx, Duration::from_millis(450)), Err(RecvTimeoutError::Timeout));
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(3), "{took:?}");
+        tx.send(7).unwrap();
+        assert_eq!(recv_running(&rx, Duration::from_secs(60)), Ok(7));
+        drop(tx);
+        assert_eq!(recv_running(&rx, Duration::from_secs(60)), Err(RecvTimeoutError::Disconnected));
     }
 }

@@ -48,14 +48,34 @@ pub fn count_changes(old: &str, new: &str) -> (usize, usize) {
 }
 
 /// Color a unified diff with ANSI escapes: headers bold, hunks cyan, removed
-/// lines red, added lines green.
+/// lines red, added lines green. Where a run of removed lines is followed by
+/// as many added lines, each pair is compared word by word and the changed
+/// words are underlined — the part that changed inside a long one-line QMP
+/// JSON stands out, as in `cargo insta review`.
 pub fn colorize(diff: &str) -> String {
+    let lines: Vec<&str> = diff.split_inclusive('\n').collect();
     let mut out = String::with_capacity(diff.len() + diff.len() / 4);
-    for line in diff.split_inclusive('\n') {
-        let (body, nl) = match line.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (line, ""),
-        };
+    let mut i = 0;
+    while i < lines.len() {
+        let body = lines[i].trim_end_matches('\n');
+        let is_removed = body.starts_with('-') && !body.starts_with("---");
+        if is_removed {
+            let dels = lines[i..].iter().take_while(|l| l.starts_with('-') && !l.starts_with("---")).count();
+            let adds = lines[i + dels..].iter().take_while(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+            for k in 0..dels + adds {
+                let line = lines[i + k];
+                out.push_str(&if dels != adds {
+                    let color = if k < dels { "\x1b[31m" } else { "\x1b[32m" };
+                    format!("{color}{}\x1b[0m\n", line.trim_end_matches('\n'))
+                } else if k < dels {
+                    inline_line('-', strip(line), strip(lines[i + dels + k]))
+                } else {
+                    inline_line('+', strip(lines[i + k - dels]), strip(line))
+                });
+            }
+            i += dels + adds;
+            continue;
+        }
         let color = if body.starts_with("---") || body.starts_with("+++") {
             "\x1b[1m"
         } else if body.starts_with("@@") {
@@ -68,12 +88,46 @@ pub fn colorize(diff: &str) -> String {
             ""
         };
         if color.is_empty() {
-            out.push_str(line);
+            out.push_str(lines[i]);
         } else {
+            let nl = if lines[i].ends_with('\n') { "\n" } else { "" };
             out.push_str(&format!("{color}{body}\x1b[0m{nl}"));
         }
+        i += 1;
     }
     out
+}
+
+/// A diff line without its marker and newline.
+fn strip(line: &str) -> &str {
+    line.trim_end_matches('\n').get(1..).unwrap_or("")
+}
+
+/// One side (`-` or `+`) of a changed line pair, the words that differ from
+/// the other side underlined.
+fn inline_line(side: char, old: &str, new: &str) -> String {
+    const UNDERLINE: &str = "\x1b[4m";
+    const NO_UNDERLINE: &str = "\x1b[24m";
+    let color = if side == '-' { "\x1b[31m" } else { "\x1b[32m" };
+    let mut s = format!("{color}{side}");
+    let words = TextDiff::configure().timeout(DIFF_TIMEOUT).diff_words(old, new);
+    for change in words.iter_all_changes() {
+        let (keep, emphasize) = match (side, change.tag()) {
+            (_, ChangeTag::Equal) => (true, false),
+            ('-', ChangeTag::Delete) | ('+', ChangeTag::Insert) => (true, true),
+            _ => (false, false),
+        };
+        if !keep {
+            continue;
+        }
+        if emphasize && !change.value().trim().is_empty() {
+            s.push_str(&format!("{UNDERLINE}{}{NO_UNDERLINE}", change.value()));
+        } else {
+            s.push_str(change.value());
+        }
+    }
+    s.push_str("\x1b[0m\n");
+    s
 }
 
 /// Indent every line of `text` by `prefix`.
@@ -96,6 +150,15 @@ mod tests {
     fn counts_and_colors() {
         assert_eq!(count_changes("a\nb\n", "a\nc\nd\n"), (2, 1));
         assert_eq!(count_changes("", "a\n"), (1, 0));
-        assert_eq!(colorize("-x\n+y\n z\n"), "\x1b[31m-x\x1b[0m\n\x1b[32m+y\x1b[0m\n z\n");
+        assert_eq!(colorize("-x\n-w\n+y\n z\n"), "\x1b[31m-x\x1b[0m\n\x1b[31m-w\x1b[0m\n\x1b[32m+y\x1b[0m\n z\n");
+        assert_eq!(colorize("--- a\n@@ -1 +1 @@\n"), "\x1b[1m--- a\x1b[0m\n\x1b[36m@@ -1 +1 @@\x1b[0m\n");
+    }
+
+    #[test]
+    fn changed_words_are_underlined() {
+        let c = colorize("-{\"return\": {\"status\": \"ready\"}}\n+{\"return\": {\"status\": \"running\"}}\n");
+        assert!(c.starts_with("\x1b[31m-{\"return\": {\"status\": \x1b[4m"), "{c:?}");
+        assert!(c.contains("\x1b[4m\"ready\"}}\x1b[24m") && c.contains("\x1b[4m\"running\"}}\x1b[24m"), "{c:?}");
+        assert!(!c.contains("\x1b[4mreturn"), "{c:?}");
     }
 }

@@ -47,12 +47,124 @@ pub struct MatrixArgs {
     /// Options for qemu-img create/convert; sets IMGOPTS.
     #[arg(short = 'o', long = "imgopts", value_name = "OPTS")]
     pub imgopts: Option<String>,
+    /// Misalign memory allocations: qemu-io gets `--misalign` (`-misalign`).
+    #[arg(long)]
+    pub misalign: bool,
+    /// Matrix: these formats (comma-separated, or `all`) instead of one.
+    #[arg(long, value_name = "FMT,...", conflicts_with = "imgfmt")]
+    pub formats: Option<String>,
+    /// Matrix: these protocols (comma-separated, or `all`) instead of one.
+    #[arg(long, value_name = "PROTO,...", conflicts_with = "imgproto")]
+    pub protocols: Option<String>,
+    /// Matrix: these cache modes (comma-separated, or `all`) instead of one.
+    #[arg(long, value_name = "MODE,...", conflicts_with = "cachemode")]
+    pub cache_modes: Option<String>,
+}
+
+/// The cache modes `--cache-modes all` means.
+pub const CACHE_MODES: &[&str] = &["writeback", "writethrough", "none", "directsync", "unsafe"];
+
+/// One cell of the format × protocol × cache matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// `<fmt>-<proto>`, or `<fmt>-<proto>-<cache>` in a matrix over cache
+    /// modes: the name of its output directory and of its scratch
+    /// directories.
+    pub name: String,
+    /// IMGFMT.
+    pub imgfmt: String,
+    /// IMGPROTO.
+    pub imgproto: String,
+    /// CACHEMODE, `None` for the default.
+    pub cachemode: Option<String>,
+    /// AIOMODE.
+    pub aiomode: String,
+    /// IMGOPTS.
+    pub imgopts: Option<String>,
+    /// `-misalign`.
+    pub misalign: bool,
+}
+
+/// Split a comma-separated list, `all` standing for `every`; each item must
+/// be in `every`.
+fn list(what: &'static str, value: &str, every: &[&str]) -> crate::error::Result<Vec<String>> {
+    let items: Vec<String> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if items.iter().any(|i| i == "all") {
+        return Ok(every.iter().map(|s| s.to_string()).collect());
+    }
+    if items.is_empty() {
+        return Err(crate::error::Error::BadValue { what, why: "an empty list".into() });
+    }
+    if let Some(bad) = items.iter().find(|i| !every.contains(&i.as_str())) {
+        return Err(crate::error::Error::BadValue { what, why: format!("{bad:?} is not one of {}", every.join(", ")) });
+    }
+    Ok(items)
 }
 
 impl MatrixArgs {
-    /// `<fmt>-<proto>`: the name of this cell's output directory.
-    pub fn cell(&self) -> String {
-        format!("{}-{}", self.imgfmt, self.imgproto)
+    /// Whether more than one cell may be asked for.
+    pub fn is_matrix(&self) -> bool {
+        self.formats.is_some() || self.protocols.is_some() || self.cache_modes.is_some()
+    }
+
+    /// The cells to run: formats × protocols × cache modes.
+    pub fn cells(&self) -> crate::error::Result<Vec<Cell>> {
+        let fmts = match &self.formats {
+            Some(v) => list("--formats", v, FORMATS)?,
+            None => vec![self.imgfmt.clone()],
+        };
+        let protos = match &self.protocols {
+            Some(v) => list("--protocols", v, PROTOCOLS)?,
+            None => vec![self.imgproto.clone()],
+        };
+        let caches: Vec<Option<String>> = match &self.cache_modes {
+            Some(v) => list("--cache-modes", v, CACHE_MODES)?.into_iter().map(Some).collect(),
+            None => vec![self.cachemode.clone()],
+        };
+        let mut cells = Vec::new();
+        for fmt in &fmts {
+            for proto in &protos {
+                for cache in &caches {
+                    let mut name = format!("{fmt}-{proto}");
+                    if caches.len() > 1 {
+                        name.push('-');
+                        name.push_str(cache.as_deref().unwrap_or("writeback"));
+                    }
+                    cells.push(Cell {
+                        name,
+                        imgfmt: fmt.clone(),
+                        imgproto: proto.clone(),
+                        cachemode: cache.clone(),
+                        aiomode: self.aiomode.clone(),
+                        imgopts: self.imgopts.clone(),
+                        misalign: self.misalign,
+                    });
+                }
+            }
+        }
+        Ok(cells)
+    }
+
+    /// The single cell of a non-matrix invocation.
+    pub fn cell(&self) -> Cell {
+        let mut plain = self.clone();
+        (plain.formats, plain.protocols, plain.cache_modes) = (None, None, None);
+        plain.cells().ok().and_then(|c| c.into_iter().next()).unwrap_or_else(|| Cell {
+            name: format!("{}-{}", self.imgfmt, self.imgproto),
+            imgfmt: self.imgfmt.clone(),
+            imgproto: self.imgproto.clone(),
+            cachemode: self.cachemode.clone(),
+            aiomode: self.aiomode.clone(),
+            imgopts: self.imgopts.clone(),
+            misalign: self.misalign,
+        })
+    }
+}
+
+impl Cell {
+    /// CACHEMODE as the tests see it.
+    pub fn cachemode(&self) -> &str {
+        self.cachemode.as_deref().unwrap_or("writeback")
     }
 
     /// The variables every test process of this cell gets (on top of the
@@ -61,13 +173,24 @@ impl MatrixArgs {
         let mut v = vec![
             ("IMGFMT".to_string(), self.imgfmt.clone()),
             ("IMGPROTO".into(), self.imgproto.clone()),
-            ("CACHEMODE".into(), self.cachemode.clone().unwrap_or_else(|| "writeback".into())),
+            ("CACHEMODE".into(), self.cachemode().to_string()),
             ("CACHEMODE_IS_DEFAULT".into(), self.cachemode.is_none().to_string()),
             ("AIOMODE".into(), self.aiomode.clone()),
             ("OUTPUT_DIR".into(), output_dir.display().to_string()),
         ];
         if let Some(o) = &self.imgopts {
             v.push(("IMGOPTS".into(), o.clone()));
+        }
+        if self.misalign {
+            // testenv.py: qemu-io's options get --misalign before -f.
+            let no_fmt = format!("--cache {} --aio {} --misalign", self.cachemode(), self.aiomode);
+            let with_fmt = if self.imgfmt == "luks" { no_fmt.clone() } else { format!("{no_fmt} -f {}", self.imgfmt) };
+            if std::env::var_os("QEMU_IO_OPTIONS").is_none() {
+                v.push(("QEMU_IO_OPTIONS".into(), with_fmt));
+            }
+            if std::env::var_os("QEMU_IO_OPTIONS_NO_FMT").is_none() {
+                v.push(("QEMU_IO_OPTIONS_NO_FMT".into(), no_fmt));
+            }
         }
         v
     }
@@ -84,8 +207,10 @@ impl MatrixArgs {
 /// `check`'s header, line for line like `testenv.print_env` (GDB, valgrind and
 /// qemu-output-printing lines are left out: the harness has no such modes),
 /// plus the cache and aio modes and the output directory. Every line starts
-/// with `prefix` (`# ` for TAP); the last line is the bare prefix.
-pub fn header(env: &TestEnv, prefix: &str) -> String {
+/// with `prefix` (`# ` for TAP); the last line is the bare prefix. For a
+/// matrix run, one `CELLS` line replaces the format, protocol, cache mode
+/// and output directory lines.
+pub fn header(env: &TestEnv, prefix: &str, matrix: Option<&[String]>) -> String {
     let prog = |p: &iotests::env::Program, opts: &[String]| {
         let line = match &p.path {
             Some(path) => format!("\"{}\" {}", path.display(), opts.join(" ")),
@@ -115,7 +240,31 @@ pub fn header(env: &TestEnv, prefix: &str) -> String {
         format!("OUTPUT_DIR    -- {}", env.output_dir.display()),
         String::new(),
     ];
-    lines.iter().map(|l| format!("{prefix}{l}").trim_end().to_string() + "\n").collect()
+    let matrix_line = matrix.map(|cells| format!("CELLS         -- {}", cells.join(" ")));
+    lines
+        .iter()
+        .filter_map(|l| match &matrix_line {
+            // A matrix run has no single format, protocol or cache mode.
+            Some(m) if l.starts_with("IMGFMT ") => Some(m),
+            Some(_) if l.starts_with("IMGPROTO ") || l.starts_with("CACHEMODE ") => None,
+            Some(_) if l.starts_with("OUTPUT_DIR ") => None,
+            _ => Some(l),
+        })
+        .map(|l| format!("{prefix}{l}").trim_end().to_string() + "\n")
+        .collect()
+}
+
+/// The variables the tests read, as `NAME=value` pairs: what the library
+/// would export, with each program as the path it resolved to.
+pub fn exported_vars(env: &TestEnv) -> Vec<(&'static str, String)> {
+    let progs = [&env.qemu, &env.qemu_img, &env.qemu_io, &env.qemu_nbd, &env.qsd];
+    env.exported()
+        .into_iter()
+        .map(|(k, v)| match progs.iter().find(|p| p.var == k).and_then(|p| p.path.as_ref()) {
+            Some(path) => (k, path.display().to_string()),
+            None => (k, v),
+        })
+        .collect()
 }
 
 /// `sysname/machine nodename release`, as testenv.py prints `os.uname()`.
@@ -145,18 +294,40 @@ mod tests {
             cachemode: None,
             aiomode: "native".into(),
             imgopts: None,
+            misalign: false,
+            formats: None,
+            protocols: None,
+            cache_modes: None,
         }
     }
 
     #[test]
-    fn vars_carry_the_matrix() {
-        let v: BTreeMap<_, _> = matrix().vars(Path::new("/o")).into_iter().collect();
+    fn vars_carry_the_cell() {
+        let cell = matrix().cell();
+        assert_eq!(cell.name, "luks-nbd");
+        let v: BTreeMap<_, _> = cell.vars(Path::new("/o")).into_iter().collect();
         assert_eq!(v["IMGFMT"], "luks");
         assert_eq!(v["CACHEMODE"], "writeback");
         assert_eq!(v["CACHEMODE_IS_DEFAULT"], "true");
         assert_eq!(v["OUTPUT_DIR"], "/o");
-        assert!(!v.contains_key("IMGOPTS"));
-        assert_eq!(matrix().cell(), "luks-nbd");
+        assert!(!v.contains_key("IMGOPTS") && !v.contains_key("QEMU_IO_OPTIONS"));
+        let mis = Cell { misalign: true, imgfmt: "qcow2".into(), ..cell };
+        let v: BTreeMap<_, _> = mis.vars(Path::new("/o")).into_iter().collect();
+        if std::env::var_os("QEMU_IO_OPTIONS").is_none() {
+            assert_eq!(v["QEMU_IO_OPTIONS"], "--cache writeback --aio native --misalign -f qcow2");
+        }
+    }
+
+    #[test]
+    fn matrix_cells() {
+        let m =
+            MatrixArgs { formats: Some("qcow2,raw".into()), cache_modes: Some("none,writeback".into()), ..matrix() };
+        let names: Vec<String> = m.cells().unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["qcow2-nbd-none", "qcow2-nbd-writeback", "raw-nbd-none", "raw-nbd-writeback"]);
+        let all = MatrixArgs { formats: Some("all".into()), ..matrix() };
+        assert_eq!(all.cells().unwrap().len(), FORMATS.len());
+        let bad = MatrixArgs { protocols: Some("file,tcp".into()), ..matrix() };
+        assert!(bad.cells().unwrap_err().to_string().contains("\"tcp\" is not one of"));
     }
 
     #[test]
@@ -165,11 +336,13 @@ mod tests {
         vars.insert("IMGFMT".into(), "luks".into());
         vars.insert("QEMU_PROG".into(), "/nonexistent/qemu".into());
         let env = TestEnv::from_vars(&vars, "raw");
-        let h = header(&env, "# ");
+        let h = header(&env, "# ", None);
         assert!(h.starts_with("# QEMU          -- \"/nonexistent/qemu\" -nodefaults"), "{h}");
         assert!(h.lines().next().unwrap().ends_with("(not found; set QEMU_PROG)"), "{h}");
         assert!(h.contains("\n# IMGFMT        -- luks (iter-time=10)\n"), "{h}");
         assert!(h.ends_with("\n#\n"), "{h}");
         assert!(platform().contains('/'));
+        let m = header(&env, "", Some(&["qcow2-file".into(), "raw-file".into()]));
+        assert!(m.contains("\nCELLS         -- qcow2-file raw-file\n") && !m.contains("IMGFMT"), "{m}");
     }
 }

@@ -22,17 +22,15 @@ pub enum Error {
     #[error("{}: not valid UTF-8", .0.display())]
     NotUtf8(PathBuf),
 
-    /// No `Cargo.toml` with a `[workspace]` table above the start directory.
-    #[error("no Cargo workspace (a Cargo.toml with [workspace]) in {} or above; use --manifest-path", .0.display())]
-    NoWorkspace(PathBuf),
+    /// cargo could not name the workspace (or its iotests test target).
+    #[error("{0}")]
+    NoWorkspace(String),
 
-    /// A test source could not be understood by the discovery scanner.
-    #[error("{}:{line}: {msg}", file.display())]
-    Discover {
-        /// The test source.
-        file: PathBuf,
-        /// 1-based line of the offending invocation.
-        line: usize,
+    /// The test binary's listing (`IOTESTS_LIST=1`) is unusable.
+    #[error("listing the tests of {binary}: {msg}")]
+    Listing {
+        /// The test binary.
+        binary: PathBuf,
         /// What is wrong.
         msg: String,
     },
@@ -73,19 +71,32 @@ pub enum Error {
     },
 
     /// `cargo test --no-run` built nothing that looks like the iotests binary.
-    #[error("cargo built no test executable for target `iotests` (is tests/iotests/main.rs declared?)")]
-    NoTestBinary,
+    #[error("cargo built no test executable for target `{0}`")]
+    NoTestBinary(String),
 
-    /// An environment variable holds an unusable value.
-    #[error("invalid {var}={value:?}: {why}")]
-    BadEnv {
-        /// The variable.
+    /// A value given on the command line or in the environment is unusable.
+    #[error("invalid {what}: {why}")]
+    BadValue {
+        /// The option or variable.
+        what: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+
+    /// A QEMU program the run needs is missing or does not run.
+    #[error("{var}={value}: {why}")]
+    Program {
+        /// The variable naming it (`QEMU_PROG`, …).
         var: &'static str,
         /// Its value.
         value: String,
-        /// What was expected.
-        why: &'static str,
+        /// What is wrong.
+        why: String,
     },
+
+    /// An upstream `check` option this command does not implement.
+    #[error("{0}")]
+    Unsupported(String),
 
     /// `regen` was asked to rewrite snapshots on a CI machine.
     #[error(

@@ -6,14 +6,20 @@ mod argv;
 mod check;
 mod conformance;
 mod diff;
-mod discover;
 mod envcmd;
 mod error;
+mod listcmd;
+mod listing;
 mod out;
 mod proc;
+mod programs;
+mod reference;
 mod regen;
 mod review;
+mod scratch;
+mod select;
 mod snapfile;
+mod terminal;
 mod workspace;
 
 use std::io::{IsTerminal, Write};
@@ -32,7 +38,9 @@ const MATRIX_HELP: &str = "\
 check's single-dash spellings are accepted too:
   formats:   -raw -qcow2 -qcow -qed -vmdk -vpc -vhdx -vdi -parallels -luks -bochs -cloop -dmg -vvfat
   protocols: -file -nbd -fuse -rbd -ssh -nfs
-  -nocache (= -c none), -tap (= --tap)";
+  -nocache (= -c none), -tap (= --tap), -misalign, -makecheck
+Not supported (refused): -gdb, -valgrind, -p.
+A matrix: --formats qcow2,raw --protocols file,nbd --cache-modes writeback,none (or `all`).";
 
 /// Run QEMU's iotests ported to Rust, like QEMU's `check`, and manage their
 /// snapshots.
@@ -40,14 +48,17 @@ check's single-dash spellings are accepted too:
 #[command(name = "iotests", version, max_term_width = 100)]
 struct Cli {
     /// The snapshot directory [default: IOTESTS_SNAPSHOT_DIR or WORKSPACE/snapshots].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
     snapshots: Option<PathBuf>,
-    /// The workspace's Cargo.toml (or a directory in it) [default: found from the current directory].
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The workspace's Cargo.toml (or a directory in it) [default: found by cargo from the current directory].
+    #[arg(long, global = true, value_name = "PATH", help_heading = "Global options")]
     manifest_path: Option<PathBuf>,
-    /// The iotests sources to discover tests in [default: WORKSPACE/tests/iotests].
-    #[arg(long, global = true, value_name = "DIR")]
+    /// The iotests sources: the test target is the one whose main.rs is here [default: WORKSPACE/tests/iotests].
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
     tests_dir: Option<PathBuf>,
+    /// Build the test binary quietly (no cargo progress lines).
+    #[arg(short = 'q', long, global = true, help_heading = "Global options")]
+    quiet: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -57,9 +68,11 @@ enum Cmd {
     /// Run tests like QEMU's check: header, a line per test, diffs, summary.
     #[command(after_help = MATRIX_HELP)]
     Check(CheckArgs),
+    /// List the tests (name, groups, formats) or, with --groups, the groups.
+    List(listcmd::ListArgs),
     /// Show pending snapshot changes; ask accept/reject/skip on a terminal.
     Review {
-        /// Only these tests (names or glob patterns).
+        /// Only these tests (names or glob patterns; `150` includes `150.raw`).
         tests: Vec<String>,
         /// Use terminal colors.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -75,17 +88,17 @@ enum Cmd {
         /// Only these tests (names or glob patterns).
         tests: Vec<String>,
     },
-    /// Rerun tests writing changed and new snapshots as pending, and summarise.
+    /// Rerun tests, leave changed and new outputs pending, and summarise.
     #[command(after_help = MATRIX_HELP)]
     Regen(RegenArgs),
     /// Snapshots as QEMU-style .out files, and back.
     #[command(subcommand)]
-    Out(OutCmd),
+    Out(out::OutCmd),
     /// Compare snapshots with QEMU's reference .out files, as check compares.
     Conformance {
         /// A QEMU source tree (with tests/qemu-iotests).
         qemu_src: PathBuf,
-        /// Only these tests; a missing snapshot then counts as a difference.
+        /// Only these tests (all their variants); a missing side counts as a difference.
         tests: Vec<String>,
         /// Use terminal colors.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -102,23 +115,17 @@ enum Cmd {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum OutCmd {
-    /// Write every snapshot body as DIR/<name>.out.
-    Export {
-        /// The directory to write.
-        dir: PathBuf,
-    },
-    /// Create or refresh snapshots from DIR/*.out.
-    Import {
-        /// The directory to read.
-        dir: PathBuf,
-    },
-}
-
 fn main() {
-    let cli = Cli::parse_from(argv::normalize(std::env::args_os()));
-    let paths = Paths { manifest_path: cli.manifest_path, snapshots: cli.snapshots, tests_dir: cli.tests_dir };
+    let args = match argv::normalize(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("iotests: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
+    let mut paths = Paths::new(cli.manifest_path, cli.snapshots, cli.tests_dir);
+    paths.quiet = cli.quiet;
     let code = match run(&paths, cli.cmd) {
         Ok(code) => code,
         Err(Error::Interrupted) => 130,
@@ -132,6 +139,7 @@ fn main() {
 
 fn run(paths: &Paths, cmd: Cmd) -> Result<i32> {
     let stdout = &mut std::io::stdout().lock() as &mut dyn Write;
+    let snapdir = || paths.snapshots().map(SnapDir::new);
     match cmd {
         Cmd::Check(args) => {
             proc::install_signal_handlers();
@@ -141,31 +149,28 @@ fn run(paths: &Paths, cmd: Cmd) -> Result<i32> {
             proc::install_signal_handlers();
             regen::regen(paths, &args)
         }
+        Cmd::List(args) => listcmd::list(paths, &args, stdout),
         Cmd::Review { tests, color } => {
-            let dir = SnapDir::new(paths.snapshots()?);
-            let stdin = std::io::stdin();
-            let interactive = stdin.is_terminal();
-            let mut lock = stdin.lock();
-            let input: Option<&mut dyn std::io::BufRead> = if interactive { Some(&mut lock) } else { None };
-            review::review(&dir, &tests, stdout, input, color.enabled())?;
+            let dir = snapdir()?;
+            let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+            review::review(&dir, &tests, stdout, interactive, color.enabled())?;
             Ok(0)
         }
-        Cmd::Accept { tests } => review::accept(&SnapDir::new(paths.snapshots()?), &tests, stdout).map(|_| 0),
-        Cmd::Reject { tests } => review::reject(&SnapDir::new(paths.snapshots()?), &tests, stdout).map(|_| 0),
-        Cmd::Out(OutCmd::Export { dir }) => out::export(&SnapDir::new(paths.snapshots()?), &dir, stdout).map(|_| 0),
-        Cmd::Out(OutCmd::Import { dir }) => out::import(&SnapDir::new(paths.snapshots()?), &dir, stdout).map(|_| 0),
+        Cmd::Accept { tests } => review::accept(&snapdir()?, &tests, stdout).map(|_| 0),
+        Cmd::Reject { tests } => review::reject(&snapdir()?, &tests, stdout).map(|_| 0),
+        Cmd::Out(cmd) => out::run(paths, &cmd, stdout),
         Cmd::Conformance { qemu_src, tests, color } => {
-            let score =
-                conformance::run(&qemu_src, &SnapDir::new(paths.snapshots()?), &tests, stdout, color.enabled())?;
+            let score = conformance::run(&qemu_src, &snapdir()?, &tests, stdout, color.enabled())?;
             Ok(if score.ok() { 0 } else { 1 })
         }
         Cmd::Env { matrix, vars } => {
+            let cell = matrix.cell();
             // The output directory the tests of this cell would get.
-            let output_dir = paths.work_dir().map(|w| w.join(matrix.cell())).unwrap_or_else(|_| matrix.cell().into());
-            let env = matrix.test_env(&output_dir);
-            write!(stdout, "{}", envcmd::header(&env, "")).at("stdout")?;
+            let output_dir = paths.work_dir().map(|w| w.join(&cell.name)).unwrap_or_else(|_| cell.name.clone().into());
+            let env = cell.test_env(&output_dir);
+            write!(stdout, "{}", envcmd::header(&env, "", None)).at("stdout")?;
             if vars {
-                for (k, v) in env.exported() {
+                for (k, v) in envcmd::exported_vars(&env) {
                     writeln!(stdout, "{k}={v}").at("stdout")?;
                 }
             }

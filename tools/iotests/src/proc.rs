@@ -1,11 +1,17 @@
-//! Child processes with deadlines: each runs in a process group of its own so
-//! that a timeout or Ctrl-C takes down everything it started, and no wait is
-//! unbounded.
+//! Child processes and the command's own signals.
+//!
+//! Every child runs in a process group of its own, so that a timeout or
+//! Ctrl-C takes down everything it started, and dies with the command (the
+//! library's [`die_with_parent`](iotests::process::die_with_parent)). The
+//! command catches SIGINT, SIGTERM and SIGHUP (counted: the second one
+//! escalates to SIGKILL) and SIGTSTP (Ctrl-Z: the runner stops its tests,
+//! then itself, and resumes both on `fg`). Handlers only record; the wait
+//! loops act.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -15,58 +21,84 @@ use crate::error::{Error, Result};
 pub const POLL: Duration = Duration::from_millis(20);
 
 /// How long a process group gets between SIGTERM and SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(3);
+pub const TERM_GRACE: Duration = Duration::from_secs(3);
 
 /// How long to wait for a process after SIGKILL, and for output pipes to
 /// drain after it exits.
 const REAP_LIMIT: Duration = Duration::from_secs(5);
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only async-signal-safe work here: record it; the wait loops act on it.
-    INTERRUPTED.store(true, Ordering::SeqCst);
+extern "C" fn on_interrupt(_: libc::c_int) {
+    // Only async-signal-safe work here: count it; the wait loops act on it.
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Catch SIGINT, SIGTERM and SIGHUP: children run in their own process
-/// groups, so the terminal's Ctrl-C does not reach them and the command must
-/// stop them itself (see [`interrupted`]).
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+fn set_handler(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: a zeroed sigaction with a handler that only stores to an
+    // atomic is a valid, async-signal-safe disposition.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as *const () as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Catch SIGINT, SIGTERM and SIGHUP (see [`interrupts`]) and SIGTSTP (see
+/// [`take_stop_request`]): children run in their own process groups, so the
+/// terminal's Ctrl-C and Ctrl-Z do not reach them and the command must
+/// forward them itself.
 pub fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with a handler that only stores to an
-        // atomic is a valid, async-signal-safe disposition.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
+        set_handler(sig, on_interrupt);
     }
+    set_handler(libc::SIGTSTP, on_stop);
+}
+
+/// How many times the user asked the command to stop (Ctrl-C, SIGTERM,
+/// SIGHUP): 1 terminates the tests gracefully, 2 or more kills them.
+pub fn interrupts() -> usize {
+    INTERRUPTS.load(Ordering::SeqCst)
 }
 
 /// Whether the user asked the command to stop.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    interrupts() > 0
 }
 
-/// Put the command's child in a new process group and, on Linux, have it
-/// killed if this command dies without cleaning up (SIGKILL, crash).
+/// Whether Ctrl-Z was pressed since the last call.
+pub fn take_stop_request() -> bool {
+    STOP_REQUESTED.swap(false, Ordering::SeqCst)
+}
+
+/// Stop this process (as Ctrl-Z would) until it is continued. SIGSTOP, not
+/// SIGTSTP: the kernel discards a terminal stop signal for an orphaned
+/// process group, and cannot for SIGSTOP.
+pub fn stop_self() {
+    // SAFETY: raise only sends a signal to the calling thread.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+}
+
+/// Put the command's child in a new process group and have it killed if
+/// this command dies without cleaning up (SIGKILL, crash).
 pub fn isolate(cmd: &mut Command) -> &mut Command {
     cmd.process_group(0);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    iotests::process::die_with_parent(cmd);
     cmd
 }
 
 /// Send `sig` to the process group led by `pid`; a vanished group is fine.
+/// The group is our child's, which we have not reaped yet, so its id cannot
+/// have been reused.
 pub fn signal_group(pid: u32, sig: libc::c_int) {
     if let Ok(pgid) = libc::pid_t::try_from(pid)
         && pgid > 0
@@ -78,12 +110,69 @@ pub fn signal_group(pid: u32, sig: libc::c_int) {
     }
 }
 
-/// Wait for `child` until `deadline`; `None` if it is still running then.
-/// Returns early with `None` when the user interrupts.
+/// Whether our child `pid` has exited, without reaping it: while it is a
+/// zombie its process group id cannot be reused, so the group can still be
+/// signalled safely (to take down stragglers) before the child is reaped.
+pub fn has_exited(pid: u32) -> bool {
+    let pid: libc::id_t = pid;
+    // SAFETY: waitid writes only into the siginfo we pass; WNOWAIT leaves
+    // the child waitable.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        r != 0 || info.si_pid() != 0
+    }
+}
+
+/// A stopwatch that can be paused, so that time spent suspended (Ctrl-Z)
+/// counts neither as a test's elapsed time nor against its deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch {
+    running_since: Option<Instant>,
+    banked: Duration,
+}
+
+impl Stopwatch {
+    /// A running stopwatch at zero.
+    pub fn start() -> Stopwatch {
+        Stopwatch { running_since: Some(Instant::now()), banked: Duration::ZERO }
+    }
+
+    /// Stop counting (idempotent).
+    pub fn pause(&mut self) {
+        if let Some(t) = self.running_since.take() {
+            self.banked += t.elapsed();
+        }
+    }
+
+    /// Count again (idempotent).
+    pub fn resume(&mut self) {
+        if self.running_since.is_none() {
+            self.running_since = Some(Instant::now());
+        }
+    }
+
+    /// Running time so far.
+    pub fn elapsed(&self) -> Duration {
+        self.banked + self.running_since.map(|t| t.elapsed()).unwrap_or_default()
+    }
+}
+
+/// Wait for `child` until `deadline` (not counting time spent suspended);
+/// `None` if it is still running then. Returns early with `None` when the
+/// user interrupts; forwards Ctrl-Z to the child's process group.
 pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+    let mut deadline = deadline;
     loop {
         if let Some(st) = child.try_wait()? {
             return Ok(Some(st));
+        }
+        if take_stop_request() {
+            let t0 = Instant::now();
+            signal_group(child.id(), libc::SIGSTOP);
+            stop_self();
+            signal_group(child.id(), libc::SIGCONT);
+            deadline += t0.elapsed();
         }
         if Instant::now() >= deadline || interrupted() {
             return Ok(None);
@@ -92,21 +181,11 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Optio
     }
 }
 
-/// Stop a child's whole process group: SIGTERM, a grace period, SIGKILL.
-/// Returns its status if it could be reaped within the limits.
-pub fn terminate(child: &mut Child) -> Option<ExitStatus> {
-    let pid = child.id();
-    signal_group(pid, libc::SIGTERM);
-    let grace = Instant::now() + TERM_GRACE;
-    while Instant::now() < grace {
-        if let Ok(Some(st)) = child.try_wait() {
-            // Stragglers of the group that ignored SIGTERM go too.
-            signal_group(pid, libc::SIGKILL);
-            return Some(st);
-        }
-        std::thread::sleep(POLL);
-    }
-    signal_group(pid, libc::SIGKILL);
+/// Stop a child's whole process group at once (SIGKILL) and reap it within
+/// a bounded time. For helper commands, not for tests (the runner
+/// terminates those as a state of its loop).
+pub fn kill_and_reap(child: &mut Child) -> Option<ExitStatus> {
+    signal_group(child.id(), libc::SIGKILL);
     let limit = Instant::now() + REAP_LIMIT;
     while Instant::now() < limit {
         if let Ok(Some(st)) = child.try_wait() {
@@ -124,54 +203,88 @@ pub struct Captured {
     pub status: ExitStatus,
     /// Its standard output.
     pub stdout: Vec<u8>,
+    /// Its standard error, if it was captured.
+    pub stderr: Vec<u8>,
 }
 
-/// Run `cmd` (in its own process group) with stdout captured and stderr
-/// passed through, killing it after `timeout`.
-pub fn run_captured(mut cmd: Command, what: &str, timeout: Duration) -> Result<Captured> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).process_group(0);
-    let mut child = cmd.spawn().map_err(|source| Error::Spawn { cmd: what.to_string(), source })?;
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut out) = child.stdout.take() {
-        // A thread, so a chatty child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
+/// Run `cmd` (in its own process group, dying with us) with stdout captured
+/// — and stderr too when `capture_stderr`, else passed through — killing it
+/// after `timeout`.
+pub fn run_captured(mut cmd: Command, what: &str, timeout: Duration, capture_stderr: bool) -> Result<Captured> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+    if capture_stderr {
+        cmd.stderr(Stdio::piped());
     }
+    isolate(&mut cmd);
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn { cmd: what.to_string(), source })?;
+    // Threads, so a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        if let Some(mut p) = pipe {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = p.read_to_end(&mut buf);
+                let _ = tx.send(buf);
+            });
+        }
+        rx
+    };
+    let out_rx = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err_rx = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let deadline = Instant::now() + timeout;
     let waited = wait_until(&mut child, deadline).map_err(|source| Error::Spawn { cmd: what.to_string(), source })?;
     let Some(status) = waited else {
-        terminate(&mut child);
+        kill_and_reap(&mut child);
         if interrupted() {
             return Err(Error::Interrupted);
         }
         return Err(Error::Timeout { cmd: what.to_string(), secs: timeout.as_secs() });
     };
-    // A grandchild may still hold the pipe open; don't wait for it forever.
-    let stdout = rx.recv_timeout(REAP_LIMIT).unwrap_or_default();
-    Ok(Captured { status, stdout })
+    // A grandchild may still hold a pipe open; don't wait for it forever.
+    let stdout = out_rx.recv_timeout(REAP_LIMIT).unwrap_or_default();
+    let stderr = if capture_stderr { err_rx.recv_timeout(REAP_LIMIT).unwrap_or_default() } else { Vec::new() };
+    Ok(Captured { status, stdout, stderr })
 }
 
-/// A timeout in seconds from an environment variable, or `default`.
-pub fn timeout_from_env(var: &'static str, default: Duration) -> Result<Duration> {
+/// A time limit in seconds from an environment variable (parsed by the
+/// library's [`parse_timeout`](iotests::harness::timeout::parse_timeout):
+/// `0` is no limit), or `default` when unset.
+pub fn limit_from_env(var: &'static str, default: Option<Duration>) -> Result<Option<Duration>> {
     match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<f64>() {
-            Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-            _ => Err(Error::BadEnv { var, value: v, why: "expected a positive number of seconds" }),
-        },
+        Ok(v) if !v.trim().is_empty() => {
+            iotests::harness::timeout::parse_timeout(&v).map_err(|e| Error::BadValue { what: var, why: e.to_string() })
+        }
         _ => Ok(default),
     }
 }
 
-/// Describe an exit status like Python's subprocess would: `exit status N`
-/// or `killed by signal N`.
+/// A signal's name (`SIGKILL`), or its number.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {sig}"),
+    };
+    format!("{name} ({sig})")
+}
+
+/// Describe an exit status: `exit status N` or `killed by signal SIGX (N)`.
 pub fn describe(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit status {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, Some(s)) => format!("killed by signal {}", signal_name(s)),
         _ => "unknown exit status".to_string(),
     }
 }
@@ -183,36 +296,48 @@ mod tests {
     #[test]
     fn captured_output_and_timeouts() {
         let mut c = Command::new("sh");
-        c.args(["-c", "echo hi"]);
-        let r = run_captured(c, "sh", Duration::from_secs(10)).unwrap();
+        c.args(["-c", "echo hi; echo oops >&2"]);
+        let r = run_captured(c, "sh", Duration::from_secs(10), true).unwrap();
         assert!(r.status.success());
-        assert_eq!(r.stdout, b"hi\n");
+        assert_eq!((r.stdout.as_slice(), r.stderr.as_slice()), (&b"hi\n"[..], &b"oops\n"[..]));
 
         let mut c = Command::new("sh");
         c.args(["-c", "sleep 30"]);
         let t0 = Instant::now();
-        let e = run_captured(c, "sleeper", Duration::from_millis(200)).unwrap_err();
+        let e = run_captured(c, "sleeper", Duration::from_millis(200), false).unwrap_err();
         assert!(matches!(e, Error::Timeout { .. }), "{e}");
         assert!(t0.elapsed() < Duration::from_secs(10));
     }
 
     #[test]
-    fn terminate_kills_the_group() {
+    fn kill_and_reap_takes_the_group() {
         let mut c = Command::new("sh");
         // The grandchild shares the group and must die with it.
         c.args(["-c", "sleep 30 & wait"]);
         isolate(&mut c);
         let mut child = c.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        let st = terminate(&mut child).expect("reaped");
-        assert!(!st.success());
+        let st = kill_and_reap(&mut child).expect("reaped");
+        assert_eq!(describe(st), "killed by signal SIGKILL (9)");
     }
 
     #[test]
-    fn env_timeouts_are_validated() {
+    fn stopwatch_pauses() {
+        let mut w = Stopwatch::start();
+        w.pause();
+        let t = w.elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(w.elapsed(), t);
+        w.resume();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(w.elapsed() >= t + Duration::from_millis(20));
+    }
+
+    #[test]
+    fn env_limits_use_the_library_parser() {
         assert_eq!(
-            timeout_from_env("IOTESTS_TEST_UNSET_VAR_X", Duration::from_secs(3)).unwrap(),
-            Duration::from_secs(3)
+            limit_from_env("IOTESTS_TEST_UNSET_VAR_X", Some(Duration::from_secs(3))).unwrap(),
+            Some(Duration::from_secs(3))
         );
     }
 }

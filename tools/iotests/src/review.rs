@@ -1,11 +1,15 @@
 //! `iotests review`, `accept` and `reject`: the pending `.snap.new` files
-//! insta leaves behind, shown as diffs and moved over or dropped.
+//! (`check`, `regen` and `out import` write them; so does insta), shown as
+//! diffs and moved over or dropped. On a terminal, review asks for a single
+//! key per snapshot and pages diffs taller than the screen.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use crate::diff;
 use crate::error::{Error, IoContext, Result};
-use crate::snapfile::{self, SnapDir, read_opt, read_text};
+use crate::reference::{self, Accepted};
+use crate::snapfile::{self, SnapDir, read_text};
+use crate::terminal::{self, Keys};
 
 /// The pending snapshots named by `tests` (names or glob patterns), or all
 /// of them when `tests` is empty. A name with nothing pending is an error.
@@ -18,8 +22,14 @@ pub fn pending_selection(dir: &SnapDir, tests: &[String]) -> Result<Vec<String>>
     let mut missing = Vec::new();
     for t in tests {
         let pat = glob::Pattern::new(t).ok();
-        let hits: Vec<&String> =
-            pending.iter().filter(|p| *p == t || pat.as_ref().is_some_and(|pat| pat.matches(p))).collect();
+        // A test name also selects its per-cell variants (`150` → `150.raw`).
+        let hits: Vec<&String> = pending
+            .iter()
+            .filter(|p| {
+                let base = reference::split_name(p).0;
+                *p == t || base == t || pat.as_ref().is_some_and(|pat| pat.matches(p) || pat.matches(base))
+            })
+            .collect();
         if hits.is_empty() {
             missing.push(t.as_str());
         }
@@ -40,27 +50,45 @@ pub fn pending_selection(dir: &SnapDir, tests: &[String]) -> Result<Vec<String>>
 /// One pending change: the accepted body (if any) and the new one.
 #[derive(Debug)]
 pub struct Change {
-    /// The test name.
+    /// The snapshot name (`209`, `150.raw`).
     pub name: String,
     /// The accepted snapshot's body, `None` for a new snapshot.
     pub old: Option<String>,
+    /// Why the accepted snapshot cannot be read, if it cannot.
+    pub corrupt: Option<String>,
     /// The pending snapshot's body.
     pub new: String,
+    /// The test's source file, from the snapshot's `source:` line.
+    pub source: Option<String>,
 }
 
 impl Change {
     /// Load `<name>.snap` and `<name>.snap.new`.
     pub fn load(dir: &SnapDir, name: &str) -> Result<Change> {
-        let new = snapfile::body_text(&read_text(&dir.pending(name))?);
-        let old = read_opt(&dir.snap(name))?.map(|t| snapfile::body_text(&t));
-        Ok(Change { name: name.to_string(), old, new })
+        let pending = read_text(&dir.pending(name))?;
+        let new = snapfile::body_text(&pending);
+        let (old, corrupt) = match reference::accepted(dir, name) {
+            Accepted::Missing => (None, None),
+            Accepted::Body(b) => (Some(b), None),
+            Accepted::Corrupt(why) => (None, Some(why)),
+        };
+        let source = snapfile::split(&pending)
+            .0
+            .lines()
+            .find_map(|l| l.strip_prefix("source:"))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        Ok(Change { name: name.to_string(), old, corrupt, new, source })
     }
 
     /// `changed (+a -b)`, `new (+a)` or `unchanged body (front matter only)`.
     pub fn summary(&self) -> String {
+        if let Some(why) = &self.corrupt {
+            return format!("replaces a corrupt snapshot ({why})");
+        }
         match &self.old {
             None => format!("new (+{})", diff::count_changes("", &self.new).0),
-            Some(old) if *old == self.new => "unchanged body (front matter only)".to_string(),
+            Some(old) if reference::same_output(old, &self.new) => "unchanged body (front matter only)".to_string(),
             Some(old) => {
                 let (a, r) = diff::count_changes(old, &self.new);
                 format!("changed (+{a} -{r})")
@@ -92,13 +120,27 @@ pub struct Tally {
     pub skipped: usize,
 }
 
-/// Show every selected pending change; when `input` is given (stdin is a
-/// terminal), ask for each one whether to accept, reject or skip it.
-pub fn review(
+/// Show every selected pending change; on a terminal (`interactive`), ask
+/// for each one whether to accept, reject or skip it, a key press each, and
+/// page diffs taller than the screen.
+pub fn review(dir: &SnapDir, tests: &[String], out: &mut dyn Write, interactive: bool, color: bool) -> Result<Tally> {
+    if interactive {
+        let rows = terminal::rows().unwrap_or(usize::MAX);
+        let mut pager = |text: &str| text.lines().count() + 4 > rows && terminal::page(text);
+        review_with(dir, tests, out, Some(&mut terminal::TerminalKeys), &mut pager, color)
+    } else {
+        review_with(dir, tests, out, None, &mut |_: &str| false, color)
+    }
+}
+
+/// [`review`] with the answers from `keys` (`None`: just list) and diffs
+/// offered to `pager` first (it returns whether it showed them).
+pub fn review_with(
     dir: &SnapDir,
     tests: &[String],
     out: &mut dyn Write,
-    mut input: Option<&mut dyn BufRead>,
+    mut keys: Option<&mut dyn Keys>,
+    pager: &mut dyn FnMut(&str) -> bool,
     color: bool,
 ) -> Result<Tally> {
     let names = pending_selection(dir, tests)?;
@@ -109,13 +151,16 @@ pub fn review(
     }
     for (i, name) in names.iter().enumerate() {
         let change = Change::load(dir, name)?;
-        writeln!(out, "{name}: {}", change.summary()).at("stdout")?;
-        write!(out, "{}", change.diff(dir, color)).at("stdout")?;
-        let Some(inp) = input.as_deref_mut() else {
+        let source = change.source.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default();
+        let text = format!("{name}: {}{source}\n{}", change.summary(), change.diff(dir, color));
+        if keys.is_none() || !pager(&text) {
+            write!(out, "{text}").at("stdout")?;
+        }
+        let Some(k) = keys.as_deref_mut() else {
             tally.skipped += 1;
             continue;
         };
-        match ask(out, inp, name)? {
+        match ask(out, k, name)? {
             Answer::Accept => {
                 snapfile::accept(dir, name)?;
                 tally.accepted += 1;
@@ -140,6 +185,13 @@ pub fn review(
         tally.skipped
     )
     .at("stdout")?;
+    if tally.accepted > 0 {
+        writeln!(out, "commit the accepted snapshots in {}", dir.dir.display()).at("stdout")?;
+    }
+    if tally.skipped > 0 {
+        writeln!(out, "still pending: `iotests review` to decide, `iotests accept NAME` / `iotests reject NAME`")
+            .at("stdout")?;
+    }
     Ok(tally)
 }
 
@@ -150,24 +202,23 @@ enum Answer {
     Quit,
 }
 
-/// Ask until the answer is understood. End of input means quit. Waiting for
+/// Ask until a known key is pressed; end of input means quit. Waiting for
 /// the person at the terminal is the one wait without a timeout.
-fn ask(out: &mut dyn Write, input: &mut dyn BufRead, name: &str) -> Result<Answer> {
+fn ask(out: &mut dyn Write, keys: &mut dyn Keys, name: &str) -> Result<Answer> {
+    write!(out, "{name}: [a]ccept, [r]eject, [s]kip, [q]uit? ").at("stdout")?;
+    out.flush().at("stdout")?;
     loop {
-        write!(out, "{name}: [a]ccept, [r]eject, [s]kip, [q]uit? ").at("stdout")?;
-        out.flush().at("stdout")?;
-        let mut line = String::new();
-        if input.read_line(&mut line).at("stdin")? == 0 {
-            writeln!(out).at("stdout")?;
-            return Ok(Answer::Quit);
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "a" | "accept" => return Ok(Answer::Accept),
-            "r" | "reject" => return Ok(Answer::Reject),
-            "s" | "skip" | "" => return Ok(Answer::Skip),
-            "q" | "quit" => return Ok(Answer::Quit),
-            _ => {}
-        }
+        let (answer, word) = match keys.key().map(|c| c.to_ascii_lowercase()) {
+            None => (Answer::Quit, "quit"),
+            Some('a') => (Answer::Accept, "accept"),
+            Some('r') => (Answer::Reject, "reject"),
+            Some('s' | '\n' | ' ') => (Answer::Skip, "skip"),
+            // q, Ctrl-C, Ctrl-D.
+            Some('q' | '\x03' | '\x04') => (Answer::Quit, "quit"),
+            Some(_) => continue,
+        };
+        writeln!(out, "{word}").at("stdout")?;
+        return Ok(answer);
     }
 }
 
@@ -218,12 +269,22 @@ mod tests {
     fn interactive_review_applies_answers() {
         let (_d, dir) = setup();
         let mut out = Vec::new();
-        let mut input: &[u8] = b"x\na\nr\n";
-        let tally = review(&dir, &[], &mut out, Some(&mut input), false).unwrap();
+        let mut input: &[u8] = b"xar";
+        let mut paged = Vec::new();
+        let mut pager = |t: &str| {
+            paged.push(t.to_string());
+            t.starts_with("002")
+        };
+        let tally = review_with(&dir, &[], &mut out, Some(&mut input), &mut pager, false).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert_eq!(tally, Tally { accepted: 1, rejected: 1, skipped: 1 }, "{out}");
-        assert!(out.contains("001: changed (+1 -1)") && out.contains("-b\n+c\n"), "{out}");
-        assert!(out.contains("002: new (+1)") && out.contains("003: unchanged body"), "{out}");
+        assert!(out.contains("001: changed (+1 -1) [s]") && out.contains("-b\n+c\n"), "{out}");
+        assert!(out.contains("001: [a]ccept, [r]eject, [s]kip, [q]uit? accept\n"), "{out}");
+        // The pager showed 002's diff; the others were printed.
+        assert_eq!(paged.len(), 3);
+        assert!(!out.contains("002: new (+1)") && paged[1].starts_with("002: new (+1)"), "{out}");
+        assert!(out.contains("still pending: `iotests review`"), "{out}");
+        assert!(out.contains("003: unchanged body"), "{out}");
         assert_eq!(std::fs::read_to_string(dir.snap("001")).unwrap(), "---\nsource: s\n---\na\nc\n");
         assert!(!dir.pending("002").exists() && !dir.snap("002").exists());
         assert!(dir.pending("003").exists());
@@ -233,6 +294,9 @@ mod tests {
     fn selection_by_name_and_pattern() {
         let (_d, dir) = setup();
         assert_eq!(pending_selection(&dir, &["00[12]".into()]).unwrap(), ["001", "002"]);
+        std::fs::write(dir.pending("150.raw"), "---\n---\nx\n").unwrap();
+        assert_eq!(pending_selection(&dir, &["150".into()]).unwrap(), ["150.raw"]);
+        std::fs::remove_file(dir.pending("150.raw")).unwrap();
         let e = pending_selection(&dir, &["004".into()]).unwrap_err().to_string();
         assert!(e.contains("no pending snapshot for 004"), "{e}");
         let mut out = Vec::new();

@@ -101,20 +101,42 @@ pub fn persistable_front(front: &str) -> String {
     front.split_inclusive('\n').filter(|l| !l.starts_with("assertion_line:")).collect()
 }
 
+/// The process umask, read without changing it (`/proc/self/status`), or
+/// the usual `022` where that is unavailable.
+pub fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").map(|m| m.trim().to_string())))
+        .and_then(|m| u32::from_str_radix(&m, 8).ok())
+        .unwrap_or(0o022)
+}
+
 /// Write `contents` to `path` atomically (a temporary file in the same
 /// directory, renamed over it), so an interrupted write never leaves half a
-/// snapshot.
+/// snapshot. The file keeps the mode of the one it replaces, or gets what
+/// `umask` allows for a new file (`0644` under `022`), not the temporary
+/// file's `0600`.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).at(dir)?;
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(_) => 0o666 & !umask(),
+    };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
     tmp.write_all(contents.as_bytes()).at(tmp.path())?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).at(tmp.path())?;
     tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())
 }
 
-/// Remove a file; a missing file is fine.
+/// Remove a file; a missing file is fine (also on a read-only file system,
+/// where removing a file that is not there fails with EROFS).
 pub fn remove_if_exists(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: path.to_path_buf(), source: e }),
         _ => Ok(()),
@@ -142,6 +164,20 @@ mod tests {
         assert_eq!(persistable_front(split(t).0), "---\nsource: x\n---\n");
         assert_eq!(split("no front\n"), ("", "no front\n"));
         assert_eq!(body_text("---\na: b\n---\nx\n\n\n"), "x\n");
+    }
+
+    #[test]
+    fn writes_respect_the_umask_and_keep_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.snap");
+        write_atomic(&p, "a").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o666 & !umask());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, "b").unwrap();
+        assert_eq!((mode(&p), std::fs::read_to_string(&p).unwrap().as_str()), (0o640, "b"));
+        remove_if_exists(&d.path().join("nothing")).unwrap();
     }
 
     #[test]

@@ -1,14 +1,38 @@
-//! Where things are: the workspace root, the snapshot directory, the test
-//! sources and the directory the command owns for test output.
+//! Where things are: the workspace root, the snapshot directory, the iotests
+//! test target, and the directory the command owns for test output.
 //!
-//! The root is found like cargo finds a workspace: walk up from the current
-//! directory (or from `--manifest-path`) to the first `Cargo.toml` that has a
-//! `[workspace]` table. It is only looked for when a path actually depends on
-//! it, so `iotests review --snapshots DIR` works anywhere.
+//! Cargo answers, not a scan of manifests: `cargo locate-project
+//! --workspace` names the workspace, `cargo metadata` its target directory
+//! and the test target whose `main.rs` is the iotests directory's (so the
+//! target may have any name). Each is only asked when a path actually depends
+//! on it, so `iotests review --snapshots DIR` works anywhere.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::error::{Error, IoContext, Result};
+use crate::proc;
+
+/// How long cargo may take to answer a question about the workspace.
+const CARGO_QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The iotests test target: its package and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestTarget {
+    /// The package that has it.
+    pub package: String,
+    /// The `[[test]]` name (`cargo test --test NAME`).
+    pub name: String,
+}
+
+/// What `cargo metadata` says about the workspace.
+#[derive(Debug, Clone)]
+struct Metadata {
+    target_dir: PathBuf,
+    test_target: Option<TestTarget>,
+}
 
 /// The paths a subcommand works on, resolved lazily from the global options.
 #[derive(Debug, Clone, Default)]
@@ -19,21 +43,75 @@ pub struct Paths {
     pub snapshots: Option<PathBuf>,
     /// `--tests-dir`: the iotests sources (default `<root>/tests/iotests`).
     pub tests_dir: Option<PathBuf>,
+    /// `-q`: build without cargo's progress lines.
+    pub quiet: bool,
+    root: OnceCell<PathBuf>,
+    metadata: OnceCell<Metadata>,
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Run a cargo query and return its stdout; its stderr goes into the error.
+fn query(mut cmd: Command, what: &str) -> Result<String> {
+    cmd.env_remove("CARGO_TERM_COLOR");
+    let out = proc::run_captured(cmd, what, CARGO_QUERY_TIMEOUT, true)?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::NoWorkspace(format!(
+            "{what} failed ({}): {}",
+            proc::describe(out.status),
+            err.trim().lines().last().unwrap_or("no message")
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(|_| Error::NoWorkspace(format!("{what} printed no UTF-8")))
 }
 
 impl Paths {
-    /// The workspace root: the directory of the nearest `Cargo.toml` with a
-    /// `[workspace]` table, starting at `--manifest-path` or the current dir.
+    /// Paths from the global options.
+    pub fn new(manifest_path: Option<PathBuf>, snapshots: Option<PathBuf>, tests_dir: Option<PathBuf>) -> Paths {
+        Paths { manifest_path, snapshots, tests_dir, ..Paths::default() }
+    }
+
+    /// The workspace root, as `cargo locate-project --workspace` finds it
+    /// from `--manifest-path` or the current directory.
     pub fn root(&self) -> Result<PathBuf> {
+        if let Some(r) = self.root.get() {
+            return Ok(r.clone());
+        }
         let cwd = std::env::current_dir().at(".")?;
-        let start = match &self.manifest_path {
+        let mut cmd = cargo();
+        cmd.args(["locate-project", "--workspace", "--message-format", "plain"]);
+        match &self.manifest_path {
             Some(p) => {
                 let p = cwd.join(p);
-                if p.is_dir() { p } else { p.parent().map(Path::to_path_buf).unwrap_or(p) }
+                let manifest = if p.is_dir() { p.join("Cargo.toml") } else { p };
+                cmd.arg("--manifest-path").arg(manifest);
             }
-            None => cwd,
-        };
-        find_workspace_root(&start)
+            None => {
+                cmd.current_dir(&cwd);
+            }
+        }
+        let text = query(cmd, "cargo locate-project --workspace").map_err(|e| match e {
+            Error::NoWorkspace(m) => Error::NoWorkspace(format!("no Cargo workspace here ({m}); use --manifest-path")),
+            e => e,
+        })?;
+        let manifest = PathBuf::from(text.trim());
+        let root = manifest.parent().map(Path::to_path_buf).unwrap_or(manifest);
+        Ok(self.root.get_or_init(|| root).clone())
+    }
+
+    fn metadata(&self) -> Result<&Metadata> {
+        if let Some(m) = self.metadata.get() {
+            return Ok(m);
+        }
+        let root = self.root()?;
+        let mut cmd = cargo();
+        cmd.args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"]).arg(root.join("Cargo.toml"));
+        let text = query(cmd, "cargo metadata")?;
+        let m = parse_metadata(&text, &self.tests_dir()?)?;
+        Ok(self.metadata.get_or_init(|| m))
     }
 
     /// The snapshot directory: `--snapshots`, `IOTESTS_SNAPSHOT_DIR`, or
@@ -58,15 +136,44 @@ impl Paths {
         }
     }
 
-    /// The directory the command owns: `$CARGO_TARGET_DIR/iotests` or
-    /// `<root>/target/iotests`.
-    pub fn work_dir(&self) -> Result<PathBuf> {
-        let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-            Some(t) => absolute(Path::new(&t))?,
-            None => self.root()?.join("target"),
-        };
-        Ok(target.join("iotests"))
+    /// The test target whose `main.rs` is in [`tests_dir`](Self::tests_dir).
+    pub fn test_target(&self) -> Result<TestTarget> {
+        self.metadata()?.test_target.clone().ok_or_else(|| {
+            let dir = self.tests_dir().map(|d| d.display().to_string()).unwrap_or_default();
+            Error::NoWorkspace(format!(
+                "no test target of the workspace has {dir}/main.rs as its source (use --tests-dir or --test-binary)"
+            ))
+        })
     }
+
+    /// The directory the command owns: `<target dir>/iotests`.
+    pub fn work_dir(&self) -> Result<PathBuf> {
+        Ok(self.metadata()?.target_dir.join("iotests"))
+    }
+}
+
+/// The target directory and the test target with source `<tests_dir>/main.rs`
+/// from `cargo metadata`'s JSON.
+fn parse_metadata(json: &str, tests_dir: &Path) -> Result<Metadata> {
+    let bad = |m: &str| Error::NoWorkspace(format!("cargo metadata: {m}"));
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+    let target_dir = v["target_directory"].as_str().ok_or_else(|| bad("no target_directory"))?;
+    let want = canonical(&tests_dir.join("main.rs"));
+    let test_target = v["packages"].as_array().into_iter().flatten().find_map(|p| {
+        p["targets"].as_array()?.iter().find_map(|t| {
+            let is_test = t["kind"].as_array()?.iter().any(|k| k == "test");
+            let src = canonical(Path::new(t["src_path"].as_str()?));
+            (is_test && src == want).then(|| TestTarget {
+                package: p["name"].as_str().unwrap_or_default().to_string(),
+                name: t["name"].as_str().unwrap_or_default().to_string(),
+            })
+        })
+    });
+    Ok(Metadata { target_dir: PathBuf::from(target_dir), test_target })
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Make `p` absolute against the current directory (without resolving links).
@@ -74,37 +181,29 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).at(p)
 }
 
-/// Walk up from `start` to the first directory whose `Cargo.toml` declares a
-/// `[workspace]`.
-pub fn find_workspace_root(start: &Path) -> Result<PathBuf> {
-    for dir in start.ancestors() {
-        let manifest = dir.join("Cargo.toml");
-        if let Ok(text) = std::fs::read_to_string(&manifest)
-            && text.lines().any(|l| l.trim() == "[workspace]")
-        {
-            return Ok(dir.to_path_buf());
-        }
-    }
-    Err(Error::NoWorkspace(start.to_path_buf()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_workspace_manifest_above() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::write(t.path().join("Cargo.toml"), "[package]\nname='x'\n\n[workspace]\nmembers=[]\n").unwrap();
-        let deep = t.path().join("tools/iotests/src");
-        std::fs::create_dir_all(&deep).unwrap();
-        std::fs::write(t.path().join("tools/iotests/Cargo.toml"), "[package]\nname='y'\n").unwrap();
-        assert_eq!(find_workspace_root(&deep).unwrap(), t.path());
+    fn metadata_names_the_target_by_its_source() {
+        let json = r#"{"target_directory":"/w/target","packages":[
+            {"name":"lib","targets":[{"name":"other","kind":["test"],"src_path":"/w/tests/other.rs"},
+                                     {"name":"suite","kind":["test"],"src_path":"/w/tests/iotests/main.rs"}]}]}"#;
+        let m = parse_metadata(json, Path::new("/w/tests/iotests")).unwrap();
+        assert_eq!(m.target_dir, Path::new("/w/target"));
+        assert_eq!(m.test_target, Some(TestTarget { package: "lib".into(), name: "suite".into() }));
+        let m = parse_metadata(json, Path::new("/w/elsewhere")).unwrap();
+        assert_eq!(m.test_target, None);
+        assert!(parse_metadata("{", Path::new("/")).is_err());
     }
 
     #[test]
-    fn no_workspace_is_an_error() {
-        let t = tempfile::tempdir().unwrap();
-        assert!(matches!(find_workspace_root(t.path()), Err(Error::NoWorkspace(_))));
+    fn cargo_finds_this_workspace() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let p = Paths::new(Some(here.to_path_buf()), None, None);
+        let root = p.root().unwrap();
+        assert!(root.join("tools/iotests").is_dir(), "{}", root.display());
+        assert_eq!(p.test_target().unwrap().name, "iotests");
     }
 }

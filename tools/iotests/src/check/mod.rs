@@ -1,15 +1,22 @@
-//! `iotests check`: select tests like `check`, build the suite once, run each
-//! test as its own process across `-j N` slots, and report like `check`.
+//! `iotests check`: list the test binary's tests, select like `check`, run
+//! each test of each cell as its own process across `-j N` slots, and report
+//! like `check`.
 //!
 //! The pieces are kept apart, cargo-nextest style: [`build`] gets the test
-//! binary and its test list, [`runner`] runs processes and decides verdicts
-//! (via [`verdict`]), [`reporter`] prints, [`junit`] writes XML, [`times`]
-//! remembers elapsed times.
+//! binary, [`runner`] runs processes (via [`spawn`]) and [`conclude`]
+//! decides verdicts (via the pure [`verdict`]), [`reporter`] prints (with
+//! [`tap`] and [`grid`]), [`junit`] writes XML, [`times`] remembers elapsed
+//! times.
 
 pub mod build;
+pub mod conclude;
+pub mod config;
+pub mod grid;
 pub mod junit;
 pub mod reporter;
 pub mod runner;
+pub mod spawn;
+pub mod tap;
 pub mod times;
 pub mod verdict;
 
@@ -17,24 +24,24 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::discover::{self, Selection, Shard, TestDef};
 use crate::envcmd::{self, MatrixArgs};
-use crate::error::{IoContext, Result};
-use crate::proc;
+use crate::error::{Error, IoContext, Result};
+use crate::listing::{self, TestDef};
+use crate::scratch::Roots;
+use crate::select::{self, Selection, Shard};
 use crate::snapfile::SnapDir;
 use crate::workspace::Paths;
+use crate::{proc, programs};
+use conclude::Outcome;
+use config::{CellRun, Insta, Job, RunConfig};
 use reporter::{Mode, Reporter, Style};
-use runner::{Job, Outcome, RunConfig};
 use times::Times;
 use verdict::Status;
-
-/// The default per-test timeout (`IOTESTS_TIMEOUT` overrides it).
-const TEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// When to use colors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
-    /// When stdout is a terminal.
+    /// When stdout is a terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.
     Auto,
     /// Always.
     On,
@@ -42,15 +49,25 @@ pub enum ColorChoice {
     Off,
 }
 
+/// Whether stdout is a terminal that can take escape sequences.
+pub fn smart_terminal() -> bool {
+    std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
 impl ColorChoice {
     /// Whether to color stdout.
     pub fn enabled(self) -> bool {
         match self {
-            ColorChoice::Auto => std::io::stdout().is_terminal(),
+            ColorChoice::Auto => smart_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             ColorChoice::On => true,
             ColorChoice::Off => false,
         }
     }
+}
+
+/// Whether this is a CI machine (`CI` set, as GitHub and GitLab do).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 /// Which tests: `check`'s test selecting options.
@@ -75,15 +92,15 @@ pub struct SelectArgs {
 }
 
 impl SelectArgs {
-    /// Discover the tests and apply the selection and shard.
+    /// Apply the selection and shard to the listed tests.
     pub fn resolve<'a>(&self, all: &'a [TestDef]) -> Result<Vec<&'a TestDef>> {
         let sel = Selection {
-            groups: discover::split_groups(&self.groups),
-            exclude: discover::split_groups(&self.exclude),
+            groups: select::split_groups(&self.groups),
+            exclude: select::split_groups(&self.exclude),
             tests: self.tests.clone(),
             start_from: self.start_from.clone(),
         };
-        let chosen = discover::select(all, &sel)?;
+        let chosen = select::select(all, &sel)?;
         Ok(match self.shard {
             Some(s) => s.apply(chosen),
             None => chosen,
@@ -91,7 +108,7 @@ impl SelectArgs {
     }
 }
 
-/// How to run them: the matrix cell and the runner's knobs.
+/// How to run them: the matrix cells and the runner's knobs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -102,9 +119,18 @@ pub struct RunArgs {
     /// Debug: IOTESTS_DEBUG=1 (log lines echoed), output shown live with -j 1.
     #[arg(short = 'd')]
     pub debug: bool,
-    /// Per-test timeout in seconds [default: IOTESTS_TIMEOUT or 300].
+    /// Per-test time limit in seconds, handed to each test as IOTESTS_TIMEOUT;
+    /// 0: none [default: IOTESTS_TIMEOUT, else the test's declared limit, else 300].
     #[arg(long, value_name = "SECS")]
-    pub timeout: Option<f64>,
+    pub timeout: Option<String>,
+    /// Seconds past its limit a test may take to stop itself (the library
+    /// needs a few to kill its processes and report) before it is killed.
+    #[arg(long, value_name = "SECS", default_value = "15")]
+    pub timeout_grace: String,
+    /// Print a SLOW line for a test running longer than this, and again every
+    /// this often; 0: never.
+    #[arg(long, value_name = "SECS", default_value = "60")]
+    pub slow_timeout: String,
     /// Use this test binary instead of building it with cargo.
     #[arg(long, value_name = "PATH")]
     pub test_binary: Option<PathBuf>,
@@ -124,139 +150,197 @@ pub struct CheckArgs {
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
     /// Produce TAP output (`-tap` works too).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "makecheck")]
     pub tap: bool,
-    /// Also write a JUnit XML report to FILE.
+    /// Terse output as the old `check -makecheck`: a line per test, details
+    /// only for failures (`-makecheck` works too).
+    #[arg(long)]
+    pub makecheck: bool,
+    /// Also write a JUnit XML report to FILE (one test suite per cell).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 }
 
-/// How insta may touch snapshots in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Insta {
-    /// `check`: a mismatch fails and leaves `<name>.snap.new` for review
-    /// (unless `CI` is set or INSTA_UPDATE was given explicitly).
-    Check,
-    /// `regen`: every changed or new snapshot is written as `.snap.new` and
-    /// the mismatch does not fail the test.
-    Regen,
+/// A time value of an option, through the library's parser.
+fn secs(what: &'static str, value: &str) -> Result<Option<Duration>> {
+    iotests::harness::timeout::parse_timeout(value).map_err(|e| Error::BadValue { what, why: e.to_string() })
+}
+
+/// The test binary (given or built) and its tests.
+pub fn load(paths: &Paths, test_binary: Option<&std::path::Path>) -> Result<(PathBuf, Vec<TestDef>)> {
+    let binary = match test_binary {
+        Some(b) => crate::workspace::absolute(b)?,
+        None => build::build(&paths.root()?, &paths.test_target()?, paths.quiet)?,
+    };
+    let cwd = paths.root()?;
+    let tests = listing::list(&binary, &cwd)?;
+    Ok((binary, tests))
 }
 
 /// Everything needed to run a selection.
 pub struct Prepared {
-    /// The jobs, in selection order.
+    /// The jobs: every selected test in every cell, cell by cell.
     pub jobs: Vec<Job>,
     /// The runner's configuration.
     pub cfg: RunConfig,
-    /// The environment header for this cell.
-    pub env: iotests::env::TestEnv,
-    /// Last elapsed times of this cell.
-    pub times: Times,
+    /// Last elapsed times, per cell.
+    pub times: Vec<Times>,
 }
 
-/// Build (or take) the test binary, list it, and set up the runner.
-pub fn prepare(paths: &Paths, run: &RunArgs, tests: &[&TestDef], insta: Insta) -> Result<Prepared> {
+/// The `check.time-*` file of a cell: upstream's name for `<fmt>-<proto>`.
+fn times_file(cell: &envcmd::Cell) -> String {
+    if cell.name == format!("{}-{}", cell.imgfmt, cell.imgproto) {
+        format!("check.time-{}-{}", cell.imgproto, cell.imgfmt)
+    } else {
+        format!("check.time-{}", cell.name)
+    }
+}
+
+/// Set up the runner for `tests` in every cell `run` names.
+pub fn prepare(paths: &Paths, run: &RunArgs, binary: PathBuf, tests: &[&TestDef], insta: Insta) -> Result<Prepared> {
     let root = paths.root()?;
     let work = paths.work_dir()?;
-    let output_dir = work.join(run.matrix.cell());
-    std::fs::create_dir_all(&output_dir).at(&output_dir)?;
     let snapshots = paths.snapshots()?;
-    let binary = match &run.test_binary {
-        Some(b) => crate::workspace::absolute(b)?,
-        None => build::build(&root)?,
+    let limit_override = match &run.timeout {
+        Some(t) => Some(secs("--timeout", t)?),
+        None if std::env::var_os("IOTESTS_TIMEOUT").is_some_and(|v| !v.is_empty()) => {
+            Some(proc::limit_from_env("IOTESTS_TIMEOUT", None)?)
+        }
+        None => None,
     };
-    let listed = build::list(&binary, &root)?;
-    let jobs = tests
-        .iter()
-        .map(|t| Job {
-            name: t.name.clone(),
-            module: t.module.clone(),
-            paths: build::paths_for(&listed, &t.module).into_iter().map(String::from).collect(),
-        })
-        .collect();
+    let grace = secs("--timeout-grace", &run.timeout_grace)?.unwrap_or_default();
+    let slow = secs("--slow-timeout", &run.slow_timeout)?;
+    let user_dir = |v: &str| std::env::var_os(v).filter(|d| !d.is_empty()).map(PathBuf::from);
+    let keep = std::env::var("IOTESTS_KEEP_SCRATCH").is_ok_and(|v| !v.is_empty() && v != "0");
+    let scratch = Roots::new(user_dir("TEST_DIR"), user_dir("SOCK_DIR"), keep)?;
 
-    let mut env = run.matrix.vars(&output_dir);
-    env.push(("IOTESTS_SNAPSHOT_DIR".into(), snapshots.display().to_string()));
+    let matrix = run.matrix.is_matrix();
+    let mut cells = Vec::new();
+    for cell in if matrix { run.matrix.cells()? } else { vec![run.matrix.cell()] } {
+        let output_dir = work.join(&cell.name);
+        std::fs::create_dir_all(&output_dir).at(&output_dir)?;
+        let mut vars = cell.vars(&output_dir);
+        vars.push(("IOTESTS_ACTUAL_DIR".into(), output_dir.display().to_string()));
+        let mut all: iotests::env::Vars = std::env::vars().collect();
+        all.extend(vars.iter().cloned());
+        all.insert("TEST_DIR".into(), scratch.test_dir.display().to_string());
+        all.insert("SOCK_DIR".into(), scratch.sock_dir.display().to_string());
+        let env = iotests::env::TestEnv::from_vars(&all, &cell.imgfmt);
+        // The test binary picks its reference output by QEMU's default
+        // machine: hand down the one probed here so both sides agree.
+        if !env.qemu_default_machine.is_empty() {
+            vars.push(("QEMU_DEFAULT_MACHINE".into(), env.qemu_default_machine.clone()));
+        }
+        cells.push(CellRun { cell, output_dir, vars, env });
+    }
+    let mut env = vec![
+        ("IOTESTS_SNAPSHOT_DIR".to_string(), snapshots.display().to_string()),
+        // check decides what is written, not insta or the user's settings.
+        ("INSTA_UPDATE".into(), "no".into()),
+        ("INSTA_FORCE_PASS".into(), if insta == Insta::Regen { "1" } else { "0" }.into()),
+        // Mismatches are shown as diffs; backtraces would only bury them.
+        ("RUST_BACKTRACE".into(), "0".into()),
+    ];
     if run.debug {
         env.push(("IOTESTS_DEBUG".into(), "1".into()));
     }
-    // Pending files must land next to the snapshots, where check looks.
-    let mut env_remove = vec!["INSTA_PENDING_DIR".to_string()];
-    match insta {
-        Insta::Check => {
-            env_remove.push("INSTA_FORCE_PASS".into());
-            if std::env::var_os("INSTA_UPDATE").is_none() {
-                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-                env.push(("INSTA_UPDATE".into(), if ci { "no" } else { "new" }.into()));
-            }
-        }
-        Insta::Regen => {
-            env.push(("INSTA_UPDATE".into(), "new".into()));
-            env.push(("INSTA_FORCE_PASS".into(), "1".into()));
+    let env_remove = [
+        "INSTA_PENDING_DIR",
+        "INSTA_FORCE_UPDATE",
+        "INSTA_FORCE_UPDATE_SNAPSHOTS",
+        "INSTA_REQUIRE_FULL_MATCH",
+        "INSTA_OUTPUT",
+        "RUST_LIB_BACKTRACE",
+        "IOTESTS_LIST",
+        "IOTESTS_GROUP",
+        "IOTESTS_EXCLUDE_GROUP",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut jobs = Vec::new();
+    for (i, c) in cells.iter().enumerate() {
+        for t in tests {
+            let label = if matrix { format!("{} [{}]", t.name, c.cell.name) } else { t.name.clone() };
+            jobs.push(Job { test: (*t).clone(), cell: i, label });
         }
     }
-    let timeout = match run.timeout {
-        Some(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
-        Some(s) => {
-            return Err(crate::error::Error::BadEnv {
-                var: "--timeout",
-                value: s.to_string(),
-                why: "expected a positive number of seconds",
-            });
-        }
-        None => proc::timeout_from_env("IOTESTS_TIMEOUT", TEST_TIMEOUT)?,
-    };
+    let times = cells.iter().map(|c| Times::load(&work, &times_file(&c.cell))).collect();
     let jobs_n = usize::from(run.jobs);
     let cfg = RunConfig {
         binary,
         cwd: root,
         env,
         env_remove,
-        output_dir: output_dir.clone(),
+        cells,
         snapshots: SnapDir::new(snapshots),
         jobs: jobs_n,
-        timeout,
+        limit_override,
+        grace,
+        slow,
         echo: run.debug && jobs_n == 1,
-        split_dirs: ["TEST_DIR", "SOCK_DIR"]
-            .into_iter()
-            .filter_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()).map(|d| (v.to_string(), PathBuf::from(d))))
-            .collect(),
-        cell: run.matrix.cell(),
+        scratch,
+        insta,
     };
-    let times = Times::load(&work, &run.matrix.imgproto, &run.matrix.imgfmt);
-    Ok(Prepared { jobs, cfg, env: run.matrix.test_env(&output_dir), times })
+    Ok(Prepared { jobs, cfg, times })
+}
+
+/// The lines after the summary that say what to do next.
+fn hints(prep: &Prepared, outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.verdict.status == Status::Fail).collect();
+    let pending = failed.iter().filter(|o| o.verdict.description.contains(".snap.new)")).count();
+    if pending > 0 {
+        s.push_str(&format!(
+            "{} pending in {}: `iotests review` to inspect them, `iotests accept` to take them (`cargo insta review` works too)\n",
+            reporter::count(pending, "snapshot"),
+            prep.cfg.snapshots.dir.display()
+        ));
+    }
+    let mismatched_in_ci =
+        prep.cfg.insta == (Insta::Check { write_pending: false }) && failed.iter().any(|o| o.verdict.detail_is_diff);
+    if mismatched_in_ci {
+        s.push_str("snapshots are not written under CI; each actual output is kept as <OUTPUT_DIR>/<name>.out.bad\n");
+    }
+    s
 }
 
 /// Run the prepared jobs with a reporter; returns outcomes in job order.
 pub fn execute(prep: &mut Prepared, mode: Mode, color: bool) -> Vec<Outcome> {
-    let style = Style {
-        mode,
-        color,
-        progress: std::io::stdout().is_terminal(),
-        jobs: prep.cfg.jobs,
-        imgfmt: prep.env.imgfmt.clone(),
-    };
+    let style = Style { mode, color, progress: smart_terminal(), jobs: prep.cfg.jobs };
     let prefix = if mode == Mode::Tap { "# " } else { "" };
+    let cell_names: Vec<String> = prep.cfg.cells.iter().map(|c| c.cell.name.clone()).collect();
+    let matrix = cell_names.len() > 1;
+    let header = envcmd::header(&prep.cfg.cells[0].env, prefix, matrix.then_some(cell_names.as_slice()));
     let outcomes = {
-        let mut rep =
-            Reporter::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()), style, &prep.times, &prep.jobs);
-        rep.begin(&envcmd::header(&prep.env, prefix));
+        let fmts = prep.cfg.cells.iter().map(|c| c.cell.imgfmt.clone()).collect();
+        let times = prep.times.iter().collect();
+        let mut rep = Reporter::new(Box::new(std::io::stdout()), style, times, fmts, &prep.jobs);
+        rep.begin(&header);
         let outcomes = runner::run(&prep.jobs, &prep.cfg, &mut rep);
         let pairs: Vec<(&Job, &Outcome)> = prep.jobs.iter().zip(&outcomes).collect();
         rep.summary(&pairs);
+        if mode != Mode::Tap {
+            if matrix {
+                rep.text(&format!("\n{}", grid::render(&cell_names, &pairs, color)));
+            }
+            rep.text(&hints(prep, &outcomes));
+        }
         outcomes
     };
     for (job, o) in prep.jobs.iter().zip(&outcomes) {
         if o.verdict.status == Status::Pass
             && let Some(t) = o.elapsed
         {
-            prep.times.update(&job.name, t);
+            prep.times[job.cell].update(&job.test.name, t);
         }
     }
-    if let Err(e) = prep.times.save() {
-        // The times file is a cache: losing it must not fail the run.
-        eprintln!("iotests: warning: {e}");
+    for t in &prep.times {
+        if let Err(e) = t.save() {
+            // The times file is a cache: losing it must not fail the run.
+            eprintln!("iotests: warning: {e}");
+        }
     }
+    prep.cfg.scratch.finish();
     outcomes
 }
 
@@ -271,9 +355,27 @@ pub fn exit_code(outcomes: &[Outcome]) -> i32 {
     }
 }
 
+/// Write the JUnit report of a run.
+pub fn write_junit(path: &std::path::Path, prep: &Prepared, outcomes: &[Outcome]) -> Result<()> {
+    let suites: Vec<(String, Vec<(&Job, &Outcome)>)> = prep
+        .cfg
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let results = prep.jobs.iter().zip(outcomes).filter(|(j, _)| j.cell == i).collect();
+            (format!("iotests.{}", c.cell.name), results)
+        })
+        .collect();
+    junit::write(path, &suites)
+}
+
 /// `iotests check`.
 pub fn check(paths: &Paths, args: &CheckArgs) -> Result<i32> {
-    let all = discover::discover(&paths.tests_dir()?)?;
+    if !args.dry_run {
+        programs::verify(&|v| std::env::var(v).ok())?;
+    }
+    let (binary, all) = load(paths, args.run.test_binary.as_deref())?;
     let tests = args.select.resolve(&all)?;
     if args.dry_run {
         let mut out = std::io::stdout().lock();
@@ -282,12 +384,17 @@ pub fn check(paths: &Paths, args: &CheckArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let mut prep = prepare(paths, &args.run, &tests, Insta::Check)?;
-    let mode = if args.tap { Mode::Tap } else { Mode::Human };
+    let mut prep = prepare(paths, &args.run, binary, &tests, Insta::Check { write_pending: !in_ci() })?;
+    let mode = if args.tap {
+        Mode::Tap
+    } else if args.makecheck {
+        Mode::Makecheck
+    } else {
+        Mode::Human
+    };
     let outcomes = execute(&mut prep, mode, args.run.color.enabled());
     if let Some(path) = &args.junit {
-        let pairs: Vec<(&Job, &Outcome)> = prep.jobs.iter().zip(&outcomes).collect();
-        junit::write(path, &format!("iotests.{}", args.run.matrix.cell()), &pairs)?;
+        write_junit(path, &prep, &outcomes)?;
     }
     Ok(exit_code(&outcomes))
 }

@@ -1,11 +1,16 @@
 //! The reporter: `check`'s output (header, one line per test, diffs and the
-//! summary) or TAP, fed by the runner's [`Events`].
+//! summary), TAP, or `-makecheck`'s terse lines, fed by the runner's
+//! [`Events`].
 
 use std::io::Write;
+use std::time::Duration;
 
-use super::runner::{Events, Job, Outcome};
+use super::conclude::Outcome;
+use super::config::Job;
+use super::runner::Events;
+use super::tap;
 use super::times::Times;
-use super::verdict::Status;
+use super::verdict::{Status, Verdict, fmt_secs};
 use crate::diff;
 
 /// Output style.
@@ -13,33 +18,33 @@ use crate::diff;
 pub enum Mode {
     /// `check`'s human-readable lines.
     Human,
-    /// TAP version 13, as `check -tap`.
+    /// TAP version 13, as `check -tap`, diagnostics in YAML blocks.
     Tap,
+    /// Old `check -makecheck`: one `TEST iotest-FMT: NAME` line per test,
+    /// details only for failures.
+    Makecheck,
 }
 
 /// Presentation settings.
 #[derive(Debug, Clone)]
 pub struct Style {
-    /// Human or TAP.
+    /// Human, TAP or makecheck.
     pub mode: Mode,
     /// ANSI colors for statuses and diffs.
     pub color: bool,
-    /// Transient progress lines (only on a terminal).
+    /// Transient progress lines (a terminal that can erase lines).
     pub progress: bool,
     /// How many tests run at once.
     pub jobs: usize,
-    /// The image format, for TAP's `# running` lines.
-    pub imgfmt: String,
 }
 
 /// Writes what the runner reports.
 pub struct Reporter<'a> {
     out: Box<dyn Write + 'a>,
-    err: Box<dyn Write + 'a>,
     style: Style,
-    times: &'a Times,
+    times: Vec<&'a Times>,
+    cell_fmts: Vec<String>,
     width: usize,
-    tap_count: usize,
     status_shown: bool,
     last_running: Vec<String>,
     done: usize,
@@ -73,24 +78,28 @@ pub fn line(
         .to_string()
 }
 
+/// `1 iotest`, `2 iotests`.
+pub fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 impl<'a> Reporter<'a> {
-    /// A reporter writing to `out` (and, for TAP diagnostics, `err`).
+    /// A reporter writing to `out`; `times` and `cell_fmts` are per cell.
     pub fn new(
         out: Box<dyn Write + 'a>,
-        err: Box<dyn Write + 'a>,
         style: Style,
-        times: &'a Times,
+        times: Vec<&'a Times>,
+        cell_fmts: Vec<String>,
         jobs: &[Job],
     ) -> Reporter<'a> {
         // check: the longest name plus two.
-        let width = jobs.iter().map(|j| j.name.len()).max().unwrap_or(6) + 2;
+        let width = jobs.iter().map(|j| j.label.len()).max().unwrap_or(6) + 2;
         Reporter {
             out,
-            err,
             style,
             times,
+            cell_fmts,
             width,
-            tap_count: 0,
             status_shown: false,
             last_running: Vec::new(),
             done: 0,
@@ -98,11 +107,13 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// The environment header (and TAP's plan).
+    /// The environment header (and TAP's plan). Nothing precedes `TAP
+    /// version` in TAP mode; makecheck prints no header.
     pub fn begin(&mut self, header: &str) {
         let _ = match self.style.mode {
             Mode::Human => write!(self.out, "{header}"),
             Mode::Tap => write!(self.out, "TAP version 13\n{header}1..{}\n", self.total),
+            Mode::Makecheck => Ok(()),
         };
         let _ = self.out.flush();
     }
@@ -128,19 +139,38 @@ impl<'a> Reporter<'a> {
         self.status_shown = true;
     }
 
+    fn last_time(&self, job: &Job) -> Option<f64> {
+        self.times.get(job.cell).and_then(|t| t.get(&job.test.name))
+    }
+
+    /// Print any text; for the summary's extras (grid, hints).
+    pub fn text(&mut self, text: &str) {
+        self.clear_status();
+        let _ = write!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+
     /// `Not run:`, `Some cases not run in:`, `Failures:` and the final count,
-    /// as `check` prints them (TAP has only its plan and lines).
+    /// as `check` prints them (TAP has only its plan and lines; makecheck
+    /// only failures).
     pub fn summary(&mut self, results: &[(&Job, &Outcome)]) {
         self.clear_status();
-        if self.style.mode == Mode::Tap {
-            return;
-        }
         let names = |st: Status| -> Vec<&str> {
-            results.iter().filter(|(_, o)| o.verdict.status == st).map(|(j, _)| j.name.as_str()).collect()
+            results.iter().filter(|(_, o)| o.verdict.status == st).map(|(j, _)| j.label.as_str()).collect()
         };
         let (notrun, failed) = (names(Status::NotRun), names(Status::Fail));
+        match self.style.mode {
+            Mode::Tap => return,
+            Mode::Makecheck => {
+                if !failed.is_empty() {
+                    let _ = writeln!(self.out, "Failures: {}", failed.join(" "));
+                }
+                return;
+            }
+            Mode::Human => {}
+        }
         let casenotrun: Vec<&str> =
-            results.iter().filter(|(_, o)| o.verdict.casenotrun.is_some()).map(|(j, _)| j.name.as_str()).collect();
+            results.iter().filter(|(_, o)| o.verdict.casenotrun.is_some()).map(|(j, _)| j.label.as_str()).collect();
         let n_run = results.len() - notrun.len();
         if !notrun.is_empty() {
             let _ = writeln!(self.out, "Not run: {}", notrun.join(" "));
@@ -149,12 +179,53 @@ impl<'a> Reporter<'a> {
             let _ = writeln!(self.out, "Some cases not run in: {}", casenotrun.join(" "));
         }
         let _ = if failed.is_empty() {
-            writeln!(self.out, "Passed all {n_run} iotests")
+            match n_run {
+                1 => writeln!(self.out, "Passed 1 iotest"),
+                n => writeln!(self.out, "Passed all {n} iotests"),
+            }
         } else {
             writeln!(self.out, "Failures: {}", failed.join(" "))
-                .and_then(|_| writeln!(self.out, "Failed {} of {n_run} iotests", failed.len()))
+                .and_then(|_| writeln!(self.out, "Failed {} of {}", failed.len(), count(n_run, "iotest")))
         };
         let _ = self.out.flush();
+    }
+
+    fn human_finished(&mut self, job: &Job, o: &Outcome) {
+        let v = &o.verdict;
+        let last = self.last_time(job);
+        let mut l = line(
+            &job.label,
+            self.width,
+            v.status.as_str(),
+            self.style.color,
+            &o.start,
+            Some(&o.end),
+            o.elapsed,
+            last,
+            &v.description,
+        );
+        if !self.style.progress {
+            // No live status line: say how far the run is on the line itself.
+            l.push_str(&format!("  ({}/{})", self.done, self.total));
+        }
+        let _ = writeln!(self.out, "{l}");
+        self.details(v);
+    }
+
+    fn details(&mut self, v: &Verdict) {
+        if let Some(c) = &v.casenotrun {
+            let _ = write!(self.out, "{c}");
+            if !c.ends_with('\n') {
+                let _ = writeln!(self.out);
+            }
+        }
+        if let Some(d) = &v.detail {
+            let d = if v.detail_is_diff && self.style.color { diff::colorize(d) } else { d.clone() };
+            let _ = write!(self.out, "{d}");
+        }
+        for n in &v.notes {
+            let _ = writeln!(self.out, "    note: {n}");
+        }
     }
 }
 
@@ -162,16 +233,18 @@ impl Events for Reporter<'_> {
     fn started(&mut self, _index: usize, job: &Job, start: &str) {
         match self.style.mode {
             Mode::Tap => {
-                let _ = writeln!(self.out, "# running {} {}", self.style.imgfmt, job.name);
+                let fmt = self.cell_fmts.get(job.cell).cloned().unwrap_or_default();
+                let _ = writeln!(self.out, "# running {fmt} {}", job.label);
             }
             // With one job at a time, check's own `...` line is the progress.
             Mode::Human if self.style.progress && self.style.jobs == 1 => {
                 self.clear_status();
-                let l = line(&job.name, self.width, "...", false, start, None, None, self.times.get(&job.name), "");
+                let last = self.last_time(job);
+                let l = line(&job.label, self.width, "...", false, start, None, None, last, "");
                 let _ = write!(self.out, "{l}");
                 self.status_shown = true;
             }
-            Mode::Human => {}
+            Mode::Human | Mode::Makecheck => {}
         }
         let _ = self.out.flush();
     }
@@ -182,53 +255,37 @@ impl Events for Reporter<'_> {
         let v = &o.verdict;
         match self.style.mode {
             Mode::Tap => {
-                self.tap_count += 1;
-                let n = self.tap_count;
-                let _ = match v.status {
-                    Status::Pass => writeln!(self.out, "ok {n} {}", job.name),
-                    Status::Fail => writeln!(self.out, "not ok {n} {} # {}", job.name, v.description),
-                    Status::NotRun => writeln!(self.out, "ok {n} {} # SKIP {}", job.name, v.description),
+                let _ = write!(self.out, "{}", tap::result(self.done, &job.label, v));
+            }
+            Mode::Makecheck => {
+                let fmt = self.cell_fmts.get(job.cell).cloned().unwrap_or_default();
+                let suffix = match v.status {
+                    Status::Pass => String::new(),
+                    Status::Fail => " [fail]".into(),
+                    Status::NotRun => " [not run]".into(),
                 };
-                if let Some(c) = &v.casenotrun {
-                    let _ = write!(self.out, "{}", diff::indent(c, "#"));
-                }
-                if let Some(d) = &v.detail {
-                    let _ = write!(self.err, "{d}");
-                    let _ = self.err.flush();
+                let _ = writeln!(self.out, "  TEST    iotest-{fmt}: {}{suffix}", job.label);
+                if v.status == Status::Fail {
+                    let _ = writeln!(self.out, "{}", v.description);
+                    self.details(v);
                 }
             }
-            Mode::Human => {
-                let status = v.status.as_str();
-                let last = self.times.get(&job.name);
-                let l = line(
-                    &job.name,
-                    self.width,
-                    status,
-                    self.style.color,
-                    &o.start,
-                    Some(&o.end),
-                    o.elapsed,
-                    last,
-                    &v.description,
-                );
-                let _ = writeln!(self.out, "{l}");
-                if let Some(c) = &v.casenotrun {
-                    let _ = write!(self.out, "{c}");
-                    if !c.ends_with('\n') {
-                        let _ = writeln!(self.out);
-                    }
-                }
-                if let Some(d) = &v.detail {
-                    let d = if v.detail_is_diff && self.style.color { diff::colorize(d) } else { d.clone() };
-                    let _ = write!(self.out, "{d}");
-                }
-            }
+            Mode::Human => self.human_finished(job, o),
         }
         if self.style.progress && self.style.mode == Mode::Human && self.style.jobs > 1 {
-            self.last_running.retain(|n| *n != job.name);
+            self.last_running.retain(|n| *n != job.label);
             let names = self.last_running.clone();
             self.show_running(&names.iter().map(String::as_str).collect::<Vec<_>>());
         }
+        let _ = self.out.flush();
+    }
+
+    fn slow(&mut self, _index: usize, job: &Job, elapsed: Duration) {
+        self.clear_status();
+        let _ = match self.style.mode {
+            Mode::Tap => writeln!(self.out, "# SLOW {} has been running for {}s", job.label, fmt_secs(elapsed)),
+            _ => writeln!(self.out, "{:>10} [> {:>5}s] {}", "SLOW", fmt_secs(elapsed), job.label),
+        };
         let _ = self.out.flush();
     }
 
@@ -261,5 +318,6 @@ mod tests {
             "iothreads-x   not run    [10:00:00] [10:00:00]   ...                  not suitable"
         );
         assert!(line("x", 3, "fail", true, "a", None, None, None, "").contains("\x1b[1m\x1b[31mfail      \x1b[0m"));
+        assert_eq!((count(1, "iotest"), count(2, "iotest")), ("1 iotest".to_string(), "2 iotests".to_string()));
     }
 }

@@ -16,10 +16,10 @@ pub struct Times {
 }
 
 impl Times {
-    /// `<dir>/check.time-<proto>-<fmt>`; a missing or garbled file is empty
-    /// (it is a cache).
-    pub fn load(dir: &Path, proto: &str, fmt: &str) -> Times {
-        let path = dir.join(format!("check.time-{proto}-{fmt}"));
+    /// `<dir>/<file>` (`check.time-<proto>-<fmt>`); a missing or garbled
+    /// file is empty (it is a cache).
+    pub fn load(dir: &Path, file: &str) -> Times {
+        let path = dir.join(file);
         let text = read_opt(&path).ok().flatten().unwrap_or_default();
         let times = text
             .lines()
@@ -55,12 +55,12 @@ mod tests {
     #[test]
     fn round_trip() {
         let d = tempfile::tempdir().unwrap();
-        let mut t = Times::load(d.path(), "file", "qcow2");
+        let mut t = Times::load(d.path(), "check.time-file-qcow2");
         assert_eq!(t.get("001"), None);
         t.update("001", 1.3);
         t.save().unwrap();
         std::fs::write(d.path().join("junk"), "").unwrap();
-        let t = Times::load(d.path(), "file", "qcow2");
+        let t = Times::load(d.path(), "check.time-file-qcow2");
         assert_eq!(t.get("001"), Some(1.3));
         assert_eq!(std::fs::read_to_string(d.path().join("check.time-file-qcow2")).unwrap(), "001 1.3\n");
     }

@@ -2,6 +2,11 @@
 //! `not run`: a pure function, so every rule is unit-tested without
 //! processes.
 
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use crate::proc;
+
 /// How the test process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -9,33 +14,55 @@ pub enum Exit {
     Finished {
         /// Whether the status was success.
         success: bool,
-        /// `exit status N` / `killed by signal N`.
+        /// The signal that killed it, if one did.
+        signal: Option<i32>,
+        /// `exit status N` / `killed by signal SIGX (N)`.
         description: String,
     },
-    /// It ran past its timeout and was killed.
-    Timeout,
+    /// It ran past its limit (plus grace) and the runner stopped it.
+    Timeout(Duration),
     /// The user interrupted the run while it was going.
     Interrupted,
-    /// It could not be started at all.
+    /// It could not be started (or waited for).
     SpawnFailed(String),
-    /// The test binary has no libtest test for its module.
-    NotInBinary(String),
+}
+
+impl Exit {
+    /// The exit of a reaped process.
+    pub fn finished(status: ExitStatus) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        Exit::Finished { success: status.success(), signal: status.signal(), description: proc::describe(status) }
+    }
+}
+
+/// The test's actual output differs from its reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The unified diff from the reference to the actual output.
+    pub diff: String,
+    /// There is no reference yet: a new test (or a new variant).
+    pub new: bool,
+    /// Where to look: the pending snapshot written, or the `.out.bad` file.
+    pub see: String,
 }
 
 /// What a test left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evidence {
-    /// The last lines of its output.
+    /// The end of its output, for failures (see [`failure_excerpt`]).
     pub tail: String,
     /// The content of `<OUTPUT_DIR>/<name>.notrun`, if written.
     pub notrun: Option<String>,
     /// The content of `<OUTPUT_DIR>/<name>.casenotrun`, if written.
     pub casenotrun: Option<String>,
-    /// The unified diff from `<name>.snap` to a `<name>.snap.new` that
-    /// appeared, and the pending file's path.
-    pub mismatch: Option<(String, String)>,
+    /// Its actual output against its reference, when they differ.
+    pub mismatch: Option<Mismatch>,
+    /// Why its reference snapshot cannot be read, if it cannot.
+    pub corrupt: Option<String>,
     /// The counts from libtest's `test result:` line, if it printed one.
     pub libtest: Option<LibtestSummary>,
+    /// The reason after `... ignored, ` on its libtest line, if any.
+    pub ignored_reason: Option<String>,
 }
 
 /// libtest's `test result: ok. 1 passed; 0 failed; 0 ignored; …`.
@@ -58,6 +85,13 @@ pub fn parse_libtest(output: &str) -> Option<LibtestSummary> {
             .find_map(|n| n.trim().parse::<usize>().ok())
     };
     Some(LibtestSummary { passed: count(" passed")?, failed: count(" failed")?, ignored: count(" ignored")? })
+}
+
+/// The reason libtest (or a libtest-compatible harness) printed for
+/// ignoring `test`: `test <test> ... ignored, <reason>`.
+pub fn ignored_reason(output: &str, test: &str) -> Option<String> {
+    let prefix = format!("test {test} ... ignored, ");
+    output.lines().find_map(|l| l.strip_prefix(&prefix)).map(|r| r.trim().to_string()).filter(|r| !r.is_empty())
 }
 
 /// A test's status, as `check` names them.
@@ -89,98 +123,139 @@ pub struct Verdict {
     pub status: Status,
     /// The one-line reason shown after the times.
     pub description: String,
-    /// A block printed below the line: the snapshot diff, or the output tail.
+    /// A block printed below the line: the diff, or the output's end.
     pub detail: Option<String>,
     /// Whether `detail` is a unified diff (colored on a terminal).
     pub detail_is_diff: bool,
     /// The cases reported as not run (`.casenotrun`), if any.
     pub casenotrun: Option<String>,
+    /// A failure of the run rather than of the test's assertions (timeout,
+    /// crash, could not start): a JUnit `<error>`.
+    pub error: bool,
+    /// Extra lines for the reader (scratch kept, leftovers killed).
+    pub notes: Vec<String>,
 }
 
-/// Decide, following `testrunner.do_run_test`: a failure is a failure (with
-/// the snapshot diff if insta left one, else the output's tail); on success a
-/// `.notrun` file means `not run`; a run in which libtest ran nothing is
-/// `not run` when it ignored the test and a failure otherwise.
-pub fn decide(exit: &Exit, ev: &Evidence) -> Verdict {
-    let fail = |description: String, detail: Option<String>| Verdict {
-        status: Status::Fail,
-        description,
-        detail: detail.filter(|d| !d.trim().is_empty()),
-        detail_is_diff: false,
-        casenotrun: None,
-    };
-    let tail = || Some(ev.tail.clone());
-    match exit {
-        Exit::Timeout => fail("timeout".into(), tail()),
-        Exit::Interrupted => Verdict {
-            status: Status::NotRun,
-            description: "Interrupted by user".into(),
+impl Verdict {
+    fn new(status: Status, description: impl Into<String>) -> Verdict {
+        Verdict {
+            status,
+            description: description.into(),
             detail: None,
             detail_is_diff: false,
             casenotrun: None,
-        },
-        Exit::SpawnFailed(why) => fail(format!("cannot run the test binary: {why}"), None),
-        Exit::NotInBinary(module) => {
-            fail(format!("no libtest test `{module}::…` in the test binary (see its --list)"), None)
+            error: false,
+            notes: Vec::new(),
         }
-        Exit::Finished { success: false, description } => match &ev.mismatch {
-            Some((diff, path)) => {
-                Verdict { detail_is_diff: true, ..fail(format!("output mismatch (see {path})"), Some(diff.clone())) }
+    }
+
+    fn with_detail(mut self, detail: &str) -> Verdict {
+        self.detail = Some(detail.to_string()).filter(|d| !d.trim().is_empty());
+        self
+    }
+
+    fn marked_error(mut self) -> Verdict {
+        self.error = true;
+        self
+    }
+}
+
+/// Decide, following `testrunner.do_run_test`: a failure is a failure (with
+/// the diff when the output differs from its reference, else the output's
+/// end); on success a `.notrun` file means `not run`; a run in which libtest
+/// ran nothing is `not run` when it ignored the test and a failure otherwise.
+pub fn decide(exit: &Exit, ev: &Evidence) -> Verdict {
+    let fail = |d: String| Verdict::new(Status::Fail, d);
+    match exit {
+        Exit::Timeout(limit) => fail(format!("timeout: did not stop within its {}s limit; killed", fmt_secs(*limit)))
+            .with_detail(&ev.tail)
+            .marked_error(),
+        Exit::Interrupted => Verdict::new(Status::NotRun, "Interrupted by user"),
+        Exit::SpawnFailed(why) => fail(format!("cannot run the test binary: {why}")).marked_error(),
+        Exit::Finished { success: false, signal, description } => {
+            if let Some(why) = &ev.corrupt {
+                return fail(why.clone()).with_detail(&ev.tail);
             }
-            None => fail(format!("failed, {description}"), tail()),
-        },
+            if let Some(m) = &ev.mismatch {
+                let d = if m.new {
+                    format!("new: no reference snapshot yet (see {})", m.see)
+                } else {
+                    format!("output mismatch (see {})", m.see)
+                };
+                return Verdict { detail_is_diff: true, ..fail(d).with_detail(&m.diff) };
+            }
+            let v = fail(format!("failed, {description}")).with_detail(&ev.tail);
+            if signal.is_some() { v.marked_error() } else { v }
+        }
         Exit::Finished { success: true, .. } => {
             if let Some(reason) = &ev.notrun {
-                return Verdict {
-                    status: Status::NotRun,
-                    description: reason.trim().to_string(),
-                    detail: None,
-                    detail_is_diff: false,
-                    casenotrun: None,
-                };
+                let reason = reason.trim();
+                return Verdict::new(
+                    Status::NotRun,
+                    if reason.is_empty() { "not run (no reason given)" } else { reason },
+                );
             }
             match ev.libtest {
-                Some(s) if s.passed == 0 && s.failed == 0 && s.ignored > 0 => Verdict {
-                    status: Status::NotRun,
-                    description: "ignored".into(),
-                    detail: None,
-                    detail_is_diff: false,
-                    casenotrun: None,
-                },
-                Some(s) if s.passed == 0 => fail("the test binary ran no test".into(), tail()),
+                Some(s) if s.passed == 0 && s.failed == 0 && s.ignored > 0 => {
+                    Verdict::new(Status::NotRun, ev.ignored_reason.clone().unwrap_or_else(|| "ignored".into()))
+                }
+                Some(s) if s.passed == 0 => {
+                    fail("the test binary ran no such test".into()).with_detail(&ev.tail).marked_error()
+                }
                 _ => Verdict {
-                    status: Status::Pass,
-                    description: String::new(),
-                    detail: None,
-                    detail_is_diff: false,
                     casenotrun: ev.casenotrun.clone().filter(|c| !c.trim().is_empty()),
+                    ..Verdict::new(Status::Pass, "")
                 },
             }
         }
     }
 }
 
-/// The last `n` lines of `text`.
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("{l}\n")).collect()
+/// Seconds without a useless fraction: `300`, `0.5`.
+pub fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 { format!("{s:.0}") } else { format!("{s}") }
 }
 
-/// What to show of a failed test's output: from the first panic message on
-/// (a backtrace would otherwise push it out of a plain tail), at most 30
-/// lines; without a panic, the last 20 lines.
+/// Lines of libtest's own that say nothing about the failure.
+fn libtest_noise(line: &str) -> bool {
+    line.starts_with("running ")
+        || line.starts_with("test result: ")
+        || line == "failures:"
+        || line.starts_with("    ") && !line.trim().contains(' ') && line.contains("::")
+        || line.starts_with("note: run with `RUST_BACKTRACE=")
+        || line.starts_with("error: test failed, to rerun")
+        || (line.starts_with("test ") && (line.ends_with(" ... FAILED") || line.ends_with(" ... ok")))
+}
+
+/// How many lines of a failed test's output are shown.
+const EXCERPT_LINES: usize = 50;
+
+/// What to show of a failed test's output: its *last* lines, where the
+/// failure is (libtest's own bookkeeping lines dropped). When the output is
+/// longer, the first line of the panic message stays on top so the reader
+/// sees what failed, followed by an elision marker.
 pub fn failure_excerpt(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    match lines.iter().position(|l| l.starts_with("thread '") && l.contains(" panicked at ")) {
-        Some(i) => {
-            let end = (i + 30).min(lines.len());
-            let mut s: String = lines[i..end].iter().map(|l| format!("{l}\n")).collect();
-            if end < lines.len() {
-                s.push_str(&format!("[... {} more lines]\n", lines.len() - end));
-            }
-            s
+    let lines: Vec<&str> = text.lines().filter(|l| !libtest_noise(l)).collect();
+    let lines: Vec<&str> = {
+        // Drop blank lines at the end.
+        let end = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
+        lines[..end].to_vec()
+    };
+    let join = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    if lines.len() <= EXCERPT_LINES {
+        return join(&lines);
+    }
+    let tail_start = lines.len() - EXCERPT_LINES;
+    let panic = lines[..tail_start].iter().position(|l| l.starts_with("thread '") && l.contains(" panicked at "));
+    match panic {
+        Some(p) => {
+            let head_end = (p + 2).min(tail_start);
+            let omitted = tail_start - head_end;
+            let marker = if omitted > 0 { format!("[... {omitted} lines omitted ...]\n") } else { String::new() };
+            format!("{}{marker}{}", join(&lines[p..head_end]), join(&lines[tail_start..]))
         }
-        None => last_lines(text, 20),
+        None => format!("[... {tail_start} earlier lines ...]\n{}", join(&lines[tail_start..])),
     }
 }
 
@@ -189,17 +264,18 @@ mod tests {
     use super::*;
 
     fn ok() -> Exit {
-        Exit::Finished { success: true, description: "exit status 0".into() }
+        Exit::Finished { success: true, signal: None, description: "exit status 0".into() }
     }
 
     fn failed() -> Exit {
-        Exit::Finished { success: false, description: "exit status 101".into() }
+        Exit::Finished { success: false, signal: None, description: "exit status 101".into() }
     }
 
     #[test]
-    fn libtest_summary() {
-        let out = "running 1 test\ntest t::x ... ok\n\ntest result: ok. 1 passed; 0 failed; 2 ignored; 0 measured; 9 filtered out; finished in 0.01s\n";
-        assert_eq!(parse_libtest(out), Some(LibtestSummary { passed: 1, failed: 0, ignored: 2 }));
+    fn libtest_summary_and_ignored_reasons() {
+        let out = "running 1 test\ntest t::x ... ignored, not suitable for this image format\n\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 9 filtered out; finished in 0.01s\n";
+        assert_eq!(parse_libtest(out), Some(LibtestSummary { passed: 0, failed: 0, ignored: 1 }));
+        assert_eq!(ignored_reason(out, "t::x").as_deref(), Some("not suitable for this image format"));
         assert_eq!(parse_libtest("nothing"), None);
     }
 
@@ -212,38 +288,60 @@ mod tests {
             (v.status, v.description.as_str(), v.detail.as_deref()),
             (Status::Fail, "failed, exit status 101", Some("boom\n"))
         );
+        assert!(!v.error);
 
-        let mm = Evidence { mismatch: Some(("-a\n+b\n".into(), "s/x.snap.new".into())), ..ev.clone() };
-        let v = decide(&failed(), &mm);
+        let mm = Mismatch { diff: "-a\n+b\n".into(), new: false, see: "s/x.snap.new".into() };
+        let v = decide(&failed(), &Evidence { mismatch: Some(mm.clone()), ..ev.clone() });
         assert_eq!(v.description, "output mismatch (see s/x.snap.new)");
         assert!(v.detail_is_diff);
+        let v = decide(&failed(), &Evidence { mismatch: Some(Mismatch { new: true, ..mm }), ..ev.clone() });
+        assert_eq!(v.description, "new: no reference snapshot yet (see s/x.snap.new)");
+
+        let v = decide(&failed(), &Evidence { corrupt: Some("x.snap is corrupt".into()), ..ev.clone() });
+        assert_eq!(v.description, "x.snap is corrupt");
 
         let nr = Evidence { notrun: Some("not suitable for this image format\n".into()), ..ev.clone() };
         let v = decide(&ok(), &nr);
         assert_eq!((v.status, v.description.as_str()), (Status::NotRun, "not suitable for this image format"));
         assert_eq!(decide(&failed(), &nr).status, Status::Fail);
+        let empty = Evidence { notrun: Some("\n".into()), ..ev.clone() };
+        assert_eq!(decide(&ok(), &empty).description, "not run (no reason given)");
 
-        assert_eq!(decide(&Exit::Timeout, &ev).description, "timeout");
+        let v = decide(&Exit::Timeout(Duration::from_secs(300)), &ev);
+        assert_eq!(v.description, "timeout: did not stop within its 300s limit; killed");
+        assert!(v.error && v.detail.is_some());
         assert_eq!(decide(&Exit::Interrupted, &ev).status, Status::NotRun);
+        let killed =
+            Exit::Finished { success: false, signal: Some(9), description: "killed by signal SIGKILL (9)".into() };
+        assert!(decide(&killed, &ev).error);
 
         let cnr = Evidence { casenotrun: Some("case x not run\n".into()), ..ev.clone() };
         assert_eq!(decide(&ok(), &cnr).casenotrun.as_deref(), Some("case x not run\n"));
 
         let ignored = Evidence { libtest: Some(LibtestSummary { passed: 0, failed: 0, ignored: 1 }), ..ev.clone() };
-        assert_eq!(decide(&ok(), &ignored).status, Status::NotRun);
+        assert_eq!(decide(&ok(), &ignored).description, "ignored");
         let none = Evidence { libtest: Some(LibtestSummary { passed: 0, failed: 0, ignored: 0 }), ..ev };
         assert_eq!(decide(&ok(), &none).status, Status::Fail);
     }
 
     #[test]
-    fn tail() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
-        assert_eq!(last_lines("", 2), "");
-        let out: String = std::iter::once("running 1 test\nthread 'x' (7) panicked at a.rs:1:\nboom\n".to_string())
-            .chain((0..40).map(|i| format!("frame {i}\n")))
-            .collect();
+    fn excerpt_keeps_the_tail() {
+        let mut out = String::from(
+            "running 1 test\nthread 'x' (7) panicked at src/harness/run.rs:111:\nt: boom\n--- last log lines ---\n",
+        );
+        out.extend((0..80).map(|i| format!("log {i}\n")));
+        out.push_str(
+            "test t::x ... FAILED\n\nfailures:\n\nfailures:\n    t::x\n\ntest result: FAILED. 0 passed; 1 failed\n",
+        );
         let e = failure_excerpt(&out);
-        assert!(e.starts_with("thread 'x' (7) panicked at a.rs:1:\nboom\n"), "{e}");
-        assert!(e.ends_with("[... 12 more lines]\n"), "{e}");
+        assert!(
+            e.starts_with("thread 'x' (7) panicked at src/harness/run.rs:111:\nt: boom\n[... 31 lines omitted ...]\n"),
+            "{e}"
+        );
+        assert!(e.ends_with("log 78\nlog 79\n"), "{e}");
+        assert_eq!(failure_excerpt("a\nb\n\n"), "a\nb\n");
+        let plain: String = (0..60).map(|i| format!("{i}\n")).collect();
+        assert!(failure_excerpt(&plain).starts_with("[... 10 earlier lines ...]\n10\n"));
+        assert_eq!(fmt_secs(Duration::from_millis(500)), "0.5");
     }
 }
