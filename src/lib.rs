@@ -61,6 +61,9 @@ pub use iotests_macros::test_case;
 /// Re-exported for the macros, which expand in the caller's crate.
 #[doc(hidden)]
 pub use insta as __insta;
+/// Re-exported for [`iotest!`], which registers tests in the caller's crate.
+#[doc(hidden)]
+pub use inventory as __inventory;
 /// Re-exported for [`kwargs!`], which expands in the caller's crate.
 #[doc(hidden)]
 pub use serde_json as __serde_json;

@@ -131,7 +131,7 @@ fn notrun_from_the_body_and_a_passing_script() {
         t.log("two");
         Ok(())
     }) {
-        Ok(Outcome::Passed { log }) => assert_eq!(log, "one\ntwo\n"),
+        Ok(Outcome::Passed { log, .. }) => assert_eq!(log, "one\ntwo\n"),
         other => panic!("{other:?}"),
     }
     assert!(!out.path().join("harness-pass-script.notrun").exists());

@@ -62,6 +62,7 @@
 //! | `IOTESTS_DEBUG=1` | the log echoed live; unittest cases listed verbosely on stdout |
 
 mod declare;
+mod main;
 mod notrun;
 mod probes;
 mod run;
@@ -69,6 +70,7 @@ pub mod timeout;
 mod verify;
 
 pub use crate::unittest::{Case, CaseFailure, Class, MODULE, Suite, SuiteResult, TestCase, assert_true, py_repr};
+pub use main::{Declared, declared, main, run_under_libtest};
 pub use declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform};
 pub use notrun::{
     casenotrun_path, clear_notrun_files, not_run_reason, notrun, notrun_path, write_case_notrun, write_notrun,
@@ -115,39 +117,70 @@ macro_rules! iotest {
 
     // A script-style body.
     (@spec [$($spec:tt)*] fn $f:ident ($t:ident) $body:block $(,)?) => {
-        #[test]
-        fn $f() {
-            const SPEC: $crate::harness::TestSpec = $($spec)*;
-            fn __iotests_body($t: &$crate::TestContext) -> $crate::Result<()> $body
-            let path = ::std::concat!(::std::module_path!(), "::", ::std::stringify!($f));
-            match $crate::harness::run_declared_script(&SPEC, path, __iotests_body) {
-                ::std::result::Result::Ok($crate::harness::Outcome::Passed { log }) => {
-                    $crate::assert_log_snapshot!(SPEC.name, log)
-                }
-                ::std::result::Result::Ok(_) => {}
-                ::std::result::Result::Err(failure) => failure.fail(),
+        $crate::iotest!(@register $f [$($spec)*] {
+            fn body($t: &$crate::TestContext) -> $crate::Result<()> $body
+            fn outcome(path: &str) -> ::std::result::Result<$crate::harness::Outcome, $crate::harness::Failure> {
+                $crate::harness::run_declared_script(&SPEC, path, body)
             }
-        }
+            fn cases() -> ::std::vec::Vec<::std::string::String> {
+                ::std::vec::Vec::new()
+            }
+        });
     };
 
     // unittest-style classes.
     (@spec [$($spec:tt)*] fn $f:ident : unittest { $($classes:tt)* } $(,)?) => {
-        #[test]
-        fn $f() {
-            const SPEC: $crate::harness::TestSpec = $($spec)*.kind($crate::harness::TestKind::Unittest);
-            fn __iotests_suite() -> $crate::unittest::Suite {
+        $crate::iotest!(@register $f [$($spec)* .kind($crate::harness::TestKind::Unittest)] {
+            fn suite() -> $crate::unittest::Suite {
                 let mut classes: ::std::vec::Vec<$crate::unittest::Class> = ::std::vec::Vec::new();
                 $crate::iotest!(@classes classes $($classes)*);
                 $crate::unittest::Suite::new(classes)
             }
-            let path = ::std::concat!(::std::module_path!(), "::", ::std::stringify!($f));
-            match $crate::harness::run_declared_unittest(&SPEC, path, __iotests_suite) {
-                ::std::result::Result::Ok($crate::harness::Outcome::Passed { log }) => {
-                    $crate::assert_log_snapshot!(SPEC.name, log)
-                }
-                ::std::result::Result::Ok(_) => {}
-                ::std::result::Result::Err(failure) => failure.fail(),
+            fn outcome(path: &str) -> ::std::result::Result<$crate::harness::Outcome, $crate::harness::Failure> {
+                $crate::harness::run_declared_unittest(&SPEC, path, suite)
             }
+            fn cases() -> ::std::vec::Vec<::std::string::String> {
+                suite().case_ids()
+            }
+        });
+    };
+
+    // The test's module: its declaration, its runner, its registration with
+    // the harness, and a `#[test]` for test binaries under libtest.
+    (@register $f:ident [$($spec:tt)*] { $($items:item)* }) => {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        mod $f {
+            #[allow(unused_imports)]
+            use super::*;
+
+            const SPEC: $crate::harness::TestSpec = $($spec)*;
+
+            $($items)*
+
+            /// Runs the test: `Some(reason)` when not run; panics on failure.
+            pub(super) fn run() -> ::std::option::Option<::std::string::String> {
+                match outcome(::std::module_path!()) {
+                    ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env }) => {
+                        $crate::assert_log_snapshot!(SPEC.name, log, &env);
+                        ::std::option::Option::None
+                    }
+                    ::std::result::Result::Ok($crate::harness::Outcome::NotRun { reason }) => {
+                        ::std::option::Option::Some(reason)
+                    }
+                    ::std::result::Result::Ok(_) => ::std::option::Option::None,
+                    ::std::result::Result::Err(failure) => failure.fail(),
+                }
+            }
+
+            $crate::__inventory::submit! {
+                $crate::harness::Declared { spec: &SPEC, module: ::std::module_path!(), run, cases }
+            }
+        }
+
+        #[test]
+        fn $f() {
+            $crate::harness::run_under_libtest($f::run, ::std::stringify!($f));
         }
     };
 

@@ -26,12 +26,14 @@ use crate::unittest::{Suite, SuiteResult};
 const TAIL_LINES: usize = 30;
 
 /// How a test that did not fail ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// It ran: `log` is what its snapshot must equal.
     Passed {
         /// The test's whole log.
         log: String,
+        /// The environment it ran in (which picks the snapshot variant).
+        env: Box<TestEnv>,
     },
     /// It is not run in this environment; `.notrun` has been written.
     NotRun {
@@ -120,7 +122,7 @@ impl Failure {
 /// const SPEC: TestSpec = TestSpec::new("example").supported_fmts(&["qcow2"]);
 /// let env = iotests::env::TestEnv::from_process_env(SPEC.default_fmt());
 /// match run_script(&SPEC, env, |t| { t.log("hello"); Ok(()) }) {
-///     Ok(Outcome::Passed { log }) => assert_eq!(log, "hello\n"),
+///     Ok(Outcome::Passed { log, .. }) => assert_eq!(log, "hello\n"),
 ///     Ok(other) => println!("{other:?}"),
 ///     Err(f) => f.fail(),
 /// }
@@ -134,7 +136,7 @@ where
         Prepared::Ran(ctx, finished) => (ctx, finished),
     };
     match finished {
-        Finished::Returned(Ok(())) => Ok(Outcome::Passed { log: ctx.contents() }),
+        Finished::Returned(Ok(())) => Ok(Outcome::Passed { log: ctx.contents(), env: Box::new(ctx.env().clone()) }),
         Finished::Returned(Err(e)) => conclude_error(spec, &ctx, e),
         other => Err(abnormal(spec, &ctx, other)),
     }
@@ -165,7 +167,7 @@ where
                 return not_run(spec, ctx.env(), reason);
             }
             if result.was_successful() {
-                Ok(Outcome::Passed { log: ctx.contents() })
+                Ok(Outcome::Passed { log: ctx.contents(), env: Box::new(ctx.env().clone()) })
             } else {
                 Err(Failure::new(spec.name, FailureKind::Cases(result), ctx.contents()))
             }

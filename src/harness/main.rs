@@ -1,0 +1,148 @@
+//! The test binary's own harness: every [`iotest!`](crate::iotest) of the
+//! binary, run as libtest runs tests (same arguments and output, through
+//! `libtest-mimic`), so that `cargo test`, `cargo nextest` and the
+//! `iotests` CLI all drive it.
+//!
+//! What it adds to libtest:
+//!
+//! * a test that cannot run in the selected matrix cell (format, protocol,
+//!   platform, cache or AIO mode, a missing QEMU binary…) is listed as
+//!   *ignored*, its reason printed and `<OUTPUT_DIR>/<name>.notrun` written
+//!   when it is selected; a not-run found while running is reported as
+//!   ignored with its reason too, never as `ok`;
+//! * `IOTESTS_LIST=1` prints every test's declaration as one JSON line
+//!   (`iotests-spec: {…}`, see [`TestSpec::describe`]) and exits;
+//! * tests are registered by `iotest!` itself (no list to keep), and a
+//!   build script finds the modules (see `tests/iotests/main.rs`).
+//!
+//! ```no_run
+//! // tests/iotests/main.rs, with `harness = false` for this target:
+//! fn main() {
+//!     iotests::harness::main()
+//! }
+//! ```
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use super::declare::{LIST_PREFIX, LIST_VAR, TestSpec};
+use super::notrun::{not_run_reason, write_notrun};
+use super::verify::verify_setup;
+use crate::env::TestEnv;
+
+/// A test as `iotest!` registers it.
+#[derive(Debug)]
+pub struct Declared {
+    /// Its declaration.
+    pub spec: &'static TestSpec,
+    /// `module_path!()` of the generated module: `<crate>::<file>::<fn>`.
+    pub module: &'static str,
+    /// Runs the test: `Some(reason)` when it was not run; panics when it
+    /// failed (the snapshot assertion included).
+    pub run: fn() -> Option<String>,
+    /// The unittest-style cases (`Class.test_x`), in run order.
+    pub cases: fn() -> Vec<String>,
+}
+
+inventory::collect!(Declared);
+
+impl Declared {
+    /// The libtest name: the module path without the crate, `t209::t209`.
+    pub fn test_name(&self) -> &'static str {
+        self.module.split_once("::").map_or(self.module, |(_, rest)| rest)
+    }
+}
+
+/// Every test registered in this binary, by name.
+pub fn declared() -> Vec<&'static Declared> {
+    let mut v: Vec<&'static Declared> = inventory::iter::<Declared>.into_iter().collect();
+    v.sort_by_key(|d| d.test_name());
+    v
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened (the panic hook's
+    /// record, for the failure message).
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The harness's `main`: run the registered tests with libtest's command
+/// line, or list them under `IOTESTS_LIST=1`.
+pub fn main() -> ! {
+    let tests = declared();
+    if std::env::var(LIST_VAR).is_ok_and(|v| v == "1") {
+        for d in &tests {
+            println!("{LIST_PREFIX}{}", d.spec.describe(d.test_name(), &(d.cases)()));
+        }
+        std::process::exit(0);
+    }
+    let args = Arguments::from_args();
+    // Failures are reported through libtest's summary with the message and
+    // where the panic happened; the default hook would print them twice.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        PANIC_AT.with(|p| *p.borrow_mut() = at);
+    }));
+    let trials: Vec<Trial> = tests.iter().map(|d| trial(d)).collect();
+    write_static_notruns(&args, &tests, &trials);
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// Why `d` cannot run in this process's matrix cell, known before it
+/// starts.
+fn static_not_run(d: &Declared) -> Option<String> {
+    let env = TestEnv::from_process_env(d.spec.default_fmt());
+    verify_setup(d.spec, &env).err().and_then(|e| not_run_reason(&e))
+}
+
+fn trial(d: &'static Declared) -> Trial {
+    let run = d.run;
+    let name = d.test_name();
+    Trial::ignorable_test(name, move || match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(None) => Ok(Completion::Completed),
+        Ok(Some(reason)) => {
+            eprintln!("{name}: not run: {reason}");
+            Ok(Completion::ignored_with(reason))
+        }
+        Err(payload) => {
+            let msg = crate::unittest::panic_message(&*payload);
+            let at = PANIC_AT.with(|p| p.borrow_mut().take());
+            Err(Failed::from(match at {
+                Some(at) => format!("{msg}\n(at {at})"),
+                None => msg,
+            }))
+        }
+    })
+    .with_ignored_flag(static_not_run(d).is_some())
+}
+
+/// The ignored trials that this run selects do not run, so the harness
+/// writes their `.notrun` (as `check` expects) and says why.
+fn write_static_notruns(args: &Arguments, tests: &[&'static Declared], trials: &[Trial]) {
+    if args.list || args.ignored || args.include_ignored {
+        return;
+    }
+    for (d, t) in tests.iter().zip(trials) {
+        if !t.has_ignored_flag() || args.is_filtered_out(t) {
+            continue;
+        }
+        if let Some(reason) = static_not_run(d) {
+            let env = TestEnv::from_process_env(d.spec.default_fmt());
+            // (write_notrun prints iotests' "not run" warning.)
+            if let Err(e) = write_notrun(&env, d.spec.name, &reason) {
+                eprintln!("{}: {e}", d.test_name());
+            }
+        }
+    }
+}
+
+/// What the `#[test]` function `iotest!` also generates (for test binaries
+/// under libtest) does with a registered test's result.
+#[doc(hidden)]
+pub fn run_under_libtest(run: fn() -> Option<String>, name: &str) {
+    if let Some(reason) = run() {
+        eprintln!("{name}: not run: {reason}");
+    }
+}
