@@ -110,6 +110,11 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A Python regex that cannot be used (invalid in Python, or not
+    /// translatable).
+    #[error(transparent)]
+    Regex(#[from] crate::filters::PyReError),
+
     /// A test assertion failed (QMPTestCase's `assert_*`, `fail()`).
     #[error("{0}")]
     Assertion(String),

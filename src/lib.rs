@@ -35,6 +35,7 @@ pub mod filters;
 pub mod harness;
 pub mod json;
 pub mod log;
+mod msg;
 pub mod process;
 pub mod qmp;
 pub mod snapshot;
@@ -44,7 +45,8 @@ pub mod vm;
 pub use context::TestContext;
 pub use error::{Error, Result};
 pub use filters::Filter;
-pub use log::{Log, Msg};
+pub use log::Log;
+pub use msg::Msg;
 
 /// Re-exported for the macros, which expand in the caller's crate.
 #[doc(hidden)]
