@@ -181,9 +181,69 @@ const PATH: &[&str] = &["/tmp/", "/", "iotests", "-", "_", "x", "a", "b", "1", "
 
 /// Pieces of messages.
 const TEXT: &[&str] = &[
-    "a", "b", "x", "xx", "\n", " ", "/tmp/", "é", "e\u{301}", "²", "_", "1", "٣", "\u{a0}", "\u{1c}", "[", "]", ":",
-    "&", "~", "-", "<", ">", "{", "}", ",", "A", "K", "k", "\u{212a}", "ſ", "\u{130}", ".", "$", "\\", "alpha", "\t",
-    "\r", "ab", "abc", "scratch", "iotests", "😀", "‿", "\u{200d}", "Ⅻ", "ǅ",
+    "a",
+    "b",
+    "x",
+    "xx",
+    "\n",
+    " ",
+    "/tmp/",
+    "é",
+    "e\u{301}",
+    "²",
+    "_",
+    "1",
+    "٣",
+    "\u{a0}",
+    "\u{1c}",
+    "[",
+    "]",
+    ":",
+    "&",
+    "~",
+    "-",
+    "<",
+    ">",
+    "{",
+    "}",
+    ",",
+    "A",
+    "K",
+    "k",
+    "\u{212a}",
+    "ſ",
+    "\u{130}",
+    ".",
+    "$",
+    "\\",
+    "alpha",
+    "\t",
+    "\r",
+    "ab",
+    "abc",
+    "scratch",
+    "iotests",
+    "😀",
+    "‿",
+    "\u{200d}",
+    "Ⅻ",
+    "ǅ",
+    "ß",
+    "ẞ",
+    "\u{10428}",
+    "\u{10400}",
+    "ı",
+    "σς Σ",
+    "Ǆǆ",
+    "µ",
+    "Μ",
+    "Ā",
+    "ſ",
+    "Ω",
+    "ω",
+    "Å",
+    "Z",
+    "M",
 ];
 
 fn pattern(rng: &mut Rng) -> String {
@@ -336,4 +396,48 @@ fn pyregex_sub_is_python_re_sub() {
     );
     assert!(translated * 2 > cases.len(), "too few patterns translated: {translated}");
     assert!(refused.len() * 5 < translated, "too many refused: {}", refused.len());
+}
+
+/// `re.I` on every cased character, as a literal and in a set: what each
+/// matches among all cased characters (Python's case tables against ours).
+#[test]
+fn ignorecase_matches_what_python_matches() {
+    const PY: &str = r#"
+import _sre, json, re, sys
+cased = [c for c in range(0x110000) if _sre.unicode_iscased(c)]
+text = "".join(map(chr, cased)) + "-"
+out = []
+for c in cased:
+    for p in ("(?i)\\U%08x" % c, "(?i)[\\-\\U%08x]" % c):
+        out.append([p, [m.start() for m in re.finditer(p, text)]])
+json.dump([text, out], sys.stdout)
+"#;
+    let out = Command::new("python3").arg("-c").arg(PY).output();
+    let Ok(out) = out else {
+        println!("not run: python3 not found");
+        return;
+    };
+    assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    let (text, cases): (String, Vec<(String, Vec<usize>)>) = serde_json::from_slice(&out.stdout).expect("json");
+    // Python gives code point offsets; ours are bytes.
+    let offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let mut failures = Vec::new();
+    for (pattern, want) in &cases {
+        let want: Vec<usize> = want.iter().map(|&i| offsets[i]).collect();
+        let got: Vec<usize> = match PyRegex::new(pattern) {
+            Ok(re) => {
+                std::iter::successors(re.find_at(&text, 0), |m| re.find_at(&text, m.end)).map(|m| m.start).collect()
+            }
+            // A non-BMP range is refused; a single character is no range.
+            Err(e) => {
+                failures.push(format!("{pattern}: {e}"));
+                continue;
+            }
+        };
+        if got != want {
+            failures.push(format!("{pattern}: python matches at {want:?}, ours at {got:?}"));
+        }
+    }
+    assert!(cases.len() > 5000);
+    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures[..failures.len().min(20)].join("\n"));
 }

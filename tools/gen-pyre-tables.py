@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Generate src/filters/pyre/tables.rs: the character classes of Python's
-`re` for str patterns (\\w, \\d, \\s without re.ASCII), as the running python3
-has them. Run with Python 3.11 (the oracle the project targets):
+`re` for str patterns (\\w, \\d, \\s without re.ASCII) and its case tables for
+re.IGNORECASE (sre's simple lower case, "is cased", and the extra case
+equivalences of re/_casefix.py), as the running python3 has them. Run with Python 3.11 (the oracle the project targets):
 
     python3 tools/gen-pyre-tables.py > src/filters/pyre/tables.rs
 
 Each table is checked against `re` itself before it is written.
 """
+import _sre
 import re
+import re._casefix
 import sys
 import unicodedata
 
@@ -52,6 +55,43 @@ def emit(name, doc, table):
     print()
 
 
+def lower_runs():
+    """sre's lower case as runs (first, last, step, delta): every step-th
+    code point from first to last lowers to itself plus delta; code points
+    in no run lower to themselves."""
+    pairs = [(c, _sre.unicode_tolower(c)) for c in range(0x110000) if _sre.unicode_tolower(c) != c]
+    runs = []
+    for c, lo in pairs:
+        delta = lo - c
+        if runs:
+            first, last, step, d = runs[-1]
+            if d == delta and (c - last == step or (first == last and c - last in (1, 2))):
+                runs[-1] = (first, c, c - last, d)
+                continue
+        runs.append((c, c, 1, delta))
+    for first, last, step, delta in runs:
+        for c in range(first, last + 1, step):
+            assert _sre.unicode_tolower(c) == c + delta
+    assert sum(len(range(f, l + 1, s)) for f, l, s, _ in runs) == len(pairs)
+    return runs
+
+
+def emit_rows(name, doc, typ, rows):
+    print(f"/// {doc}")
+    print("#[rustfmt::skip]")
+    print(f"pub(super) const {name}: &[{typ}] = &[")
+    line = "   "
+    for row in rows:
+        item = " (" + ", ".join(f"0x{v:X}" if v >= 0 else f"-0x{-v:X}" for v in row) + "),"
+        if len(line) + len(item) > 100:
+            print(line)
+            line = "   "
+        line += item
+    print(line)
+    print("];")
+    print()
+
+
 def main():
     word = ranges(lambda c: chr(c).isalnum() or c == 0x5F)
     digit = ranges(lambda c: chr(c).isdecimal())
@@ -68,6 +108,14 @@ def main():
     emit("WORD", r"`\w`: `str.isalnum()` or `_`.", word)
     emit("DIGIT", r"`\d`: `str.isdecimal()`.", digit)
     emit("SPACE", r"`\s`: `str.isspace()`.", space)
+    cased = ranges(_sre.unicode_iscased)
+    emit("CASED", "`_sre.unicode_iscased`: code points whose lower or upper case differs.", cased)
+    emit_rows("LOWER", "`_sre.unicode_tolower` as runs `(first, last, step, delta)`: every `step`-th code point "
+              "from `first` to `last` lowers to itself plus `delta`; the others to themselves.",
+              "(u32, u32, u32, i32)", lower_runs())
+    extra = sorted((lo, other) for lo, others in re._casefix._EXTRA_CASES.items() for other in others)
+    emit_rows("EXTRA_CASES", "`re._casefix._EXTRA_CASES` as pairs: a character that lowers to the first also "
+              "matches the second under `re.I`.", "(u32, u32)", extra)
 
 
 main()

@@ -19,7 +19,7 @@
 
 use super::PyReError;
 use super::ast::{At, Category, Greed, Node, Parsed, SetItem, flag};
-use super::tables;
+use super::{case, tables};
 
 /// A translated pattern.
 #[derive(Debug)]
@@ -106,11 +106,11 @@ impl Emitter {
     fn node(&mut self, node: &Node, flags: u32) -> Result<Shape, PyReError> {
         match node {
             Node::Literal(c) => {
-                let set = self.case_fold(flags, Set::of(&[(*c, *c)]))?;
+                let set = self.literal(flags, *c);
                 self.set(&set);
             }
             Node::NotLiteral(c) => {
-                let set = self.case_fold(flags, Set::of(&[(*c, *c)]))?;
+                let set = self.literal(flags, *c);
                 self.set(&set.complement());
             }
             Node::Any => {
@@ -194,31 +194,49 @@ impl Emitter {
             }
         }
         let chars = Set::of(&chars);
-        if flags & flag::IGNORECASE == 0 || !chars.has_cased(flags) {
+        if flags & flag::IGNORECASE == 0 {
             return Ok(chars.union(&cats));
         }
-        // A set with a cased member is matched against the lowered
-        // character: members (categories too) are what a character lowers
-        // to.
-        if flags & flag::UNICODE != 0 {
-            return Err(ignore_case());
+        // With a cased member (`hascased`), the set is matched against the
+        // lowered character, with its own members lowered
+        // (`_optimize_charset`); categories test the lowered character too.
+        if flags & flag::UNICODE == 0 {
+            let letters = Set::of(&[(0x41, 0x5A), (0x61, 0x7A)]);
+            if !chars.intersects(&letters) {
+                return Ok(chars.union(&cats));
+            }
+            if chars.max() > Some(0xFFFF) {
+                // Python's RANGE_UNI_IGNORE (upper-casing) applies there.
+                return Err(ignore_case("a non-BMP range in a set"));
+            }
+            return Ok(ascii_preimage(&chars.map_ascii_lower().union(&cats)));
         }
-        if chars.ranges.iter().any(|&(_, hi)| hi > 0xFFFF) {
-            // Python's RANGE_UNI_IGNORE (upper-casing) applies there.
-            return Err(ignore_case());
+        // A non-BMP member makes the set cased; a non-BMP literal is kept
+        // as it is, a range becomes RANGE_UNI_IGNORE (which upper-cases).
+        let bmp = chars.minus(&Set::of(&[(0x10000, 0x10FFFF)]));
+        let mut astral = Vec::new();
+        for item in items {
+            match *item {
+                SetItem::Literal(c) if c > 0xFFFF => astral.push((c, c)),
+                SetItem::Range(_, hi) if hi > 0xFFFF => return Err(ignore_case("a non-BMP range in a set")),
+                _ => {}
+            }
         }
-        Ok(ascii_preimage(&chars.map_ascii_lower().union(&cats)))
+        if astral.is_empty() && !case::has_cased(&bmp) {
+            return Ok(chars.union(&cats));
+        }
+        Ok(case::preimage(&case::lowered(&bmp).union(&Set::of(&astral)).union(&cats)))
     }
 
-    /// A literal's set under `re.I` (unchanged without it).
-    fn case_fold(&mut self, flags: u32, set: Set) -> Result<Set, PyReError> {
-        if flags & flag::IGNORECASE == 0 || !set.has_cased(flags) {
-            return Ok(set);
+    /// What a literal matches under `flags`.
+    fn literal(&mut self, flags: u32, c: u32) -> Set {
+        if flags & flag::IGNORECASE == 0 {
+            return Set::of(&[(c, c)]);
         }
         if flags & flag::UNICODE != 0 {
-            return Err(ignore_case());
+            return if case::is_cased(c) { case::literal(c) } else { Set::of(&[(c, c)]) };
         }
-        Ok(ascii_preimage(&set.map_ascii_lower()))
+        ascii_preimage(&Set::of(&[(c, c)]).map_ascii_lower())
     }
 
     fn set(&mut self, set: &Set) {
@@ -226,8 +244,8 @@ impl Emitter {
     }
 }
 
-fn ignore_case() -> PyReError {
-    PyReError::Untranslatable("case-insensitive matching (re.I) of a letter without re.A".into())
+fn ignore_case(what: &str) -> PyReError {
+    PyReError::Untranslatable(format!("case-insensitive matching (re.I) of {what}"))
 }
 
 /// Python stops repeating `(R)*` after an iteration that matched empty text
@@ -308,7 +326,7 @@ impl Set {
         Set { ranges: vec![(0, Self::MAX)] }
     }
 
-    fn union(&self, other: &Set) -> Set {
+    pub(super) fn union(&self, other: &Set) -> Set {
         Set::of(&[self.ranges.as_slice(), other.ranges.as_slice()].concat())
     }
 
@@ -327,7 +345,7 @@ impl Set {
         Set { ranges: out }
     }
 
-    fn minus(&self, other: &Set) -> Set {
+    pub(super) fn minus(&self, other: &Set) -> Set {
         self.complement().union(other).complement()
     }
 
@@ -345,15 +363,16 @@ impl Set {
             .is_ok()
     }
 
-    /// Whether a member is cased, as far as `re.I` goes: an ASCII letter
-    /// (ASCII mode), or any letter or non-ASCII character (Unicode mode,
-    /// where being sure would take Python's case tables).
-    fn has_cased(&self, flags: u32) -> bool {
-        let letters = Set::of(&[(0x41, 0x5A), (0x61, 0x7A)]);
-        let unicode = flags & flag::UNICODE != 0;
-        self.ranges
-            .iter()
-            .any(|&(lo, hi)| (unicode && hi >= 0x80) || !Set::of(&[(lo, hi)]).minus(&letters).eq(&Set::of(&[(lo, hi)])))
+    pub(super) fn intersects(&self, other: &Set) -> bool {
+        self.minus(&other.complement()) != Set::default()
+    }
+
+    pub(super) fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges
+    }
+
+    fn max(&self) -> Option<u32> {
+        self.ranges.last().map(|&(_, hi)| hi)
     }
 
     /// Each member's ASCII lower case.

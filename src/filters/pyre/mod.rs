@@ -23,10 +23,12 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use regex::Regex;
 
 mod ast;
+mod case;
 mod emit;
 mod flags;
 mod lex;
@@ -74,8 +76,8 @@ pub enum PyReError {
 ///   `{m,n}+`): no finite automaton does these;
 /// * `\N{name}` escapes and non-ASCII group names (they need Unicode's name
 ///   and identifier tables);
-/// * `re.I` (`(?i)`) on a letter or a non-ASCII character without `re.A`
-///   (it needs Python's case tables; with `re.A` it is translated);
+/// * `re.I` (`(?i)`) on a set with a range beyond U+FFFF (Python matches
+///   it with an upper-casing rule the translator does not have);
 /// * a greedy repeat of a group that can match empty text before it tries
 ///   to match more, such as `(|a)*` or `(a??)*` (Python stops repeating
 ///   after an empty iteration; the automaton tries the group's next way
@@ -93,10 +95,12 @@ pub enum PyReError {
 pub struct PyRegex {
     python: String,
     translated: String,
-    vm: vm::Vm,
     /// The `regex` crate's engines, which find the same matches faster,
     /// where the translation does not reinterpret an assertion.
     fast: Option<Regex>,
+    /// The VM: built at once without `fast`, else when first needed (the
+    /// search after an empty match).
+    vm: OnceLock<Option<vm::Vm>>,
 }
 
 impl PyRegex {
@@ -110,10 +114,20 @@ impl PyRegex {
         let parsed = parse::parse(pattern)?;
         let t = emit::translate(&parsed)?;
         let too_large = |e: String| PyReError::Untranslatable(format!("too large for the regex crate: {e}"));
-        let vm = vm::Vm::new(&t.pattern, true).map_err(too_large)?;
-        let fast =
-            if t.reinterpreted { None } else { Some(Regex::new(&t.pattern).map_err(|e| too_large(e.to_string()))?) };
-        Ok(PyRegex { python: pattern.to_string(), translated: t.pattern, vm, fast })
+        let vm = OnceLock::new();
+        let fast = if t.reinterpreted {
+            let _ = vm.set(Some(vm::Vm::new(&t.pattern, true).map_err(too_large)?));
+            None
+        } else {
+            Some(Regex::new(&t.pattern).map_err(|e| too_large(e.to_string()))?)
+        };
+        Ok(PyRegex { python: pattern.to_string(), translated: t.pattern, fast, vm })
+    }
+
+    /// The VM, if it compiles (it does whenever the `regex` crate compiled
+    /// the same pattern).
+    fn vm(&self) -> Option<&vm::Vm> {
+        self.vm.get_or_init(|| vm::Vm::new(&self.translated, true).ok()).as_ref()
     }
 
     /// The Python pattern.
@@ -160,10 +174,11 @@ impl PyRegex {
         if at > s.len() || !s.is_char_boundary(at) {
             return None;
         }
-        match &self.fast {
-            Some(re) => re.find_at(s, at).map(|m| m.range()),
-            None => self.vm.find(&mut self.vm.cache(), s, at, false).map(|(a, b)| a..b),
+        if let Some(re) = &self.fast {
+            return re.find_at(s, at).map(|m| m.range());
         }
+        let vm = self.vm()?;
+        vm.find(&mut vm.cache(), s, at, false).map(|(a, b)| a..b)
     }
 
     /// `re.sub(pattern, repl, s)` with `repl` taken literally (as Python
@@ -189,8 +204,14 @@ impl PyRegex {
                     return Some((m.start(), m.end()));
                 }
             }
-            let cache = cache.get_or_insert_with(|| self.vm.cache());
-            self.vm.find(cache, &s, pos, must_advance)
+            match self.vm() {
+                Some(vm) => vm.find(cache.get_or_insert_with(|| vm.cache()), &s, pos, must_advance),
+                // Not reached (see `vm`); the old way: one character on.
+                None => {
+                    let next = pos + s[pos..].chars().next()?.len_utf8();
+                    self.fast.as_ref()?.find_at(&s, next).map(|m| (m.start(), m.end()))
+                }
+            }
         };
         let Some(first) = find(0, false) else { return s };
         let mut out = String::with_capacity(s.len() + repl.len());

@@ -84,6 +84,13 @@ fn inline_flags() {
     assert_eq!(sub("(?i)1-", "X", "1-"), "X");
     assert_eq!(sub("(?i)(?a)x", "X", "xX"), "XX");
     assert_eq!(sub("a(?s:.)b.", "X", "a\nb\n a\nbc"), "a\nb\n X");
+    // Python's case tables: the Kelvin sign and `ſ` are `k` and `s`; `İ`
+    // lowers to `i`, which `_casefix` joins to `ı`; a non-BMP capital in a set matches nothing.
+    assert_eq!(sub("(?i)k", "X", "kK\u{212a}"), "XXX");
+    assert_eq!(sub("(?i)[r-t]", "X", "sSſ"), "XXX");
+    assert_eq!(sub("(?i)i", "X", "iI\u{130}ı"), "XXXX");
+    assert_eq!(sub(r"(?i)[\U00010400x]", "X", "\u{10400}\u{10428}xX"), "\u{10400}\u{10428}XX");
+    assert_eq!(sub(r"(?i)\U00010400", "X", "\u{10400}\u{10428}"), "XX");
 }
 
 #[test]
@@ -125,7 +132,7 @@ fn untranslatable_constructs_are_refused() {
         ("(?>a)", "atomic"),
         ("a*+", "possessive"),
         (r"\N{DIGIT ONE}", r"\N{"),
-        ("(?i)a", "case-insensitive"),
+        (r"(?i)[\U00010000-\U00010400]", "case-insensitive"),
         ("(?:|a)*", "greedy repeat"),
         ("(?:a??)+", "greedy repeat"),
     ] {

@@ -14,6 +14,8 @@
 //!
 //! The NFA only gives match bounds: capture states are plain epsilon moves.
 
+use std::sync::LazyLock;
+
 use regex_automata::nfa::thompson::{NFA, State};
 use regex_automata::util::look::Look;
 use regex_automata::util::primitives::StateID;
@@ -28,8 +30,10 @@ pub(super) struct Vm {
     /// Read the assertions as the translator means them (else as the
     /// `regex` crate does).
     python: bool,
-    word: Set,
 }
+
+/// Python's `\w`, for `\b` and `\B`.
+static WORD: LazyLock<Set> = LazyLock::new(|| Set::of(tables::WORD));
 
 /// The threads at one position, in priority order, each with where its
 /// match started.
@@ -69,7 +73,7 @@ impl Vm {
     /// `regex` crate's own syntax and meaning.
     pub(super) fn new(pattern: &str, python: bool) -> Result<Vm, String> {
         let nfa = NFA::compiler().configure(NFA::config().shrink(false)).build(pattern).map_err(|e| e.to_string())?;
-        Ok(Vm { nfa, python, word: Set::of(tables::WORD) })
+        Ok(Vm { nfa, python })
     }
 
     pub(super) fn cache(&self) -> Cache {
@@ -184,12 +188,12 @@ impl Vm {
 
     fn word_before(&self, hay: &str, pos: usize) -> bool {
         let c = hay.get(..pos).and_then(|t| t.chars().next_back());
-        c.is_some_and(|c| self.word.contains(c as u32))
+        c.is_some_and(|c| WORD.contains(c as u32))
     }
 
     fn word_at(&self, hay: &str, pos: usize) -> bool {
         let c = hay.get(pos..).and_then(|t| t.chars().next());
-        c.is_some_and(|c| self.word.contains(c as u32))
+        c.is_some_and(|c| WORD.contains(c as u32))
     }
 }
 
