@@ -200,20 +200,9 @@ impl Emitter {
         // With a cased member (`hascased`), the set is matched against the
         // lowered character, with its own members lowered
         // (`_optimize_charset`); categories test the lowered character too.
-        if flags & flag::UNICODE == 0 {
-            let letters = Set::of(&[(0x41, 0x5A), (0x61, 0x7A)]);
-            if !chars.intersects(&letters) {
-                return Ok(chars.union(&cats));
-            }
-            if chars.max() > Some(0xFFFF) {
-                // Python's RANGE_UNI_IGNORE (upper-casing) applies there.
-                return Err(ignore_case("a non-BMP range in a set"));
-            }
-            return Ok(ascii_preimage(&chars.map_ascii_lower().union(&cats)));
-        }
         // A non-BMP member makes the set cased; a non-BMP literal is kept
-        // as it is, a range becomes RANGE_UNI_IGNORE (which upper-cases).
-        let bmp = chars.minus(&Set::of(&[(0x10000, 0x10FFFF)]));
+        // as it is, a non-BMP range becomes RANGE_UNI_IGNORE, which also
+        // tries the character's Unicode upper case (even under `re.A`).
         let mut astral = Vec::new();
         for item in items {
             match *item {
@@ -222,6 +211,14 @@ impl Emitter {
                 _ => {}
             }
         }
+        if flags & flag::UNICODE == 0 {
+            let letters = Set::of(&[(0x41, 0x5A), (0x61, 0x7A)]);
+            if astral.is_empty() && !chars.intersects(&letters) {
+                return Ok(chars.union(&cats));
+            }
+            return Ok(ascii_preimage(&chars.map_ascii_lower().union(&cats)));
+        }
+        let bmp = chars.minus(&Set::of(&[(0x10000, 0x10FFFF)]));
         if astral.is_empty() && !case::has_cased(&bmp) {
             return Ok(chars.union(&cats));
         }
@@ -369,10 +366,6 @@ impl Set {
 
     pub(super) fn ranges(&self) -> &[(u32, u32)] {
         &self.ranges
-    }
-
-    fn max(&self) -> Option<u32> {
-        self.ranges.last().map(|&(_, hi)| hi)
     }
 
     /// Each member's ASCII lower case.
