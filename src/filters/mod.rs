@@ -26,6 +26,9 @@
 //!   [`Filter::apply`] works on a whole [`Msg`].
 //! * [`insta_settings`] registers the regex filters with insta, for tests
 //!   that snapshot raw output rather than logging through the sink.
+//! * [`PyRegex`] is a regex in Python's syntax, matched as Python's `re`
+//!   does (translated for the `regex` crate; [`PyRegex::sub`] is `re.sub`);
+//!   [`py_sub`] is `re.sub`'s algorithm over a `regex::Regex`.
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
