@@ -21,7 +21,9 @@ fn main() {
             let ident = stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && stem.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
             if !ident {
-                panic!("tests/iotests/{stem}.rs: a test module's file name must be a Rust identifier (t041.rs, reopen_file.rs)");
+                panic!(
+                    "tests/iotests/{stem}.rs: a test module's file name must be a Rust identifier (t041.rs, reopen_file.rs)"
+                );
             }
             modules.push((stem.to_string(), path.display().to_string()));
         }

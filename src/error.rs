@@ -119,6 +119,11 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A Python regex that cannot be used (invalid in Python, or not
+    /// translatable).
+    #[error(transparent)]
+    Regex(#[from] crate::filters::PyReError),
+
     /// A test assertion failed: Python's `AssertionError` from `assert`,
     /// `self.fail()`, unittest's `assert*` or QMPTestCase's `assert_qmp`…
     /// (unittest's `F`). `location` is where it was raised, when known.

@@ -39,6 +39,7 @@ pub mod globals;
 pub mod harness;
 pub mod json;
 pub mod log;
+mod msg;
 pub mod os;
 pub mod prelude;
 pub mod process;
@@ -52,7 +53,8 @@ pub mod vm;
 pub use context::TestContext;
 pub use error::{Error, Result};
 pub use filters::Filter;
-pub use log::{Log, Msg};
+pub use log::Log;
+pub use msg::Msg;
 
 /// Turns an `impl` block into a unittest `TestCase` class: see
 /// [`unittest`](mod@unittest).

@@ -9,8 +9,11 @@
 //! * Python's `$` without `re.MULTILINE` also matches before a final newline
 //!   (only `filter_qtest` uses it; [`qtest`] reproduces it);
 //! * Python's `re.sub` also replaces an empty match right after a non-empty
-//!   one, which `Regex::replace_all` skips (only a test-directory pattern can
-//!   match empty; [`test_dir`] uses [`py_sub`], which follows Python).
+//!   one, which `Regex::replace_all` skips, and after an empty match takes a
+//!   non-empty one at the same place (only a test-directory pattern can
+//!   match empty; [`test_dir`] uses [`PyRegex`], which follows Python);
+//! * the test directory is a pattern in Python's syntax, which [`PyRegex`]
+//!   reads as Python does and translates.
 //!
 //! * Text filters take and return a `String`: [`test_dir`], [`win32`],
 //!   [`qemu_io`], [`chown`], [`testfiles`], [`virtio_scsi`],
@@ -23,25 +26,29 @@
 //!   [`Filter::apply`] works on a whole [`Msg`].
 //! * [`insta_settings`] registers the regex filters with insta, for tests
 //!   that snapshot raw output rather than logging through the sink.
+//! * [`PyRegex`] is a regex in Python's syntax, matched as Python's `re`
+//!   does (translated for the `regex` crate; [`PyRegex::sub`] is `re.sub`);
+//!   [`py_sub`] is `re.sub`'s algorithm over a `regex::Regex`.
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use crate::log::Msg;
+use crate::msg::Msg;
 
 mod json;
+mod pyre;
 mod settings;
 #[cfg(test)]
 mod tests;
 mod text;
 
 pub use json::{qmp, qmp_event, qmp_generated_node_ids, qmp_imgfmt, qmp_testfiles, qmp_virtio_scsi};
+pub use pyre::{PyReError, PyRegex, py_sub};
 pub use settings::insta_settings;
 pub use text::{
-    chown, generated_node_ids, img_info, imgfmt, nbd_exports, py_sub, qemu_io, qtest, test_dir, testfiles, virtio_scsi,
-    win32,
+    chown, generated_node_ids, img_info, imgfmt, nbd_exports, qemu_io, qtest, test_dir, testfiles, virtio_scsi, win32,
 };
 
 /// What the context-dependent filters need to know about the test.
@@ -275,7 +282,7 @@ impl Filter {
     /// kept in `prepared` (the log sink keeps one for its test).
     pub(crate) fn apply_prepared(&self, scope: &Scope, prepared: &Prepared, msg: Msg) -> Msg {
         match self {
-            Filter::TestDir => on_text(msg, |s| Cow::Owned(test_dir(scope, &s))),
+            Filter::TestDir => on_text(msg, |s| prepared.test_dir(scope).apply(s)),
             Filter::Win32 => on_text(msg, text::win32_cow),
             Filter::QemuIo => on_text(msg, text::qemu_io_cow),
             Filter::Chown => on_text(msg, text::chown_cow),
@@ -305,14 +312,22 @@ impl Filter {
 }
 
 /// What filters derive from a [`Scope`] (the `filter_testfiles` prefixes'
-/// searchers), built when first needed. The log sink keeps one for its
-/// test's scope rather than rebuilding it for every message.
+/// searchers, the compiled `TEST_DIR` regex), built when first needed. The
+/// log sink keeps one for its test's scope rather than rebuilding it for
+/// every message; nothing is shared between logs.
 #[derive(Debug, Default)]
 pub(crate) struct Prepared {
     testfiles: OnceLock<text::Testfiles>,
+    test_dir: OnceLock<text::TestDir>,
 }
 
 impl Prepared {
+    /// The compiled [`TestDir`](text::TestDir) of `scope`, which must be
+    /// the same scope on every call.
+    fn test_dir(&self, scope: &Scope) -> &text::TestDir {
+        self.test_dir.get_or_init(|| text::TestDir::new(scope))
+    }
+
     /// The [`Testfiles`](text::Testfiles) of `scope`, which must be the
     /// same scope on every call.
     fn testfiles(&self, scope: &Scope) -> &text::Testfiles {

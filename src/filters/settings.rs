@@ -1,9 +1,7 @@
 //! The regex filters as insta settings.
 
-use super::Scope;
-use super::text::{
-    CHOWN_RE, NBD_EXPORTS_RE, NODE_ID_RE, QEMU_IO_RE, QEMU_IO_REPL, VIRTIO_SCSI_RE, test_dir_regex, testfiles_prefixes,
-};
+use super::text::{CHOWN_RE, NBD_EXPORTS_RE, NODE_ID_RE, QEMU_IO_RE, QEMU_IO_REPL, VIRTIO_SCSI_RE, testfiles_prefixes};
+use super::{PyRegex, Scope};
 
 /// Insta settings (starting from the current ones) with iotests' regex
 /// filters registered, for a test that snapshots raw tool output with
@@ -11,9 +9,10 @@ use super::text::{
 ///
 /// The filters run in this order: the [`testfiles`](super::testfiles)
 /// prefixes (as escaped literals; before the test directory, which would
-/// otherwise eat them), the test directory (as a regex, like
-/// [`test_dir`](super::test_dir); escaped if it is not a valid regex, left
-/// out if it is empty), then [`qemu_io`](super::qemu_io)'s timing lines,
+/// otherwise eat them), the test directory (as a Python regex, like
+/// [`test_dir`](super::test_dir), translated by [`PyRegex`]; escaped if it
+/// is not one, or uses Python's `$`, `\b` or `\B`, which insta's `regex`
+/// would read differently; left out if it is empty), then [`qemu_io`](super::qemu_io)'s timing lines,
 /// [`chown`](super::chown), [`generated_node_ids`](super::generated_node_ids),
 /// [`nbd_exports`](super::nbd_exports) and
 /// [`virtio_scsi`](super::virtio_scsi).
@@ -34,10 +33,11 @@ pub fn insta_settings(scope: &Scope) -> insta::Settings {
         settings.add_filter(&regex::escape(&prefix), replacement);
     }
     if !scope.test_dir.is_empty() {
-        // insta panics on an invalid regex; check it first.
-        match test_dir_regex(&scope.test_dir) {
-            Some(_) => settings.add_filter(&scope.test_dir, "TEST_DIR"),
-            None => settings.add_filter(&regex::escape(&scope.test_dir), "TEST_DIR"),
+        // The Python pattern in the `regex` crate's syntax, where it means
+        // the same there (insta matches with the `regex` crate).
+        match PyRegex::new(&scope.test_dir) {
+            Ok(re) if re.is_plain() => settings.add_filter(re.translated(), "TEST_DIR"),
+            _ => settings.add_filter(&regex::escape(&scope.test_dir), "TEST_DIR"),
         }
     }
     // Replacements are `$`-expanded by insta; only the `${1}` ones use that.

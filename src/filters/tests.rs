@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::log::Msg;
+use crate::msg::Msg;
 
 fn scope() -> Scope {
     Scope { test_dir: "/tmp/iot.d/test".into(), sock_dir: "/tmp/sock/".into(), pid: 4242, imgfmt: "qcow2".into() }
@@ -48,7 +48,46 @@ fn test_dir_empty_matches_follow_python() {
 }
 
 #[test]
-fn test_dir_cache_follows_scope_changes() {
+fn test_dir_reads_python_syntax() {
+    // Python reads `\<` as `<` and `{ 2}` literally; the `regex` crate
+    // would read a word start and reject the brace.
+    let s = Scope { test_dir: r"/tmp/\<d\>x{ 2}".into(), ..scope() };
+    assert_eq!(test_dir(&s, "/tmp/<d>x{ 2}/img /tmp/d"), "TEST_DIR/img /tmp/d");
+    // `$` also matches before a final newline.
+    let s = Scope { test_dir: "/tmp/t$".into(), ..scope() };
+    assert_eq!(test_dir(&s, "/tmp/t\n"), "TEST_DIR\n");
+    // Python's `|a`: an empty match, then a non-empty one at the same place.
+    let s = Scope { test_dir: "|a".into(), ..scope() };
+    assert_eq!(test_dir(&s, "a"), "TEST_DIRTEST_DIRTEST_DIR");
+    // Valid Python that cannot be translated: literal.
+    let s = Scope { test_dir: "/tmp/(?=x)".into(), ..scope() };
+    assert_eq!(test_dir(&s, "/tmp/(?=x)/a /tmp/x"), "TEST_DIR/a /tmp/x");
+}
+
+#[test]
+fn test_dir_is_compiled_per_log() {
+    // Each log keeps its own compiled pattern: logs of different tests,
+    // filtering at the same time, do not see each other's.
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let log = crate::Log::new(Scope { test_dir: format!("/tmp/t{i}"), ..scope() }, false);
+                for j in 0..200 {
+                    log.log_with(format!("/tmp/t{} /tmp/t{i}/{j}", (i + 1) % 4), &[Filter::TestDir], None);
+                }
+                (i, log.contents())
+            })
+        })
+        .collect();
+    for t in threads {
+        let (i, contents) = t.join().expect("thread");
+        let want: String = (0..200).map(|j| format!("/tmp/t{} TEST_DIR/{j}\n", (i + 1) % 4)).collect();
+        assert_eq!(contents, want);
+    }
+}
+
+#[test]
+fn test_dir_follows_scope_changes() {
     let a = Scope { test_dir: "/a".into(), ..scope() };
     let b = Scope { test_dir: "/b".into(), ..scope() };
     assert_eq!(test_dir(&a, "/a/x /b/x"), "TEST_DIR/x /b/x");

@@ -3,12 +3,13 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 use regex::{NoExpand, Regex, Replacer};
 
 use super::Scope;
+use super::pyre::PyRegex;
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")
@@ -40,66 +41,49 @@ static QTEST_OPENED: LazyLock<Regex> = LazyLock::new(|| re(r"^\[I \d+\.\d+\] OPE
 // Group 1 is the Python match; the extra `\n?\z` is the part `$` looks past.
 static QTEST_CLOSED: LazyLock<Regex> = LazyLock::new(|| re(r"(\n?\[I \+\d+\.\d+\] CLOSED\n?)\n?\z"));
 
-/// The compiled test-directory pattern, cached: Python compiles it once at
-/// import, and a test logs many lines with the same directory.
-static TEST_DIR_CACHE: Mutex<Option<(String, Option<Regex>)>> = Mutex::new(None);
-
-/// `test_dir` compiled as a regex, as `re.compile(r"%s" % test_dir)` does;
-/// `None` if it is not a valid pattern in Rust's syntax (Python would fail
-/// at import, or accept something Rust does not; a literal match is what
-/// such a path was meant to be).
-pub(crate) fn test_dir_regex(dir: &str) -> Option<Regex> {
-    let mut cache = TEST_DIR_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((cached, re)) = cache.as_ref()
-        && cached == dir
-    {
-        return re.clone();
-    }
-    let re = Regex::new(dir).ok();
-    *cache = Some((dir.to_string(), re.clone()));
-    re
+/// `filter_test_dir` for one scope: `test_dir` compiled as a Python regex,
+/// as `re.compile(r"%s" % test_dir)` does at import, once per log (the log
+/// sink keeps one in its prepared filter state).
+///
+/// A path that Python would reject, or that uses what [`PyRegex`] cannot
+/// translate, is replaced literally instead: a literal match is what such a
+/// path was meant to be (Python would fail at import, or match with a
+/// construct no test directory needs).
+#[derive(Debug, Clone)]
+pub(crate) enum TestDir {
+    /// The path as a Python regex.
+    Regex(PyRegex),
+    /// The path as text.
+    Literal(String),
 }
 
-/// Python's `pattern.sub(repl, s)` with a literal `repl`, including Python's
-/// handling of empty matches: one right after a previous match is replaced
-/// too, but never two empty matches at the same place.
-///
-/// ```
-/// let re = regex::Regex::new("x*").unwrap();
-/// // Python: re.sub('x*', '-', 'abxd') == '-a-b--d-'
-/// assert_eq!(iotests::filters::py_sub(&re, "abxd", "-"), "-a-b--d-");
-/// ```
-pub fn py_sub(re: &Regex, s: &str, repl: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut copied = 0;
-    let mut pos = 0;
-    // After an empty match, the next one must not be empty at the same spot
-    // (SRE's `must_advance`).
-    let mut must_advance = false;
-    while pos <= s.len() {
-        let Some(mut m) = re.find_at(s, pos) else { break };
-        if must_advance && m.is_empty() && m.start() == pos {
-            // Look again one character further on.
-            let Some(c) = s[pos..].chars().next() else { break };
-            match re.find_at(s, pos + c.len_utf8()) {
-                Some(next) => m = next,
-                None => break,
-            }
+impl TestDir {
+    pub(crate) fn new(scope: &Scope) -> TestDir {
+        match PyRegex::new(&scope.test_dir) {
+            Ok(re) => TestDir::Regex(re),
+            Err(_) => TestDir::Literal(scope.test_dir.clone()),
         }
-        out.push_str(&s[copied..m.start()]);
-        out.push_str(repl);
-        copied = m.end();
-        must_advance = m.is_empty();
-        pos = m.end();
     }
-    out.push_str(&s[copied..]);
-    out
+
+    /// [`test_dir`] on text that may be ours; unchanged text is not copied.
+    pub(crate) fn apply<'m>(&self, msg: Cow<'m, str>) -> Cow<'m, str> {
+        match self {
+            TestDir::Regex(re) => re.sub_cow(msg, "TEST_DIR"),
+            // Python's `str.replace` with an empty pattern inserts
+            // everywhere, as Rust's does.
+            TestDir::Literal(dir) if dir.is_empty() || !msg.contains(dir.as_str()) => msg,
+            TestDir::Literal(dir) => Cow::Owned(msg.replace(dir.as_str(), "TEST_DIR")),
+        }
+    }
 }
 
-/// `filter_test_dir`: the test directory, used as a regex, → `TEST_DIR`.
+/// `filter_test_dir`: the test directory, used as a Python regex, →
+/// `TEST_DIR`.
 ///
-/// Like Python, nothing in the path is escaped: a `.` matches any character.
-/// A path that is not a valid Rust regex is replaced literally instead.
+/// Like Python, nothing in the path is escaped: a `.` matches any character
+/// (see [`PyRegex`] for how Python's syntax is read). A path that is not a
+/// valid Python regex, or not one [`PyRegex`] can translate, is replaced
+/// literally instead.
 ///
 /// ```
 /// use iotests::filters::{test_dir, Scope};
@@ -107,10 +91,7 @@ pub fn py_sub(re: &Regex, s: &str, repl: &str) -> String {
 /// assert_eq!(test_dir(&scope, "/tmp/a.b/img /tmp/aXb/img"), "TEST_DIR/img TEST_DIR/img");
 /// ```
 pub fn test_dir(scope: &Scope, msg: &str) -> String {
-    match test_dir_regex(&scope.test_dir) {
-        Some(re) => py_sub(&re, msg, "TEST_DIR"),
-        None => msg.replace(&scope.test_dir, "TEST_DIR"),
-    }
+    TestDir::new(scope).apply(Cow::Borrowed(msg)).into_owned()
 }
 
 /// `filter_win32`: drops every `\r`.
