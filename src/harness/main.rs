@@ -15,12 +15,8 @@
 //! * tests are registered by `iotest!` itself (no list to keep), and a
 //!   build script finds the modules (see `tests/iotests/main.rs`).
 //!
-//! ```no_run
-//! // tests/iotests/main.rs, with `harness = false` for this target:
-//! fn main() {
-//!     iotests::harness::main()
-//! }
-//! ```
+//! `tests/iotests/main.rs`, with `harness = false` for its target, is
+//! `fn main() { iotests::harness::main() }` after the test modules.
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
