@@ -262,7 +262,7 @@ fn wait_for_quit_and_drop_shut_down() {
     let err = vm.wait(Duration::from_millis(300)).unwrap_err();
     assert!(matches!(err, Error::Vm(VmError::AbnormalShutdown { .. })), "{err}");
 
-    let mut vm = t.vm_with_suffix("b");
+    let mut vm = t.vm_with("b");
     vm.launch().unwrap();
     let pid = vm.get_pid().unwrap();
     drop(vm);

@@ -13,8 +13,8 @@ fn ctx(name: &str) -> Option<TestContext> {
 fn migration_between_two_vms() {
     let Some(t) = ctx("vm-migration") else { return };
     let sock = t.sock_path("mig.sock");
-    let mut vm_a = t.vm_with_suffix("a");
-    let mut vm_b = t.vm_with_suffix("b");
+    let mut vm_a = t.vm_with("a");
+    let mut vm_b = t.vm_with("b");
     for vm in [&mut vm_a, &mut vm_b] {
         vm.add_blockdev("null-co,node-name=drive0,size=67108864").add_args(["-m", "32"]);
     }
@@ -39,7 +39,7 @@ fn migration_between_two_vms() {
     }
 
     // A migration that cannot connect fails.
-    let mut vm_c = t.vm_with_suffix("c");
+    let mut vm_c = t.vm_with("c");
     vm_c.launch().unwrap();
     vm_c.enable_migration_events("C").unwrap();
     vm_c.qmp("migrate", json!({"uri": format!("unix:{}", t.sock_path("nobody-listens"))})).unwrap();

@@ -71,15 +71,9 @@ impl TestContext {
 }
 
 impl QemuIoInteractive {
-    /// `QemuIoInteractive(*args)`: the same as
-    /// [`TestContext::qemu_io_interactive`].
-    pub fn new<S: AsRef<str>>(t: &TestContext, args: &[S]) -> Result<QemuIoInteractive> {
-        QemuIoInteractive::start(t, args, DEFAULT_CMD_TIMEOUT)
-    }
-
     /// Start qemu-io, allowing `timeout` for its first prompt and, later,
-    /// for each command.
-    pub fn start<S: AsRef<str>>(t: &TestContext, args: &[S], timeout: Duration) -> Result<QemuIoInteractive> {
+    /// for each command (see [`set_timeout`](Self::set_timeout)).
+    pub(crate) fn start<S: AsRef<str>>(t: &TestContext, args: &[S], timeout: Duration) -> Result<QemuIoInteractive> {
         let args = t.qemu_io_wrap_args(args)?;
         let (prog, rest) = args.split_first().ok_or_else(|| Error::Usage("qemu-io: empty command line".into()))?;
         let (reader, writer) = std::io::pipe().map_err(|e| Error::io("creating a pipe for qemu-io", e))?;

@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn other_builders() {
         let t = ctx("raw");
-        let mut vm = t.vm_with_suffix("b");
+        let mut vm = t.vm_with("b");
         vm.add_object("iothread,id=io0")
             .add_device("virtio-scsi,id=scsi0")
             .add_drive_raw("if=none,id=d")

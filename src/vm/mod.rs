@@ -21,7 +21,7 @@
 //! use serde_json::json;
 //!
 //! let t = TestContext::new("example", TestEnv::from_process_env("qcow2"))?;
-//! let mut vm = Vm::new(&t, "");
+//! let mut vm = t.vm();
 //! vm.add_blockdev("driver=null-co,node-name=null");
 //! vm.launch()?;
 //! vm.qmp_log("query-block-jobs", json!({}))?;
@@ -125,7 +125,7 @@ fn log_note(log: &str) -> String {
 /// ```no_run
 /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
 /// use iotests::vm::Vm;
-/// let mut vm = Vm::new(&t, "a");
+/// let mut vm = t.vm_with("a");
 /// vm.add_drive_with(&t.file_path("disk.img"), "node-name=disk");
 /// vm.launch()?;
 /// let status = vm.cmd("query-status", ())?;
@@ -171,15 +171,9 @@ pub struct Vm {
 
 impl Vm {
     /// iotests' `VM(path_suffix)`: a VM of this test, not yet launched, whose
-    /// arguments start with `QEMU_OPTIONS`.
-    ///
-    /// ```
-    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
-    /// let vm = iotests::vm::Vm::new(&t, "b");
-    /// assert_eq!(vm.name(), format!("qemub-{}", std::process::id()));
-    /// assert_eq!(vm.args(), t.env().qemu_opts.as_slice());
-    /// ```
-    pub fn new(t: &TestContext, path_suffix: &str) -> Vm {
+    /// arguments start with `QEMU_OPTIONS`. Made by [`TestContext::vm`] and
+    /// [`TestContext::vm_with`].
+    pub(crate) fn new(t: &TestContext, path_suffix: &str) -> Vm {
         Vm {
             env: t.env_arc(),
             log: t.logger().clone(),
@@ -206,21 +200,9 @@ impl Vm {
         }
     }
 
-    /// python/qemu's `QEMUMachine(iotests.qemu_prog)`: a plain machine,
-    /// not iotests' `VM` — its arguments do not start with `QEMU_OPTIONS`,
-    /// it has no qtest channel (no `-qtest`, no `-accel qtest`) and QEMU has
-    /// 30 s (python/qemu's default `qmp_timer`) to greet on QMP. Everything
-    /// else (builders, QMP, helpers, shutdown) is the same as for
-    /// [`Vm::new`].
-    ///
-    /// ```
-    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
-    /// let mut vm = iotests::vm::Vm::qemu_machine(&t);
-    /// vm.add_args(["-accel", "tcg"]);
-    /// assert_eq!(vm.args(), ["-accel", "tcg"]);
-    /// assert!(!vm.has_qtest());
-    /// ```
-    pub fn qemu_machine(t: &TestContext) -> Vm {
+    /// python/qemu's `QEMUMachine(iotests.qemu_prog)`: see
+    /// [`TestContext::qemu_machine`].
+    pub(crate) fn qemu_machine(t: &TestContext) -> Vm {
         let mut vm = Vm::new(t, "");
         vm.args.clear();
         vm.qtest_set = false;
@@ -229,7 +211,7 @@ impl Vm {
     }
 
     /// Whether the VM has the qtest channel ([`Vm::qtest`]): true for
-    /// iotests' `VM`, false for a [`Vm::qemu_machine`].
+    /// iotests' `VM`, false for a [`TestContext::qemu_machine`].
     pub fn has_qtest(&self) -> bool {
         self.qtest_set
     }
@@ -278,32 +260,42 @@ impl Drop for Vm {
 }
 
 impl TestContext {
-    /// iotests' `VM()`: a VM of this test.
+    /// iotests' `VM()`: a VM of this test, not yet launched, whose
+    /// arguments start with `QEMU_OPTIONS`.
     ///
     /// ```
     /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
-    /// assert_eq!(t.vm().name(), format!("qemu-{}", std::process::id()));
+    /// let vm = t.vm();
+    /// assert_eq!(vm.name(), format!("qemu-{}", std::process::id()));
+    /// assert_eq!(vm.args(), t.env().qemu_opts.as_slice());
     /// ```
     pub fn vm(&self) -> Vm {
         Vm::new(self, "")
     }
 
-    /// iotests' `VM(path_suffix)`.
+    /// iotests' `VM(path_suffix)`: a VM whose log and socket names carry
+    /// the suffix, for tests with several VMs (`VM('a')`, `VM('b')`).
     ///
     /// ```
     /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
-    /// assert_eq!(t.vm_with_suffix("b").name(), format!("qemub-{}", std::process::id()));
+    /// assert_eq!(t.vm_with("b").name(), format!("qemub-{}", std::process::id()));
     /// ```
-    pub fn vm_with_suffix(&self, path_suffix: &str) -> Vm {
+    pub fn vm_with(&self, path_suffix: &str) -> Vm {
         Vm::new(self, path_suffix)
     }
 
-    /// python/qemu's `QEMUMachine(iotests.qemu_prog)`: see
-    /// [`Vm::qemu_machine`].
+    /// python/qemu's `QEMUMachine(iotests.qemu_prog)`: a plain machine,
+    /// not iotests' `VM` — its arguments do not start with `QEMU_OPTIONS`,
+    /// it has no qtest channel (no `-qtest`, no `-accel qtest`) and QEMU has
+    /// 30 s (python/qemu's default `qmp_timer`) to greet on QMP. Everything
+    /// else (builders, QMP, helpers, shutdown) is as for [`TestContext::vm`].
     ///
     /// ```
     /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
-    /// assert!(t.qemu_machine().args().is_empty());
+    /// let mut vm = t.qemu_machine();
+    /// vm.add_args(["-accel", "tcg"]);
+    /// assert_eq!(vm.args(), ["-accel", "tcg"]);
+    /// assert!(!vm.has_qtest());
     /// ```
     pub fn qemu_machine(&self) -> Vm {
         Vm::qemu_machine(self)

@@ -25,8 +25,8 @@ iotests::iotest! {
         let nbd_dst = t.scoped_file_paths_in(t.sock_dir(), ["nbd-dst.sock"]);
         let mig_sock = t.scoped_file_paths_in(t.sock_dir(), ["migrate.sock"]);
         let (path, nbd_src, nbd_dst, mig_sock) = (&path[0], &nbd_src[0], &nbd_dst[0], &mig_sock[0]);
-        let mut vm_src = t.vm_with_suffix("-src");
-        let mut vm_dst = t.vm_with_suffix("-dst");
+        let mut vm_src = t.vm_with("-src");
+        let mut vm_dst = t.vm_with("-dst");
 
         let img_size = "10M";
 

@@ -20,8 +20,8 @@ iotests::iotest! {
         let dest_img_path = t.scoped_file_paths(["dest.img"]);
         let socks = t.scoped_file_paths_in(t.sock_dir(), ["migration.sock", "nbd.sock"]);
         let (migration_sock_path, nbd_sock_path) = (&socks[0], &socks[1]);
-        let mut source_vm = t.vm_with_suffix("source");
-        let mut dest_vm = t.vm_with_suffix("dest");
+        let mut source_vm = t.vm_with("source");
+        let mut dest_vm = t.vm_with("dest");
 
         let img_size = "1G";
         t.qemu_img_create(&args!["-f", t.imgfmt(), &source_img_path[0], img_size])?;

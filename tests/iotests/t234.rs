@@ -21,8 +21,8 @@ iotests::iotest! {
         let backing_path = t.scoped_file_paths(["backing"]);
         let fifo_a = t.scoped_file_paths(["mig_fifo_a"]);
         let fifo_b = t.scoped_file_paths(["mig_fifo_b"]);
-        let mut vm_a = t.vm_with_suffix("a");
-        let mut vm_b = t.vm_with_suffix("b");
+        let mut vm_a = t.vm_with("a");
+        let mut vm_b = t.vm_with("b");
         let (img_path, backing_path, fifo_a, fifo_b) = (&img_path[0], &backing_path[0], &fifo_a[0], &fifo_b[0]);
         let imgfmt = t.imgfmt();
 

@@ -22,8 +22,8 @@ iotests::iotest! {
     fn t262(t) {
         let img_path = t.scoped_file_paths(["img"]);
         let fifo = t.scoped_file_paths(["mig_fifo"]);
-        let mut vm_a = t.vm_with_suffix("a");
-        let mut vm_b = t.vm_with_suffix("b");
+        let mut vm_a = t.vm_with("a");
+        let mut vm_b = t.vm_with("b");
         let (img_path, fifo) = (&img_path[0], &fifo[0]);
 
         let add_opts = |vm: &mut Vm| -> iotests::Result<()> {
