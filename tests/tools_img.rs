@@ -169,7 +169,7 @@ fn missing_binary_names_the_variable() {
     assert_eq!(var(t.qemu_nbd(&["x"]).unwrap_err()), "QEMU_NBD_PROG");
     assert_eq!(var(t.qemu_nbd_popen(&["x"]).unwrap_err()), "QEMU_NBD_PROG");
     assert_eq!(var(t.qemu_nbd_list_log(&["x"]).unwrap_err()), "QEMU_NBD_PROG");
-    let qsd = t.qemu_storage_daemon(&["--help"], &Default::default());
+    let qsd = t.qemu_storage_daemon(&["--help"]);
     assert_eq!(var(qsd.unwrap_err()), "QSD_PROG");
 }
 

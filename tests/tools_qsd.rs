@@ -29,7 +29,7 @@ fn start_stop_without_qmp() {
     let Some(t) = ctx("qsd-plain", "raw") else { return };
     let img = image(&t, "disk");
     let blockdev = format!("file,node-name=file0,filename={img}");
-    let mut qsd = t.qemu_storage_daemon(&["--blockdev", &blockdev], &QsdOptions::default()).unwrap();
+    let mut qsd = t.qemu_storage_daemon(&["--blockdev", &blockdev]).unwrap();
     assert_eq!(qsd.pidfile(), format!("{}/qsd-a-pid", t.test_dir()));
     let pid: i32 = std::fs::read_to_string(qsd.pidfile()).unwrap().trim().parse().unwrap();
     assert_eq!(pid, qsd.pid());
@@ -40,7 +40,7 @@ fn start_stop_without_qmp() {
     assert!(!alive(pid));
     // Stopping again is harmless.
     assert_eq!(qsd.stop().unwrap(), 0);
-    assert!(matches!(t.qemu_storage_daemon(&["--pidfile", "x"], &QsdOptions::default()), Err(Error::Usage(_))));
+    assert!(matches!(t.qemu_storage_daemon(&["--pidfile", "x"]), Err(Error::Usage(_))));
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn qmp_monitor_and_nbd_export() {
         let sock = t.sock_path("nbd.sock");
         let opts = QsdOptions { instance_id: "b".into(), qmp: true, ..Default::default() };
         let mut qsd = t
-            .qemu_storage_daemon(
+            .qemu_storage_daemon_with(
                 &[
                     "--blockdev",
                     &format!("file,node-name=file0,filename={img}"),
@@ -62,7 +62,7 @@ fn qmp_monitor_and_nbd_export() {
                     "--export",
                     "nbd,id=exp0,node-name=fmt0,name=exp0,writable=on",
                 ],
-                &opts,
+                opts,
             )
             .unwrap();
         let qmp_sock = qsd.qmp_socket().unwrap().to_string();
@@ -94,7 +94,7 @@ fn daemon_that_exits_during_startup() {
         let start = Instant::now();
         let opts = QsdOptions { qmp, ..Default::default() };
         let err =
-            t.qemu_storage_daemon(&["--blockdev", "file,node-name=x,filename=/nonexistent/x"], &opts).unwrap_err();
+            t.qemu_storage_daemon_with(&["--blockdev", "file,node-name=x,filename=/nonexistent/x"], opts).unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(10));
         match &err {
             Error::Terminated { tool, status, cmdline, output } => {
@@ -118,7 +118,7 @@ fn drop_kills() {
     let img = image(&t, "disk");
     let blockdev = format!("file,node-name=file0,filename={img}");
     let opts = QsdOptions { qmp: true, ..Default::default() };
-    let qsd = t.qemu_storage_daemon(&["--blockdev", &blockdev], &opts).unwrap();
+    let qsd = t.qemu_storage_daemon_with(&["--blockdev", &blockdev], opts).unwrap();
     let (pid, pidfile) = (qsd.pid(), qsd.pidfile().to_string());
     drop(qsd);
     assert!(!alive(pid));

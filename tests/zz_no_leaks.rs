@@ -77,9 +77,9 @@ fn tour(t: &TestContext) {
     let qsd_img = t.file_path("qsd.img");
     t.qemu_img_create(&args!["-f", "raw", &qsd_img, "1M"]).unwrap();
     let mut qsd = t
-        .qemu_storage_daemon(
+        .qemu_storage_daemon_with(
             &["--blockdev", &format!("file,node-name=f0,filename={qsd_img}")],
-            &QsdOptions { qmp: true, ..Default::default() },
+            QsdOptions { qmp: true, ..Default::default() },
         )
         .unwrap();
     qsd.cmd("query-block-exports", ()).unwrap();

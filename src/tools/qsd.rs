@@ -49,7 +49,7 @@ impl Default for QsdOptions {
 /// use iotests::tools::{QemuStorageDaemon, QsdOptions};
 /// let img = t.file_path("img");
 /// let blockdev = format!("file,node-name=file0,filename={img}");
-/// let mut qsd = t.qemu_storage_daemon(&["--blockdev", &blockdev], &QsdOptions { qmp: true, ..Default::default() })?;
+/// let mut qsd = t.qemu_storage_daemon_with(&["--blockdev", &blockdev], QsdOptions { qmp: true, ..Default::default() })?;
 /// let r = qsd.qmp("query-named-block-nodes", ())?;
 /// t.log(r);
 /// qsd.stop()?;
@@ -74,9 +74,26 @@ impl std::fmt::Debug for QemuStorageDaemon {
 }
 
 impl TestContext {
-    /// `QemuStorageDaemon(*args, instance_id=…, qmp=…)`.
-    pub fn qemu_storage_daemon<S: AsRef<str>>(&self, args: &[S], opts: &QsdOptions) -> Result<QemuStorageDaemon> {
-        QemuStorageDaemon::start(self, args, opts)
+    /// iotests' `QemuStorageDaemon(*args)`: start qemu-storage-daemon
+    /// (instance `a`, no QMP monitor); see
+    /// [`qemu_storage_daemon_with`](Self::qemu_storage_daemon_with).
+    pub fn qemu_storage_daemon<S: AsRef<str>>(&self, args: &[S]) -> Result<QemuStorageDaemon> {
+        QemuStorageDaemon::start(self, args, &QsdOptions::default())
+    }
+
+    /// iotests' `QemuStorageDaemon(*args, instance_id=…, qmp=…)`.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// use iotests::tools::QsdOptions;
+    /// let mut qsd = t.qemu_storage_daemon_with(&["--blockdev", "null-co,node-name=n"],
+    ///                                          QsdOptions { qmp: true, ..Default::default() })?;
+    /// qsd.cmd("query-block-exports", ())?;
+    /// qsd.stop()?;
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn qemu_storage_daemon_with<S: AsRef<str>>(&self, args: &[S], opts: QsdOptions) -> Result<QemuStorageDaemon> {
+        QemuStorageDaemon::start(self, args, &opts)
     }
 }
 
@@ -85,7 +102,7 @@ impl QemuStorageDaemon {
     /// when asked for), wait for its pid file and check the PID in it. If
     /// it exits first: [`Error::Terminated`] (`qemu-storage-daemon
     /// terminated with exit code N: <cmd>`).
-    pub fn start<S: AsRef<str>>(t: &TestContext, args: &[S], opts: &QsdOptions) -> Result<QemuStorageDaemon> {
+    pub(crate) fn start<S: AsRef<str>>(t: &TestContext, args: &[S], opts: &QsdOptions) -> Result<QemuStorageDaemon> {
         let args = strings(args);
         if args.iter().any(|a| a == "--pidfile") {
             return Err(Error::Usage("QemuStorageDaemon: --pidfile is added by the wrapper".into()));
@@ -222,13 +239,13 @@ impl QemuStorageDaemon {
     /// `qsd.stop()`: SIGTERM, wait for the exit, remove the QMP socket and
     /// pid file; the exit status.
     pub fn stop(&mut self) -> Result<i32> {
-        self.stop_signal(Signal::SIGTERM)
+        self.stop_with(Signal::SIGTERM)
     }
 
     /// `qsd.stop(kill_signal)`: send `signal`, wait (at most
     /// [`QSD_TIMEOUT`], then SIGKILL and fail) and clean up. Stopping a
     /// stopped daemon returns its status again.
-    pub fn stop_signal(&mut self, signal: Signal) -> Result<i32> {
+    pub fn stop_with(&mut self, signal: Signal) -> Result<i32> {
         if self.stopped {
             return Ok(self.child.status().map(returncode).unwrap_or(-9));
         }
@@ -260,6 +277,6 @@ impl QemuStorageDaemon {
 
 impl Drop for QemuStorageDaemon {
     fn drop(&mut self) {
-        let _ = self.stop_signal(Signal::SIGKILL);
+        let _ = self.stop_with(Signal::SIGKILL);
     }
 }

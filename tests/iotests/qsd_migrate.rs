@@ -34,7 +34,7 @@ iotests::iotest! {
         t.qemu_img_create(&args!["-f", t.imgfmt(), path, img_size])?;
 
         t.log("Launching source QSD...");
-        let mut qsd_src = t.qemu_storage_daemon(
+        let mut qsd_src = t.qemu_storage_daemon_with(
             &args![
                 "--blockdev",
                 format!("file,node-name=disk-file,filename={path}"),
@@ -44,9 +44,7 @@ iotests::iotest! {
                 format!("addr.type=unix,addr.path={nbd_src}"),
                 "--export",
                 "nbd,id=exp0,node-name=disk-fmt,writable=true,allow-inactive=true",
-            ],
-            &QsdOptions { qmp: true, ..Default::default() },
-        )?;
+            ], QsdOptions { qmp: true, ..Default::default() },)?;
 
         t.log("Launching source VM...");
         vm_src.add_args([
@@ -57,7 +55,7 @@ iotests::iotest! {
         vm_src.launch()?;
 
         t.log("Launching destination QSD...");
-        let mut qsd_dst = t.qemu_storage_daemon(
+        let mut qsd_dst = t.qemu_storage_daemon_with(
             &args![
                 "--blockdev",
                 format!("file,node-name=disk-file,filename={path},active=off"),
@@ -67,9 +65,7 @@ iotests::iotest! {
                 format!("addr.type=unix,addr.path={nbd_dst}"),
                 "--export",
                 "nbd,id=exp0,node-name=disk-fmt,writable=true,allow-inactive=true",
-            ],
-            &QsdOptions { qmp: true, instance_id: "b".into(), ..Default::default() },
-        )?;
+            ], QsdOptions { qmp: true, instance_id: "b".into(), ..Default::default() },)?;
 
         t.log("Launching destination VM...");
         vm_dst.add_args([
