@@ -1,5 +1,9 @@
 //! QEMU tool wrappers: iotests' `qemu_img*`, `qemu_io*`, `QemuIoInteractive`,
 //! `qemu_nbd*`, `QemuStorageDaemon`, `create_image`, `Timeout` and friends.
+//! Also the helpers upstream tests use besides iotests.py: QEMU's qcow2.py
+//! ([`qcow2`], [`TestContext::qcow2_py`]), Python's `tarfile` for OVA files
+//! ([`TarWriter`], [`tar_members`]) and a plain `subprocess.run(cmd)`
+//! ([`TestContext::subprocess_run`]).
 //!
 //! Each function of iotests.py that runs a tool is a method of
 //! [`TestContext`] with the Python name, taking the arguments as a slice of
@@ -50,8 +54,11 @@ mod interactive;
 mod io;
 mod nbd;
 mod pipe;
+pub mod qcow2;
 mod qsd;
 mod scratch;
+mod subprocess;
+mod tar;
 mod timeout;
 
 pub use cmd::ToolCmd;
@@ -62,9 +69,11 @@ pub use interactive::QemuIoInteractive;
 pub use io::qemu_io_wrap_args;
 pub use nbd::NBD_STARTUP_TIMEOUT;
 pub use nbd::NbdServer;
+pub use qcow2::{QCOW2_PY_ARGV0, Qcow2PyOutput, qcow2_py};
 pub use qsd::QSD_TIMEOUT;
 pub use qsd::{QemuStorageDaemon, QsdOptions};
 pub use scratch::{create_image, mkfifo, unarchive_bz2};
+pub use tar::{TAR_BLOCK, TAR_RECORD, TarMember, TarWriter, tar_members};
 pub use timeout::{Deadline, with_timeout};
 
 use pipe::{Capture, ErrTo, LogPipe, Out};
