@@ -29,29 +29,27 @@
 //! unittest-style (upstream 152):
 //!
 //! ```no_run
-//! use iotests::harness::{Case, TestCase};
+//! use iotests::prelude::*;
+//! #[derive(Default)]
 //! struct TestUnaligned { img: String }
-//! impl TestCase for TestUnaligned {
-//!     fn set_up(t: &Case) -> iotests::Result<Self> {
-//!         Ok(TestUnaligned { img: t.file_path("test.img") })
-//!     }
-//!     fn tear_down(&mut self, _t: &Case) -> iotests::Result<()> {
-//!         iotests::context::try_remove(&self.img);
-//!         Ok(())
-//!     }
-//! }
+//! #[iotests::test_case]
 //! impl TestUnaligned {
-//!     fn test_unaligned(&mut self, _t: &Case) -> iotests::Result<()> { Ok(()) }
-//!     fn test_unaligned_with_update(&mut self, _t: &Case) -> iotests::Result<()> { Ok(()) }
+//!     fn set_up(&mut self, t: &Case) {
+//!         self.img = t.file_path("test.img");
+//!     }
+//!     fn tear_down(&mut self) {
+//!         iotests::context::try_remove(&self.img);
+//!     }
+//!     fn test_unaligned(&mut self) {}
+//!     fn test_unaligned_with_update(&mut self) {}
 //! }
 //! iotests::iotest! {
 //!     name: "152", groups: [rw, quick],
 //!     supported_fmts: ["raw", "qcow2"],
 //!     supported_protocols: ["file"],
-//!     fn t152: unittest {
-//!         TestUnaligned: [test_unaligned, test_unaligned_with_update],
-//!     }
+//!     fn t152: unittest { TestUnaligned }
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! | variable | meaning |

@@ -70,6 +70,7 @@
 //!     supported_fmts: ["raw", "qcow2"],
 //!     fn t152: unittest { TestUnaligned }
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! The run follows unittest exactly: classes in name order, their cases in

@@ -145,7 +145,7 @@ pub fn assert_qmp_absent(d: &Value, path: &str) -> Result<()> {
 /// assert_qmp(&ev, "data/status", json!(["running", "ready"]))?;
 /// assert_qmp(&ev, "data/len", 10)?;
 /// let e = assert_qmp(&ev, "data/status", "running").unwrap_err();
-/// assert_eq!(e.to_string(), r#"'ready' != 'running' : "data/status" is "ready", expected "running""#);
+/// assert_eq!(e.to_string(), "'ready' != 'running'\n- ready\n+ running\n : \"data/status\" is \"ready\", expected \"running\"");
 /// let e = assert_qmp(&ev, "data/len", json!([1, 2])).unwrap_err();
 /// assert_eq!(e.to_string(), r#"no match for "10" in [1, 2]"#);
 /// # Ok::<(), iotests::Error>(())
@@ -483,8 +483,9 @@ mod tests {
     #[test]
     fn json_filename() {
         let e = assert_json_filename_equal("raw:x", &json!({})).unwrap_err().to_string();
-        assert_eq!(e, "'raw:x' != 'json:'");
+        // unittest's assertMultiLineEqual diff, as Python prints it.
+        assert_eq!(e, "'raw:x' != 'json:'\n- raw:x\n+ json:\n");
         let e = assert_json_filename_equal(r#"json:{"a": 1}"#, &json!({"a": 2})).unwrap_err().to_string();
-        assert_eq!(e, "{'a': 1} != {'a': 2}");
+        assert_eq!(e, "{'a': 1} != {'a': 2}\n- {'a': 1}\n?       ^\n\n+ {'a': 2}\n?       ^\n");
     }
 }
