@@ -105,13 +105,11 @@ impl Failure {
         Failure { name: name.to_string(), kind: Box::new(kind), log }
     }
 
-    /// Fail the calling Rust test: re-raise a body's panic as it was, panic
-    /// with the report otherwise.
+    /// Fail the calling Rust test with the report: what went wrong (for a
+    /// panicking body, its message and where it panicked) and the last log
+    /// lines.
     pub fn fail(self) -> ! {
-        match *self.kind {
-            FailureKind::Panic(payload) => std::panic::resume_unwind(payload),
-            kind => panic!("{}", Failure { kind: Box::new(kind), ..self }),
-        }
+        panic!("{self}")
     }
 }
 
