@@ -147,17 +147,6 @@ impl<T> std::fmt::Debug for Finished<T> {
     }
 }
 
-/// Run `body(ctx)` on its own thread, for at most `limit` (`None`: no
-/// limit).
-///
-/// ```
-/// use std::{sync::Arc, time::Duration};
-/// use iotests::harness::{run_with_timeout, Finished};
-/// let t = Arc::new(iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?);
-/// let r = run_with_timeout(&t, Some(Duration::from_millis(100)), |_| std::thread::sleep(Duration::from_secs(1)))?;
-/// assert!(matches!(r, Finished::TimedOut { .. }));
-/// # Ok::<(), iotests::Error>(())
-/// ```
 thread_local! {
     /// Where the last panic on this thread happened.
     static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -184,6 +173,17 @@ fn record_panic_locations() {
     });
 }
 
+/// Run `body(ctx)` on its own thread, for at most `limit` (`None`: no
+/// limit).
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use iotests::harness::{run_with_timeout, Finished};
+/// let t = Arc::new(iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?);
+/// let r = run_with_timeout(&t, Some(Duration::from_millis(100)), |_| std::thread::sleep(Duration::from_secs(1)))?;
+/// assert!(matches!(r, Finished::TimedOut { .. }));
+/// # Ok::<(), iotests::Error>(())
+/// ```
 pub fn run_with_timeout<T, F>(ctx: &Arc<TestContext>, limit: Option<Duration>, body: F) -> Result<Finished<T>>
 where
     T: Send + 'static,
