@@ -173,7 +173,7 @@ pub fn reference_name(
 /// assert_eq!(iotests::snapshot::reference_name_for(d.path(), "150", &env), "150.raw");
 /// ```
 pub fn reference_name_for(dir: &Path, name: &str, env: &TestEnv) -> String {
-    reference_name(dir, name, &env.imgfmt, &env.cachemode, || env.qemu_default_machine.clone())
+    reference_name(dir, name, &env.imgfmt, &env.cachemode, || env.qemu_default_machine().to_string())
 }
 
 /// [`reference_name`] for the cell the process environment describes
@@ -185,7 +185,8 @@ pub fn reference_name_from_process_env(dir: &Path, name: &str) -> String {
     let imgfmt = var("IMGFMT").unwrap_or_default();
     let cachemode = var("CACHEMODE").unwrap_or_else(|| "writeback".into());
     reference_name(dir, name, &imgfmt, &cachemode, || {
-        var("QEMU_DEFAULT_MACHINE").unwrap_or_else(|| TestEnv::from_process_env("raw").qemu_default_machine)
+        var("QEMU_DEFAULT_MACHINE")
+            .unwrap_or_else(|| TestEnv::from_process_env("raw").qemu_default_machine().to_string())
     })
 }
 

@@ -51,7 +51,7 @@ fn launch_query_shutdown() {
     assert!(args.contains(" -display none -vga none -chardev socket,id=mon,fd="), "{args}");
     assert!(args.contains(" -mon chardev=mon,mode=control -chardev socket,id=qtest,fd="), "{args}");
     assert!(args.contains(" -qtest chardev:qtest"), "{args}");
-    assert!(args.ends_with(&t.env().qemu_opts.join(" ")), "{args}");
+    assert!(args.ends_with(&t.env().qemu_opts().join(" ")), "{args}");
 
     assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
     let r = vm.qmp("no-such-command", ()).unwrap();

@@ -123,7 +123,7 @@ impl Vm {
         self.iolog = None;
 
         let accel_qtest =
-            self.qtest_set && crate::env::probe_qemu(std::path::Path::new(binary)).accels.iter().any(|a| a == "qtest");
+            self.qtest_set && crate::env::qemu_accels(std::path::Path::new(binary)).iter().any(|a| a == "qtest");
         let mon_fd = mon_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let qtest_fd = qtest_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let mut full = vec![binary.to_string()];
