@@ -159,7 +159,11 @@ fn suite(args: &Args, cli: &Path) {
             }
         }
     }
-    println!("suite: {} tests, {fmt}, -j {jobs}, {} rounds (median wall time of the whole run)", tests.len(), args.rounds);
+    println!(
+        "suite: {} tests, {fmt}, -j {jobs}, {} rounds (median wall time of the whole run)",
+        tests.len(),
+        args.rounds
+    );
     println!("{:<28} {:>9} {:>9} {:>7}", "test", "ours", "upstream", "ratio");
     for (t, v) in &ours_t {
         if let Some(u) = theirs_t.get(t) {
@@ -200,8 +204,7 @@ fn capture(test_bin: &Path, name: &str, root: &Path) -> Vec<Vec<String>> {
         }
         let Some(open) = line[start..].find('[').map(|i| start + i) else { continue };
         let Some(close) = line[open..].find("], ").map(|i| open + i) else { continue };
-        let argv: Option<Vec<String>> =
-            serde_json::from_str(&format!("[{}]", &line[open + 1..close])).ok();
+        let argv: Option<Vec<String>> = serde_json::from_str(&format!("[{}]", &line[open + 1..close])).ok();
         if let Some(argv) = argv.filter(|a| a.first().is_some_and(|p| p.contains("qemu"))) {
             cmds.push(argv);
         }
@@ -218,9 +221,9 @@ fn floor(args: &Args, name: &str) {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("iotests-") && !n.contains('.') && n.len() == "iotests-".len() + 16
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("iotests-") && !n.contains('.') && n.len() == "iotests-".len() + 16)
         })
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
     else {
@@ -257,7 +260,13 @@ fn floor(args: &Args, name: &str) {
     }
     let (a, b) = (median(ours), median(replay));
     println!("floor: {test}: {} QEMU commands", cmds.len());
-    println!("  test process {:>8.1} ms, replay {:>8.1} ms, ratio {:.2} (overhead {:.1} ms)", a * 1e3, b * 1e3, a / b, (a - b) * 1e3);
+    println!(
+        "  test process {:>8.1} ms, replay {:>8.1} ms, ratio {:.2} (overhead {:.1} ms)",
+        a * 1e3,
+        b * 1e3,
+        a / b,
+        (a - b) * 1e3
+    );
 }
 
 fn main() {
