@@ -88,10 +88,11 @@ fn per_test_times(output: &str) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
     for line in output.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if words.len() >= 3 && words[1] == "pass" {
-            if let Some(t) = words.iter().rev().find_map(|w| w.strip_suffix('s').and_then(|n| n.parse::<f64>().ok())) {
-                m.insert(words[0].to_string(), t);
-            }
+        if words.len() >= 3
+            && words[1] == "pass"
+            && let Some(t) = words.iter().rev().find_map(|w| w.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()))
+        {
+            m.insert(words[0].to_string(), t);
         }
     }
     m
