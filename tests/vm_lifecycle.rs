@@ -93,6 +93,20 @@ fn plain_qemu_machine_has_no_qtest_and_no_qemu_options() {
 }
 
 #[test]
+fn prepended_base_args_come_first() {
+    let Some(t) = ctx("vm-prepend") else { return };
+    let mut vm = t.vm();
+    vm.prepend_base_args(["-name", "b"]).prepend_base_args(["-accel", "tcg"]);
+    vm.add_args(["-name", "c"]);
+    vm.launch().unwrap();
+    let args = vm.full_args();
+    assert_eq!(&args[1..7], ["-accel", "tcg", "-name", "b", "-display", "none"], "{args:?}");
+    assert_eq!(&args[args.len() - 2..], ["-name", "c"], "{args:?}");
+    assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
+    vm.shutdown().unwrap();
+}
+
+#[test]
 fn events_are_waited_for_matched_and_set_aside() {
     let Some(t) = ctx("vm-events") else { return };
     let mut vm = t.vm();

@@ -144,6 +144,8 @@ pub struct Vm {
     name: String,
     /// `QEMU_OPTIONS` followed by what the builder methods added.
     args: Vec<String>,
+    /// Arguments put before the base arguments ([`Vm::prepend_base_args`]).
+    base_args_prefix: Vec<String>,
     machine: Option<String>,
     qmp_set: bool,
     /// Whether QEMU gets the qtest channel (`QEMUQtestMachine`, iotests'
@@ -181,6 +183,7 @@ impl Vm {
             test_dir: t.test_dir().to_string(),
             name: format!("qemu{path_suffix}-{}", std::process::id()),
             args: t.env().qemu_opts().to_vec(),
+            base_args_prefix: Vec::new(),
             machine: None,
             qmp_set: true,
             qtest_set: true,
