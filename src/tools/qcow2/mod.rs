@@ -27,6 +27,7 @@
 //! ```
 
 mod format;
+mod header;
 mod pyfile;
 mod pyint;
 #[cfg(test)]
@@ -40,6 +41,8 @@ use format::{AUTOCLEAR_FEATURES, COMPATIBLE_FEATURES, HEADER_FIELDS, Header, INC
 use pyfile::{PyFile, PyResult};
 use pyint::PyInt;
 use write::{BadValue, NewExt};
+
+pub use header::QcowHeader;
 
 /// The program name qcow2.py's usage text shows (`sys.argv[0]` as the
 /// shell tests run it: `$PYTHON qcow2.py …`).
