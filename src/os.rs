@@ -88,6 +88,41 @@ pub fn truncate(path: impl AsRef<str>, length: u64) -> Result<()> {
     std::fs::OpenOptions::new().write(true).open(path).and_then(|f| f.set_len(length)).map_err(|e| os_error(e, path))
 }
 
+/// `os.stat(path)`'s result: the fields of Python's `os.stat_result`
+/// that tests look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatResult {
+    /// `st_mode`: file type and permission bits.
+    pub st_mode: u32,
+    /// `st_size`: the size in bytes.
+    pub st_size: u64,
+    /// `st_blocks`: 512-byte blocks allocated.
+    pub st_blocks: u64,
+    /// `st_uid`.
+    pub st_uid: u32,
+    /// `st_gid`.
+    pub st_gid: u32,
+}
+
+/// `os.stat(path)` (following symlinks).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let f = dir.path().join("f");
+/// std::fs::write(&f, b"abc").unwrap();
+/// let st = iotests::os::stat(f.to_str().unwrap())?;
+/// assert_eq!(st.st_size, 3);
+/// let e = iotests::os::stat("/nonexistent/x").unwrap_err();
+/// assert_eq!(e.to_string(), "FileNotFoundError: [Errno 2] No such file or directory: '/nonexistent/x'");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn stat(path: impl AsRef<str>) -> Result<StatResult> {
+    use std::os::unix::fs::MetadataExt;
+    let path = path.as_ref();
+    let m = std::fs::metadata(path).map_err(|e| os_error(e, path))?;
+    Ok(StatResult { st_mode: m.mode(), st_size: m.size(), st_blocks: m.blocks(), st_uid: m.uid(), st_gid: m.gid() })
+}
+
 /// `os.path`.
 pub mod path {
     use super::{Result, os_error};

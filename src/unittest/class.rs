@@ -1,5 +1,6 @@
 //! Classes and suites: what `unittest.main()` finds in a test module.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use super::report::{Reporter, SuiteResult};
@@ -14,7 +15,7 @@ type SkipFn = Arc<dyn Fn(&Case<'_>) -> Option<String> + Send + Sync>;
 /// (`skip*`, `expectedFailure`) and docstring. Made by
 /// [`#[iotests::test_case]`](crate::test_case).
 pub struct TestMethod<C> {
-    name: &'static str,
+    name: Cow<'static, str>,
     call: MethodFn<C>,
     skips: Vec<SkipFn>,
     expected_failure: bool,
@@ -24,7 +25,7 @@ pub struct TestMethod<C> {
 impl<C> Clone for TestMethod<C> {
     fn clone(&self) -> Self {
         TestMethod {
-            name: self.name,
+            name: self.name.clone(),
             call: Arc::clone(&self.call),
             skips: self.skips.clone(),
             expected_failure: self.expected_failure,
@@ -43,9 +44,14 @@ impl<C> std::fmt::Debug for TestMethod<C> {
 }
 
 impl<C: 'static> TestMethod<C> {
-    /// Method `name`, calling `call`.
-    pub fn new(name: &'static str, call: impl Fn(&mut C, &Case<'_>) -> Result<()> + Send + Sync + 'static) -> Self {
-        TestMethod { name, call: Arc::new(call), skips: Vec::new(), expected_failure: false, doc: None }
+    /// Method `name`, calling `call`. The name may be made at run time,
+    /// as Python's `setattr(klass, 'test_' + suffix, f)` makes it (see
+    /// [`ClassOf::method`]).
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        call: impl Fn(&mut C, &Case<'_>) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        TestMethod { name: name.into(), call: Arc::new(call), skips: Vec::new(), expected_failure: false, doc: None }
     }
 
     /// unittest's `@skip`/`@skipIf`/`@skipUnless`: `reason` returns why to
@@ -68,8 +74,8 @@ impl<C: 'static> TestMethod<C> {
     }
 
     /// The method name.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The same method on a subclass `D` whose base part `base` reaches.
@@ -150,6 +156,35 @@ impl<C: TestCase> ClassOf<C> {
         ClassOf { name: name.into(), methods: C::test_methods(), attrs: Vec::new() }
     }
 
+    /// Python's `setattr(klass, m.name, function)` before `unittest.main()`:
+    /// add test method `m` (replacing one of the same name), e.g. cases
+    /// generated in a loop with their parameters (upstream
+    /// migrate-bitmaps-test's `inject_test_case`).
+    ///
+    /// ```
+    /// use iotests::unittest::{Case, ClassOf, Suite, TestCase, TestMethod};
+    /// #[derive(Default)]
+    /// struct TestA;
+    /// impl TestA {
+    ///     fn do_test(&mut self, t: &Case, n: u32) -> iotests::Result<()> { t.print(n.to_string()); Ok(()) }
+    /// }
+    /// impl TestCase for TestA {
+    ///     fn new(_t: &Case) -> iotests::Result<Self> { Ok(TestA) }
+    ///     fn test_methods() -> Vec<TestMethod<Self>> { vec![] }
+    /// }
+    /// let mut class = ClassOf::<TestA>::new("TestA");
+    /// for n in [2, 1] {
+    ///     class = class.method(TestMethod::new(format!("test_do_test_{n}"), move |s: &mut TestA, t: &Case| s.do_test(t, n)));
+    /// }
+    /// let suite = Suite::new(vec![class.into()]);
+    /// assert_eq!(suite.case_ids(), ["TestA.test_do_test_1", "TestA.test_do_test_2"]);
+    /// ```
+    pub fn method(mut self, m: TestMethod<C>) -> Self {
+        self.methods.retain(|old| old.name != m.name);
+        self.methods.push(m);
+        self
+    }
+
     /// Set class attributes on each instance after `new`, before `setUp`.
     pub fn attrs(mut self, f: impl Fn(&mut C) + Send + Sync + 'static) -> Self {
         self.attrs.push(Arc::new(f));
@@ -175,10 +210,10 @@ impl<C: TestCase> From<ClassOf<C>> for Class {
             .into_iter()
             .map(|m| {
                 let attrs = Arc::clone(&attrs);
-                let name = m.name;
+                let name = m.name.clone();
                 let doc = m.docstring();
                 let run: CaseFn = Arc::new(move |ctx: &TestContext, class: &str, r: &Mutex<Reporter>| {
-                    let case = Case::in_run(ctx, class, name, doc, r);
+                    let case = Case::in_run(ctx, class, m.name(), doc, r);
                     super::run::run_case::<C>(&case, &m, &attrs);
                 });
                 (name, run)
@@ -200,7 +235,7 @@ type ClassFixture = Arc<dyn Fn(&Case<'_>) -> Result<()> + Send + Sync>;
 #[derive(Clone)]
 pub struct Class {
     name: String,
-    cases: Vec<(&'static str, CaseFn)>,
+    cases: Vec<(Cow<'static, str>, CaseFn)>,
     set_up_class: ClassFixture,
     tear_down_class: ClassFixture,
 }
@@ -223,8 +258,8 @@ impl Class {
     }
 
     /// The case names, in run order.
-    pub fn case_names(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.cases.iter().map(|(n, _)| *n).collect();
+    pub fn case_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.cases.iter().map(|(n, _)| n.as_ref()).collect();
         v.sort_unstable();
         v
     }
@@ -262,7 +297,7 @@ impl Suite {
         let mut classes = classes;
         classes.sort_by(|a, b| a.name.cmp(&b.name));
         for c in &mut classes {
-            c.cases.sort_by_key(|(n, _)| *n);
+            c.cases.sort_by(|a, b| a.0.cmp(&b.0));
         }
         Suite { classes }
     }
