@@ -7,6 +7,12 @@
 
 use std::time::Duration;
 
+use crate::context::TestContext;
+use crate::error::Result;
+
+/// What a test runs before its cases: see [`TestSpec::before_main`].
+pub type BeforeMain = fn(&TestContext) -> Result<()>;
+
 /// The shape of a test: iotests' `script_main` / `script_initialize`, or
 /// `iotests.main()` running unittest classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +46,7 @@ impl TestKind {
 /// assert_eq!(SPEC.default_fmt(), "raw");
 /// assert!(SPEC.in_group("quick"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct TestSpec {
     /// The upstream test's name (`209`, `iothreads-stream`): names the
     /// snapshot and the `.notrun` / `.casenotrun` files.
@@ -73,6 +79,15 @@ pub struct TestSpec {
     /// unittest-style only: keep `log()` output, as a test that calls
     /// `iotests.activate_logging()` before `iotests.main()` does.
     pub activate_logging: bool,
+    /// unittest-style only: the module's code before `iotests.main(…)`
+    /// that can refuse to run (`iotests.verify_quorum()`,
+    /// `iotests.verify_working_luks()`). It runs on the test's thread after
+    /// the declaration's checks and before the first class; an
+    /// [`Error::NotRun`](crate::Error::NotRun) from it makes the test not
+    /// run, any other error fails it. (Python runs it before main's checks:
+    /// the two orders differ only in which reason a cell that fails both
+    /// reports.)
+    pub before_main: Option<BeforeMain>,
 }
 
 impl TestSpec {
@@ -93,6 +108,7 @@ impl TestSpec {
             unsupported_imgopts: &[],
             timeout: None,
             activate_logging: false,
+            before_main: None,
         }
     }
 
@@ -177,6 +193,18 @@ impl TestSpec {
     /// Keep `log()` output in a unittest-style test (`activate_logging()`).
     pub const fn activate_logging(mut self, v: bool) -> Self {
         self.activate_logging = v;
+        self
+    }
+
+    /// Run `f` before the cases: see [`TestSpec::before_main`].
+    ///
+    /// ```
+    /// use iotests::harness::TestSpec;
+    /// const SPEC: TestSpec = TestSpec::new("148").before_main(|t| t.verify_quorum());
+    /// assert!(SPEC.before_main.is_some());
+    /// ```
+    pub const fn before_main(mut self, f: BeforeMain) -> Self {
+        self.before_main = Some(f);
         self
     }
 

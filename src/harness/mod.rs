@@ -93,7 +93,9 @@ pub use verify::{
 /// `unsupported_fmts`, `supported_protocols`, `unsupported_protocols`,
 /// `supported_platforms`, `supported_cache_modes`, `supported_aio_modes`,
 /// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
-/// (seconds), `activate_logging` (bool). `name` comes first, `groups` may
+/// (seconds), `activate_logging` (bool), `before_main` (unittest-style: a
+/// `fn(&TestContext) -> Result<()>` such as `|t| t.verify_quorum()`, the
+/// module's code before `iotests.main()`). `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
