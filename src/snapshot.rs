@@ -248,3 +248,22 @@ macro_rules! assert_log_snapshot {
         });
     }};
 }
+
+/// For a test declared `xfail`: how its log differs from the reference
+/// snapshot the cell selects (a unified diff), or `None` when they are
+/// equal as `check` compares them (trailing whitespace ignored). A missing
+/// or unreadable reference counts as a difference.
+pub fn differs_from_reference(manifest_dir: &str, name: &str, log: &str, env: &TestEnv) -> Option<String> {
+    let (dir, snapshot) = __prepare_assertion(manifest_dir, name, log, Some(env));
+    let path = dir.join(format!("{snapshot}.snap"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Some(format!("no reference snapshot {}", path.display()));
+    };
+    let norm = |s: &str| s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim_end().to_string();
+    let (old, new) = (norm(snap_body(&text)), norm(log));
+    if old == new {
+        return None;
+    }
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    Some(diff.unified_diff().context_radius(3).header(&path.display().to_string(), "actual").to_string())
+}

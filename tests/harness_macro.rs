@@ -48,6 +48,28 @@ iotests::iotest! {
     }
 }
 
+// Declared as failing here: its snapshot says "expected", it logs "actual".
+iotests::iotest! {
+    name: "harness-selftest-xfail", groups: [quick],
+    supported_fmts: ["generic"],
+    xfail: "the snapshot expects another line (a stand-in for a QEMU bug)",
+    fn harness_xfail_e2e(t) {
+        t.log("actual");
+        Ok(())
+    }
+}
+
+// Declared as failing here, and failing by an error.
+iotests::iotest! {
+    name: "harness-selftest-xfail-error", groups: [quick],
+    supported_fmts: ["generic"],
+    xfail: "QEMU dies (a stand-in)",
+    fn harness_xfail_error_e2e(t) {
+        t.log("before");
+        Err(Error::exception("the VM died"))
+    }
+}
+
 // --- unittest-style -------------------------------------------------------
 
 static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
@@ -214,4 +236,23 @@ fn time_limit_from_outside() {
     assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
     assert!(stderr.contains("harness-selftest-hang: timed out after 1s; killed sleep (pid"), "{stderr}");
     assert!(stderr.contains("--- last log lines ---\nstarted\nabout to hang\n"), "{stderr}");
+}
+
+#[test]
+fn declared_xfail_reports_the_expected_failure() {
+    if !qemu_installed() {
+        return;
+    }
+    for (test, name, detail) in [
+        ("harness_xfail_e2e", "harness-selftest-xfail", "+actual"),
+        ("harness_xfail_error_e2e", "harness-selftest-xfail-error", "Exception: the VM died"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let (ok, _, stderr) = run_self(test, &[("OUTPUT_DIR", out.path().to_str().unwrap())]);
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains(&format!("{name}: expected failure: ")), "{stderr}");
+        assert!(stderr.contains(detail), "{stderr}");
+        let reason = std::fs::read_to_string(out.path().join(format!("{name}.xfail"))).unwrap();
+        assert!(!reason.trim().is_empty());
+    }
 }

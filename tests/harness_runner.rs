@@ -219,10 +219,14 @@ fn panicking_body_is_reraised() {
     });
     match r {
         Err(f) if matches!(*f.kind, FailureKind::Panic(_)) => {
-            assert!(f.to_string().contains("body panic") && f.to_string().contains("about to panic"));
+            let report = f.to_string();
+            assert!(report.contains("body panic") && report.contains("about to panic"), "{report}");
+            // Where the body panicked: this file.
+            assert!(report.contains(&format!("(panicked at {}:", file!())), "{report}");
             let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.fail()));
             let payload = caught.unwrap_err();
-            assert_eq!(payload.downcast_ref::<&str>(), Some(&"body panic"));
+            let text = payload.downcast_ref::<String>().unwrap();
+            assert!(text.contains("--- last log lines ---\nabout to panic"), "{text}");
         }
         other => panic!("expected a panic, got {other:?}"),
     }

@@ -69,9 +69,10 @@ mod verify;
 
 pub use crate::unittest::{Case, CaseFailure, Class, MODULE, Suite, SuiteResult, TestCase, assert_true, py_repr};
 pub use declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform};
-pub use main::{Declared, declared, main, run_under_libtest};
+pub use main::{Declared, RunEnd, conclude_xfail, declared, main, run_under_libtest};
 pub use notrun::{
     casenotrun_path, clear_notrun_files, not_run_reason, notrun, notrun_path, write_case_notrun, write_notrun,
+    xfail_path,
 };
 pub use probes::{
     has_virtio_blk, has_working_luks, parse_supported_formats, py_list, qemu_pipe, supported_formats,
@@ -95,7 +96,8 @@ pub use verify::{
 /// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
 /// (seconds), `activate_logging` (bool), `before_main` (unittest-style: a
 /// `fn(&TestContext) -> Result<()>` such as `|t| t.verify_quorum()`, the
-/// module's code before `iotests.main()`). `name` comes first, `groups` may
+/// module's code before `iotests.main()`), `xfail` (a reason: see
+/// [`TestSpec::xfail`]). `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
@@ -158,17 +160,21 @@ macro_rules! iotest {
 
             $($items)*
 
-            /// Runs the test: `Some(reason)` when not run; panics on failure.
-            pub(super) fn run() -> ::std::option::Option<::std::string::String> {
-                match outcome(::std::module_path!()) {
+            /// Runs the test; panics when it fails.
+            pub(super) fn run() -> $crate::harness::RunEnd {
+                let outcome = outcome(::std::module_path!());
+                if let ::std::option::Option::Some(reason) = SPEC.xfail {
+                    return $crate::harness::conclude_xfail(&SPEC, reason, outcome, ::std::env!("CARGO_MANIFEST_DIR"));
+                }
+                match outcome {
                     ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env }) => {
                         $crate::assert_log_snapshot!(SPEC.name, log, &env);
-                        ::std::option::Option::None
+                        $crate::harness::RunEnd::Passed
                     }
                     ::std::result::Result::Ok($crate::harness::Outcome::NotRun { reason }) => {
-                        ::std::option::Option::Some(reason)
+                        $crate::harness::RunEnd::NotRun(reason)
                     }
-                    ::std::result::Result::Ok(_) => ::std::option::Option::None,
+                    ::std::result::Result::Ok(_) => $crate::harness::RunEnd::Passed,
                     ::std::result::Result::Err(failure) => failure.fail(),
                 }
             }

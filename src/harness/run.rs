@@ -105,13 +105,11 @@ impl Failure {
         Failure { name: name.to_string(), kind: Box::new(kind), log }
     }
 
-    /// Fail the calling Rust test: re-raise a body's panic as it was, panic
-    /// with the report otherwise.
+    /// Fail the calling Rust test with the report: what went wrong (for a
+    /// panicking body, its message and where it panicked) and the last log
+    /// lines.
     pub fn fail(self) -> ! {
-        match *self.kind {
-            FailureKind::Panic(payload) => std::panic::resume_unwind(payload),
-            kind => panic!("{}", Failure { kind: Box::new(kind), ..self }),
-        }
+        panic!("{self}")
     }
 }
 
@@ -245,6 +243,7 @@ fn pre_run(spec: &TestSpec, test_path: &str, cases: impl FnOnce() -> Vec<String>
 /// The generated `#[test]` of a script-style declaration: list mode, group
 /// selection, the environment from the process (`IMGFMT` unset → the
 /// test's first format), then [`run_script`].
+#[doc(hidden)]
 pub fn run_declared_script<F>(spec: &TestSpec, test_path: &str, body: F) -> Result<Outcome, Failure>
 where
     F: FnOnce(&TestContext) -> Result<()> + Send + 'static,
@@ -256,6 +255,7 @@ where
 }
 
 /// The generated `#[test]` of a unittest-style declaration.
+#[doc(hidden)]
 pub fn run_declared_unittest(spec: &TestSpec, test_path: &str, suite: fn() -> Suite) -> Result<Outcome, Failure> {
     let spec = spec.kind(TestKind::Unittest);
     if let Some(o) = pre_run(&spec, test_path, || suite().case_ids()) {

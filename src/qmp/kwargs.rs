@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use super::Args;
 
 /// Keyword arguments of a QMP command, named as Python would write them
-/// (`node_name`, `job_id`); see the [module documentation](self).
+/// (`node_name`, `job_id`): python/qemu turns their top-level `_` into `-`
+/// on the wire, and `qmp_log` sorts them by these names.
 ///
 /// ```
 /// use iotests::kwargs;

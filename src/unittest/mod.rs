@@ -78,7 +78,7 @@
 //! then (if that worked) the method and `tear_down` — also when the method
 //! failed or panicked. Outcomes print as they happen: `.` for success and
 //! for a skip (the reproducible runner prints a dot, not `s`), `F` for a
-//! failed assertion ([`Error::Assertion`]), `E` for any other error, a panic
+//! failed assertion ([`Error::Assertion`](crate::Error::Assertion)), `E` for any other error, a panic
 //! or `notrun()` (Python's `sys.exit()` inside a case), `x`/`u` for expected
 //! failures / unexpected successes. Then the summary as
 //! `ReproducibleStreamWrapper` rewrites it: a newline, the `ERROR:` and

@@ -35,7 +35,10 @@ fn guarded(f: impl FnOnce() -> Result<()>) -> PartEnd {
         Ok(Ok(())) => PartEnd::Ok,
         Ok(Err(Error::StopTest)) => PartEnd::Stop,
         Ok(Err(e)) => PartEnd::Bad(e),
-        Err(p) => PartEnd::Panic(panic_message(&*p)),
+        Err(p) => PartEnd::Panic(match crate::harness::timeout::take_panic_location() {
+            Some(at) => format!("{}\n  at {at}", panic_message(&*p)),
+            None => panic_message(&*p),
+        }),
     }
 }
 
