@@ -94,6 +94,10 @@ pub struct TestSpec {
     /// failure (`xfail`) instead of failing the run; output equal to the
     /// reference fails it, so that a stale `xfail` is noticed.
     pub xfail: Option<&'static str>,
+    /// The formats in which [`xfail`](TestSpec::xfail) applies; empty
+    /// means all. A test that QEMU breaks in one format only (a LUKS bug)
+    /// still has to pass in the others.
+    pub xfail_fmts: &'static [&'static str],
 }
 
 impl TestSpec {
@@ -116,6 +120,7 @@ impl TestSpec {
             activate_logging: false,
             before_main: None,
             xfail: None,
+            xfail_fmts: &[],
         }
     }
 
@@ -221,6 +226,32 @@ impl TestSpec {
         self
     }
 
+    /// Limit [`xfail`](TestSpec::xfail) to these formats.
+    pub const fn xfail_fmts(mut self, v: &'static [&'static str]) -> Self {
+        self.xfail_fmts = v;
+        self
+    }
+
+    /// The `xfail` reason that applies when the image format is `imgfmt`.
+    ///
+    /// ```
+    /// use iotests::harness::TestSpec;
+    /// const SPEC: TestSpec = TestSpec::new("295").xfail("QEMU aborts").xfail_fmts(&["luks"]);
+    /// assert_eq!(SPEC.xfail_in("luks"), Some("QEMU aborts"));
+    /// assert_eq!(SPEC.xfail_in("qcow2"), None);
+    /// assert_eq!(TestSpec::new("x").xfail("always").xfail_in("raw"), Some("always"));
+    /// ```
+    pub fn xfail_in(&self, imgfmt: &str) -> Option<&'static str> {
+        self.xfail.filter(|_| self.xfail_fmts.is_empty() || self.xfail_fmts.contains(&imgfmt))
+    }
+
+    /// The `xfail` reason that applies to this run: [`xfail_in`](Self::xfail_in)
+    /// the format of `IMGFMT` (unset: [`default_fmt`](Self::default_fmt)).
+    pub fn xfail_here(&self) -> Option<&'static str> {
+        let imgfmt = std::env::var("IMGFMT").ok().filter(|f| !f.is_empty());
+        self.xfail_in(imgfmt.as_deref().unwrap_or(self.default_fmt()))
+    }
+
     /// The format used when `IMGFMT` is unset: the first supported format,
     /// or `raw` when the test takes any (`generic` or no list).
     ///
@@ -284,6 +315,7 @@ impl TestSpec {
             "unsupported_imgopts": self.unsupported_imgopts,
             "timeout": self.timeout.map(|d| d.as_secs_f64()),
             "xfail": self.xfail,
+            "xfail_fmts": self.xfail_fmts,
             "cases": cases,
         })
     }
