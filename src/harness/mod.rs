@@ -94,8 +94,11 @@ pub use verify::{
 /// `unsupported_fmts`, `supported_protocols`, `unsupported_protocols`,
 /// `supported_platforms`, `supported_cache_modes`, `supported_aio_modes`,
 /// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
-/// (seconds), `activate_logging` (bool), `xfail` (a reason: see
-/// [`TestSpec::xfail`]). `name` comes first, `groups` may
+/// (seconds), `activate_logging` (bool), `before_main` (unittest-style: a
+/// `fn(&TestContext) -> Result<()>` such as `|t| t.verify_quorum()`, the
+/// module's code before `iotests.main()`), `xfail` (a reason: see
+/// [`TestSpec::xfail`]), `xfail_fmts` (the formats `xfail` is limited to).
+/// `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
@@ -163,7 +166,7 @@ macro_rules! iotest {
             /// Runs the test; panics when it fails.
             pub(super) fn run() -> $crate::harness::RunEnd {
                 let outcome = outcome(::std::module_path!());
-                if let ::std::option::Option::Some(reason) = SPEC.xfail {
+                if let ::std::option::Option::Some(reason) = SPEC.xfail_here() {
                     return $crate::harness::conclude_xfail(&SPEC, reason, outcome, ::std::env!("CARGO_MANIFEST_DIR"));
                 }
                 match outcome {
