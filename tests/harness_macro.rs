@@ -23,6 +23,22 @@ iotests::iotest! {
     }
 }
 
+// A VM and one QMP command: `debug_mode_traces_qmp` checks what
+// IOTESTS_DEBUG prints on stderr for them.
+iotests::iotest! {
+    name: "harness-selftest-vm", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
+    supported_fmts: ["generic"],
+    fn harness_vm_e2e(t) {
+        let mut vm = t.vm();
+        vm.launch()?;
+        let status = vm.cmd("query-status", None)?;
+        t.log(format!("running: {}", status["running"]));
+        vm.shutdown()?;
+        Ok(())
+    }
+}
+
 // The same, with a short limit: used by `time_limit_from_outside` only.
 iotests::iotest! {
     name: "harness-selftest-hang", groups: [rw],
@@ -195,6 +211,23 @@ fn unittest_e2e_log_is_the_reproducible_summary() {
         "{stdout}"
     );
     assert!(stderr.contains("INFO:qemu.iotests.diff_io:not in the output"), "{stderr}");
+}
+
+#[test]
+fn debug_mode_traces_qmp() {
+    if !qemu_installed() {
+        return;
+    }
+    let (ok, stdout, stderr) = run_self("harness_vm_e2e", &[("IOTESTS_DEBUG", "1")]);
+    assert!(ok, "{stdout}\n{stderr}");
+    // What python/qemu logs at DEBUG level under check -d.
+    assert!(stderr.contains("DEBUG:qemu.machine.machine:VM launch command: '"), "{stderr}");
+    assert!(stderr.contains(":Request: query-status {}"), "{stderr}");
+    assert!(stderr.contains(":Response: {\"return\": {"), "{stderr}");
+    // Without it, nothing.
+    let (ok, _, stderr) = run_self("harness_vm_e2e", &[]);
+    assert!(ok);
+    assert!(!stderr.contains("DEBUG:"), "{stderr}");
 }
 
 #[test]

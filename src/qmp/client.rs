@@ -41,6 +41,11 @@ impl Args {
         }
     }
 
+    /// The arguments as sent: `{}` for none.
+    pub fn to_value(&self) -> Value {
+        self.clone().or_empty()
+    }
+
     /// The arguments as python's `execute` sends them: always an object.
     fn or_empty(self) -> Value {
         match self.0 {
