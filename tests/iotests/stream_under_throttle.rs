@@ -12,12 +12,12 @@ fn top_img() -> String {
     os::path::join(test_dir(), "top.img")
 }
 
+/// `class TcgVM(iotests.VM)`, as a constructor:
 /// Variant of iotests.VM that uses -accel tcg.  Simply using
 /// iotests.VM.add_args('-accel', 'tcg') is not sufficient, because that will
 /// put -accel qtest before -accel tcg, and -accel arguments are prioritized in
 /// the order they appear.
-#[allow(non_snake_case)]
-fn TcgVM(t: &Case) -> Vm {
+fn tcg_vm(t: &Case) -> Vm {
     let mut vm = t.vm();
     // Put -accel tcg first so it takes precedence
     vm.prepend_base_args(["-accel", "tcg"]);
@@ -67,7 +67,7 @@ impl TestStreamWithThrottle {
 
         // Issue 1215 is not reproducible in qtest mode, which is why we need to
         // create an -accel tcg VM
-        self.vm = TcgVM(t);
+        self.vm = tcg_vm(t);
         self.vm.add_object("iothread,id=iothr0");
         self.vm.add_object("throttle-group,id=thrgr-unlimited");
         self.vm.add_object("throttle-group,id=thrgr-limited,x-iops-total=10000,x-bps-total=104857600");
