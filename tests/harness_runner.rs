@@ -49,6 +49,32 @@ fn unsupported_format_is_not_run_with_notrun_file() {
     assert!(!out.path().join("harness-fmt.casenotrun").exists());
 }
 
+/// Upstream 118's `__main__` block: a notrun before `iotests.main()` wins
+/// over the declaration's checks; code that passes lets the test run.
+#[test]
+fn before_main_runs_before_the_checks() {
+    fn not_this_machine(env: &TestEnv) -> iotests::Result<()> {
+        harness::notrun(format!("not suitable for this machine type: {}", env.qemu_default_machine))
+    }
+    fn fine(_env: &TestEnv) -> iotests::Result<()> {
+        Ok(())
+    }
+    let out = tempfile::tempdir().unwrap();
+    const SPEC: TestSpec = TestSpec::new("harness-before").supported_fmts(&["qcow2"]).before_main(not_this_machine);
+    let vars = [("IMGFMT", "vmdk"), ("QEMU_DEFAULT_MACHINE", "virt")];
+    let r = harness::run_unittest(&SPEC, env(out.path(), &vars, "qcow2"), || panic!("the suite must not be built"));
+    let reason = expect_not_run(r);
+    assert!(reason.starts_with("not suitable for this machine type: "), "{reason}");
+    assert!(out.path().join("harness-before.notrun").exists());
+
+    const RUNS: TestSpec = TestSpec::new("harness-before-ok").before_main(fine);
+    let r = harness::run_script(&RUNS, env(out.path(), &[("IMGFMT", "raw")], "raw"), |t| {
+        t.log("ran");
+        Ok(())
+    });
+    assert!(matches!(r, Ok(Outcome::Passed { ref log, .. }) if log == "ran\n"), "{r:?}");
+}
+
 #[test]
 fn checks_run_in_upstream_order() {
     let out = tempfile::tempdir().unwrap();

@@ -73,6 +73,29 @@ pub struct TestSpec {
     /// unittest-style only: keep `log()` output, as a test that calls
     /// `iotests.activate_logging()` before `iotests.main()` does.
     pub activate_logging: bool,
+    /// What upstream's `if __name__ == '__main__':` block does before
+    /// `iotests.main()` / `script_main()` (see [`TestSpec::before_main`]).
+    pub before_main: Option<BeforeMain>,
+}
+
+/// A test's code before `iotests.main()`: it sees the environment (no test
+/// context exists yet) and may end the test as not run. Compared by the
+/// function's address.
+#[derive(Clone, Copy)]
+pub struct BeforeMain(pub fn(&crate::env::TestEnv) -> crate::Result<()>);
+
+impl PartialEq for BeforeMain {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for BeforeMain {}
+
+impl std::fmt::Debug for BeforeMain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BeforeMain({:p})", self.0)
+    }
 }
 
 impl TestSpec {
@@ -93,6 +116,7 @@ impl TestSpec {
             unsupported_imgopts: &[],
             timeout: None,
             activate_logging: false,
+            before_main: None,
         }
     }
 
@@ -177,6 +201,29 @@ impl TestSpec {
     /// Keep `log()` output in a unittest-style test (`activate_logging()`).
     pub const fn activate_logging(mut self, v: bool) -> Self {
         self.activate_logging = v;
+        self
+    }
+
+    /// Code upstream runs in its `__main__` block before `iotests.main()`
+    /// (`if iotests.qemu_default_machine != 'pc': iotests.notrun(…)`, 118;
+    /// `if 'null-co' not in iotests.supported_formats(): …`, 093): `f` runs
+    /// after stale `.notrun` files are removed and before the declaration's
+    /// checks, as Python's does; [`notrun`](crate::harness::notrun) there
+    /// ends the test as not run, another error fails it.
+    ///
+    /// ```
+    /// use iotests::harness::{TestSpec, notrun};
+    /// fn machine_check(env: &iotests::env::TestEnv) -> iotests::Result<()> {
+    ///     if env.qemu_default_machine != "pc" {
+    ///         return notrun(format!("not suitable for this machine type: {}", env.qemu_default_machine));
+    ///     }
+    ///     Ok(())
+    /// }
+    /// const SPEC: TestSpec = TestSpec::new("118").before_main(machine_check);
+    /// assert!(SPEC.before_main.is_some());
+    /// ```
+    pub const fn before_main(mut self, f: fn(&crate::env::TestEnv) -> crate::Result<()>) -> Self {
+        self.before_main = Some(BeforeMain(f));
         self
     }
 

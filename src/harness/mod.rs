@@ -68,7 +68,9 @@ pub mod timeout;
 mod verify;
 
 pub use crate::unittest::{Case, CaseFailure, Class, MODULE, Suite, SuiteResult, TestCase, assert_true, py_repr};
-pub use declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform};
+pub use declare::{
+    BeforeMain, EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform,
+};
 pub use main::{Declared, declared, main, run_under_libtest};
 pub use notrun::{
     casenotrun_path, clear_notrun_files, not_run_reason, notrun, notrun_path, write_case_notrun, write_notrun,

@@ -189,7 +189,8 @@ where
 {
     clear_notrun_files(&env, spec.name);
     let setup_failure = |error: Error| Failure::new(spec.name, FailureKind::Error(error), String::new());
-    if let Err(e) = verify_setup(spec, &env) {
+    let before_main = spec.before_main.map_or(Ok(()), |f| (f.0)(&env));
+    if let Err(e) = before_main.and_then(|()| verify_setup(spec, &env)) {
         return match not_run_reason(&e) {
             Some(reason) => not_run(spec, &env, reason).map(Prepared::NotRun),
             None => Err(setup_failure(e)),
