@@ -7,21 +7,61 @@
 //! [insta](https://insta.rs) snapshot whose text is byte-identical to what
 //! iotests.py prints for the same events.
 //!
+//! ## A first test
+//!
+//! A test is a module in `tests/iotests/` (the file is all: the build
+//! script finds it) holding an [`iotest!`] declaration that reads like the
+//! Python original's `script_main(…)` call:
+//!
+//! ```no_run
+//! use iotests::prelude::*;
+//!
+//! iotests::iotest! {
+//!     name: "209", groups: [rw, quick],
+//!     supported_fmts: ["qcow2"],
+//!     fn t209(t) {
+//!         let disk = t.file_path("disk");
+//!         t.qemu_img_create(&args!["-f", imgfmt(), &disk, "1M"])?;
+//!         let mut vm = t.vm();
+//!         vm.add_drive(&disk);
+//!         vm.launch()?;
+//!         vm.qmp_log("query-block-jobs", kwargs! {})?;
+//!         vm.shutdown()?;
+//!         t.log("done.");
+//!         Ok(())
+//!     }
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Its log becomes `snapshots/209.snap`, which must equal QEMU's `209.out`.
+//! unittest-style tests (`iotests.main()`) are classes under
+//! [`#[iotests::test_case]`](test_case) — see [`unittest`]. The Python →
+//! Rust cheat sheet, with a row for every name of iotests.py, is
+//! `tests/iotests/PORTING.md`; `use iotests::prelude::*` brings what a port
+//! needs.
+//!
+//! ## Layout
+//!
 //! The modules follow the data flow:
 //!
 //! ```text
 //! env ─► context ─► tools / vm ◄─► qmp ─► log sink ─► filters ─► snapshot
 //! ```
 //!
-//! * [`env`](mod@env) resolves the test environment (`QEMU_PROG`, `IMGFMT`, …) once.
+//! * [`env`](mod@env) resolves the test environment (`QEMU_PROG`, `IMGFMT`, …).
 //! * [`context::TestContext`] is one test's world: its view of the
-//!   environment, scratch directories, log buffer and child processes.
+//!   environment, scratch directories, log buffer and child processes;
+//!   [`globals`] reads iotests' module attributes (`test_dir()`, …) from it.
 //! * [`tools`] wraps the QEMU command-line tools, [`vm`] runs QEMU itself and
 //!   [`qmp`] talks to it.
 //! * [`log`] is the sink with iotests' `log()` semantics, [`json`] prints JSON
 //!   exactly as Python's `json.dumps` does and [`filters`] redacts what
-//!   varies between runs.
-//! * [`snapshot`] turns a finished log into an insta snapshot.
+//!   varies between runs; [`pyfmt`] renders Python's values, diffs and
+//!   unittest messages.
+//! * [`harness`] declares and runs tests (its own libtest-compatible
+//!   `main`), [`unittest`] runs unittest-style classes, [`snapshot`] turns a
+//!   finished log into an insta snapshot.
 //!
 //! This crate reimplements QEMU's GPL-2.0-or-later test library; see the
 //! README for credits.

@@ -2,9 +2,10 @@
 //! with Python's behaviour and Python's error texts, so that a port reads
 //! like its original: `os.remove(test_img)` is `os::remove(test_img())?`.
 //!
-//! A failure is an [`Error::Unexpected`] reading as Python's exception does
+//! A failure is an [`Error::Os`] reading as Python's exception does
 //! (`FileNotFoundError: [Errno 2] No such file or directory: '/x'`), which
-//! unittest reports as an `E`.
+//! unittest reports as an `E`; [`Error::errno`] is Python's
+//! `exception.errno`.
 
 use std::path::Path;
 
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 /// selects, then `[Errno N] strerror: 'path'`.
 fn os_error(err: std::io::Error, path: &str) -> Error {
     let Some(errno) = err.raw_os_error() else {
-        return Error::Unexpected(format!("OSError: {err}: {}", crate::json::py_str_repr(path)));
+        return Error::Os { errno: None, message: format!("OSError: {err}: {}", crate::json::py_str_repr(path)) };
     };
     let class = match nix::errno::Errno::from_raw(errno) {
         nix::errno::Errno::ENOENT => "FileNotFoundError",
@@ -25,7 +26,10 @@ fn os_error(err: std::io::Error, path: &str) -> Error {
         _ => "OSError",
     };
     let strerror = nix::errno::Errno::from_raw(errno).desc();
-    Error::Unexpected(format!("{class}: [Errno {errno}] {strerror}: {}", crate::json::py_str_repr(path)))
+    Error::Os {
+        errno: Some(errno),
+        message: format!("{class}: [Errno {errno}] {strerror}: {}", crate::json::py_str_repr(path)),
+    }
 }
 
 /// `os.remove(path)`.
@@ -119,6 +123,58 @@ pub fn stat(path: impl AsRef<str>) -> Result<StatResult> {
     Ok(StatResult { st_mode: m.mode(), st_size: m.size(), st_blocks: m.blocks(), st_uid: m.uid(), st_gid: m.gid() })
 }
 
+/// A signal for [`kill`] (Python's `signal.SIGTERM` is `Signal::SIGTERM`).
+pub use nix::sys::signal::Signal;
+
+/// `os.kill(pid, sig)`: send `sig` to process `pid`, without waiting for
+/// it. Fails as Python does when there is no such process
+/// (`ProcessLookupError: [Errno 3] No such process`).
+///
+/// ```
+/// use iotests::os::{self, Signal};
+/// let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+/// os::kill(child.id() as i32, Signal::SIGTERM)?;
+/// assert!(!child.wait().unwrap().success());
+/// let e = os::kill(child.id() as i32, Signal::SIGTERM).unwrap_err();
+/// assert_eq!(e.to_string(), "ProcessLookupError: [Errno 3] No such process");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn kill(pid: i32, sig: Signal) -> Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(|errno| {
+        let class = match errno {
+            nix::errno::Errno::ESRCH => "ProcessLookupError",
+            nix::errno::Errno::EPERM => "PermissionError",
+            _ => "OSError",
+        };
+        Error::Unexpected(format!("{class}: [Errno {}] {}", errno as i32, errno.desc()))
+    })
+}
+
+/// `shutil` (the part upstream tests use).
+pub mod shutil {
+    use super::{Result, os_error};
+
+    /// `shutil.rmtree(path)`: remove a directory and everything in it.
+    /// Symbolic links are removed, not followed; a missing directory is
+    /// Python's `FileNotFoundError`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let top = dir.path().join("top");
+    /// std::fs::create_dir_all(top.join("sub")).unwrap();
+    /// std::fs::write(top.join("sub/f"), b"x").unwrap();
+    /// let top = top.to_str().unwrap();
+    /// iotests::os::shutil::rmtree(top)?;
+    /// assert!(!iotests::os::path::exists(top));
+    /// assert!(iotests::os::shutil::rmtree(top).unwrap_err().to_string().starts_with("FileNotFoundError"));
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn rmtree(path: impl AsRef<str>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::remove_dir_all(path).map_err(|e| os_error(e, path))
+    }
+}
+
 /// `os.path`.
 pub mod path {
     use super::{Result, os_error};
@@ -192,5 +248,24 @@ pub mod path {
 pub fn sleep(seconds: f64) {
     if seconds > 0.0 && seconds.is_finite() {
         std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_python_text_and_errno() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        let sub = sub.to_str().unwrap();
+        mkdir(sub).unwrap();
+        // try: os.mkdir(p) except OSError as e: if e.errno != errno.EEXIST: raise
+        let e = mkdir(sub).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EEXIST));
+        assert_eq!(e.to_string(), format!("FileExistsError: [Errno 17] File exists: '{sub}'"));
+        std::fs::write(format!("{sub}/f"), b"").unwrap();
+        assert_eq!(rmdir(sub).unwrap_err().errno(), Some(libc::ENOTEMPTY));
     }
 }

@@ -11,6 +11,7 @@ use iotests::prelude::*;
 
 iotests::iotest! {
     name: "harness-selftest-script", groups: [rw, quick, auto],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     fn harness_script_e2e(t) {
         let [disk] = t.file_paths(["disk"]);
@@ -25,6 +26,7 @@ iotests::iotest! {
 // The same, with a short limit: used by `time_limit_from_outside` only.
 iotests::iotest! {
     name: "harness-selftest-hang", groups: [rw],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     timeout: 1,
     fn harness_hang_e2e(t) {
@@ -41,10 +43,51 @@ iotests::iotest! {
 // Never runs: no platform matches.
 iotests::iotest! {
     name: "harness-selftest-notrun", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_platforms: ["no-such-os"],
     fn harness_notrun_e2e(t) {
         t.log("unreachable");
         Err(Error::fail("must not run"))
+    }
+}
+
+// Declared as failing here: its snapshot says "expected", it logs "actual".
+iotests::iotest! {
+    name: "harness-selftest-xfail", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
+    supported_fmts: ["generic"],
+    xfail: "the snapshot expects another line (a stand-in for a QEMU bug)",
+    fn harness_xfail_e2e(t) {
+        t.log("actual");
+        Ok(())
+    }
+}
+
+// Declared as failing here, and failing by an error.
+iotests::iotest! {
+    name: "harness-selftest-xfail-error", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
+    supported_fmts: ["generic"],
+    xfail: "QEMU dies (a stand-in)",
+    fn harness_xfail_error_e2e(t) {
+        t.log("before");
+        Err(Error::exception("the VM died"))
+    }
+}
+
+// Declared as failing in qcow2 only: elsewhere its failure is a failure.
+iotests::iotest! {
+    name: "harness-selftest-xfail-fmts", groups: [quick],
+    supported_fmts: ["qcow2", "raw"],
+    xfail: "QEMU dies in qcow2 (a stand-in)",
+    xfail_fmts: ["qcow2"],
+    fn harness_xfail_fmts_e2e(t) {
+        // Its real failure outside qcow2 is what xfail_limited_to_formats checks.
+        if t.imgfmt() != "qcow2" && std::env::var_os("HARNESS_SELFTEST_XFAIL_FMTS").is_none() {
+            return t.notrun("fails outside qcow2 only under HARNESS_SELFTEST_XFAIL_FMTS");
+        }
+        t.log("before");
+        Err(Error::exception("the VM died"))
     }
 }
 
@@ -100,6 +143,7 @@ impl TestAnother {
 
 iotests::iotest! {
     name: "harness-selftest-unittest", groups: [rw, quick],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     supported_protocols: ["file"],
     fn harness_unittest_e2e: unittest { TestDisk, TestAnother }
@@ -214,4 +258,46 @@ fn time_limit_from_outside() {
     assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
     assert!(stderr.contains("harness-selftest-hang: timed out after 1s; killed sleep (pid"), "{stderr}");
     assert!(stderr.contains("--- last log lines ---\nstarted\nabout to hang\n"), "{stderr}");
+}
+
+#[test]
+fn declared_xfail_reports_the_expected_failure() {
+    if !qemu_installed() {
+        return;
+    }
+    for (test, name, detail) in [
+        ("harness_xfail_e2e", "harness-selftest-xfail", "+actual"),
+        ("harness_xfail_error_e2e", "harness-selftest-xfail-error", "Exception: the VM died"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let (ok, _, stderr) = run_self(test, &[("OUTPUT_DIR", out.path().to_str().unwrap())]);
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains(&format!("{name}: expected failure: ")), "{stderr}");
+        assert!(stderr.contains(detail), "{stderr}");
+        let reason = std::fs::read_to_string(out.path().join(format!("{name}.xfail"))).unwrap();
+        assert!(!reason.trim().is_empty());
+    }
+}
+
+#[test]
+fn xfail_limited_to_formats() {
+    if !qemu_installed() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let (ok, _, stderr) = run_self("harness_xfail_fmts_e2e", &[("OUTPUT_DIR", dir), ("IMGFMT", "qcow2")]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("harness-selftest-xfail-fmts: expected failure: QEMU dies in qcow2"), "{stderr}");
+    assert!(out.path().join("harness-selftest-xfail-fmts.xfail").exists());
+
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let (ok, _, stderr) = run_self(
+        "harness_xfail_fmts_e2e",
+        &[("OUTPUT_DIR", dir), ("IMGFMT", "raw"), ("HARNESS_SELFTEST_XFAIL_FMTS", "1")],
+    );
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("Exception: the VM died") && !stderr.contains("expected failure"), "{stderr}");
+    assert!(!out.path().join("harness-selftest-xfail-fmts.xfail").exists());
 }

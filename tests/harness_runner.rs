@@ -49,32 +49,6 @@ fn unsupported_format_is_not_run_with_notrun_file() {
     assert!(!out.path().join("harness-fmt.casenotrun").exists());
 }
 
-/// Upstream 118's `__main__` block: a notrun before `iotests.main()` wins
-/// over the declaration's checks; code that passes lets the test run.
-#[test]
-fn before_main_runs_before_the_checks() {
-    fn not_this_machine(env: &TestEnv) -> iotests::Result<()> {
-        harness::notrun(format!("not suitable for this machine type: {}", env.qemu_default_machine))
-    }
-    fn fine(_env: &TestEnv) -> iotests::Result<()> {
-        Ok(())
-    }
-    let out = tempfile::tempdir().unwrap();
-    const SPEC: TestSpec = TestSpec::new("harness-before").supported_fmts(&["qcow2"]).before_main(not_this_machine);
-    let vars = [("IMGFMT", "vmdk"), ("QEMU_DEFAULT_MACHINE", "virt")];
-    let r = harness::run_unittest(&SPEC, env(out.path(), &vars, "qcow2"), || panic!("the suite must not be built"));
-    let reason = expect_not_run(r);
-    assert!(reason.starts_with("not suitable for this machine type: "), "{reason}");
-    assert!(out.path().join("harness-before.notrun").exists());
-
-    const RUNS: TestSpec = TestSpec::new("harness-before-ok").before_main(fine);
-    let r = harness::run_script(&RUNS, env(out.path(), &[("IMGFMT", "raw")], "raw"), |t| {
-        t.log("ran");
-        Ok(())
-    });
-    assert!(matches!(r, Ok(Outcome::Passed { ref log, .. }) if log == "ran\n"), "{r:?}");
-}
-
 #[test]
 fn checks_run_in_upstream_order() {
     let out = tempfile::tempdir().unwrap();
@@ -245,10 +219,14 @@ fn panicking_body_is_reraised() {
     });
     match r {
         Err(f) if matches!(*f.kind, FailureKind::Panic(_)) => {
-            assert!(f.to_string().contains("body panic") && f.to_string().contains("about to panic"));
+            let report = f.to_string();
+            assert!(report.contains("body panic") && report.contains("about to panic"), "{report}");
+            // Where the body panicked: this file.
+            assert!(report.contains(&format!("(panicked at {}:", file!())), "{report}");
             let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.fail()));
             let payload = caught.unwrap_err();
-            assert_eq!(payload.downcast_ref::<&str>(), Some(&"body panic"));
+            let text = payload.downcast_ref::<String>().unwrap();
+            assert!(text.contains("--- last log lines ---\nabout to panic"), "{text}");
         }
         other => panic!("expected a panic, got {other:?}"),
     }
@@ -290,4 +268,51 @@ fn probes_on_installed_qemu() {
     // A probe with a missing binary says which.
     let no_img = TestEnv::from_vars(&Vars::from([("QEMU_IMG_PROG".into(), "/no/qemu-img".into())]), "raw");
     assert!(matches!(harness::supports_quorum(&no_img), Err(Error::MissingBinary { var: "QEMU_IMG_PROG", .. })));
+}
+
+#[derive(Default)]
+struct BeforeMainCase;
+
+#[iotests::test_case]
+impl BeforeMainCase {
+    fn test_x(&mut self, t: &iotests::unittest::Case) {
+        t.print("in test_x");
+    }
+}
+
+fn before_main_suite() -> iotests::unittest::Suite {
+    iotests::unittest::Suite::new(vec![iotests::unittest::Class::new::<BeforeMainCase>("TestX")])
+}
+
+#[test]
+fn before_main_runs_first_and_may_refuse() {
+    if !qemu_installed() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    // Module code before iotests.main() that refuses: not run, no case runs.
+    const REFUSES: TestSpec = TestSpec::new("harness-before-main-notrun")
+        .kind(harness::TestKind::Unittest)
+        .before_main(|_| Err(Error::NotRun("quorum support missing".into())));
+    let r = harness::run_unittest(&REFUSES, env(out.path(), &[], "raw"), before_main_suite);
+    assert_eq!(expect_not_run(r), "quorum support missing");
+    assert!(out.path().join("harness-before-main-notrun.notrun").exists());
+
+    // One that passes: it runs before the cases (its print comes first).
+    const PASSES: TestSpec =
+        TestSpec::new("harness-before-main-pass").kind(harness::TestKind::Unittest).before_main(|t| {
+            t.print("module code");
+            Ok(())
+        });
+    match harness::run_unittest(&PASSES, env(out.path(), &[], "raw"), before_main_suite) {
+        Ok(Outcome::Passed { log, .. }) => assert!(log.starts_with("module code\nin test_x\n."), "{log}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Any other error fails the test.
+    const FAILS: TestSpec = TestSpec::new("harness-before-main-error")
+        .kind(harness::TestKind::Unittest)
+        .before_main(|_| Err(Error::exception("broken")));
+    let msg = harness::run_unittest(&FAILS, env(out.path(), &[], "raw"), before_main_suite).unwrap_err().to_string();
+    assert!(msg.contains("Exception: broken"), "{msg}");
 }

@@ -7,6 +7,12 @@
 
 use std::time::Duration;
 
+use crate::context::TestContext;
+use crate::error::Result;
+
+/// What a test runs before its cases: see [`TestSpec::before_main`].
+pub type BeforeMain = fn(&TestContext) -> Result<()>;
+
 /// The shape of a test: iotests' `script_main` / `script_initialize`, or
 /// `iotests.main()` running unittest classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +46,7 @@ impl TestKind {
 /// assert_eq!(SPEC.default_fmt(), "raw");
 /// assert!(SPEC.in_group("quick"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct TestSpec {
     /// The upstream test's name (`209`, `iothreads-stream`): names the
     /// snapshot and the `.notrun` / `.casenotrun` files.
@@ -73,29 +79,29 @@ pub struct TestSpec {
     /// unittest-style only: keep `log()` output, as a test that calls
     /// `iotests.activate_logging()` before `iotests.main()` does.
     pub activate_logging: bool,
-    /// What upstream's `if __name__ == '__main__':` block does before
-    /// `iotests.main()` / `script_main()` (see [`TestSpec::before_main`]).
+    /// unittest-style only: the module's code before `iotests.main(…)`
+    /// that can refuse to run (`iotests.verify_quorum()`,
+    /// `iotests.verify_working_luks()`). It runs on the test's thread after
+    /// the declaration's checks and before the first class; an
+    /// [`Error::NotRun`](crate::Error::NotRun) from it makes the test not
+    /// run, any other error fails it. (Python runs it before main's checks:
+    /// the two orders differ only in which reason a cell that fails both
+    /// reports.)
     pub before_main: Option<BeforeMain>,
-}
-
-/// A test's code before `iotests.main()`: it sees the environment (no test
-/// context exists yet) and may end the test as not run. Compared by the
-/// function's address.
-#[derive(Clone, Copy)]
-pub struct BeforeMain(pub fn(&crate::env::TestEnv) -> crate::Result<()>);
-
-impl PartialEq for BeforeMain {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::fn_addr_eq(self.0, other.0)
-    }
-}
-
-impl Eq for BeforeMain {}
-
-impl std::fmt::Debug for BeforeMain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BeforeMain({:p})", self.0)
-    }
+    /// The test is expected to fail on this machine, for this reason (a
+    /// QEMU bug or limitation, with the evidence): it runs, and a failure or
+    /// an output that differs from its reference is reported as an expected
+    /// failure (`xfail`) instead of failing the run; output equal to the
+    /// reference fails it, so that a stale `xfail` is noticed.
+    pub xfail: Option<&'static str>,
+    /// Where the snapshot lives, relative to the crate's manifest directory
+    /// (default `snapshots`, or `IOTESTS_SNAPSHOT_DIR`): the toolkit's own
+    /// self-tests keep theirs out of the ported tests' directory.
+    pub snapshot_dir: Option<&'static str>,
+    /// The formats in which [`xfail`](TestSpec::xfail) applies; empty
+    /// means all. A test that QEMU breaks in one format only (a LUKS bug)
+    /// still has to pass in the others.
+    pub xfail_fmts: &'static [&'static str],
 }
 
 impl TestSpec {
@@ -117,6 +123,9 @@ impl TestSpec {
             timeout: None,
             activate_logging: false,
             before_main: None,
+            xfail: None,
+            snapshot_dir: None,
+            xfail_fmts: &[],
         }
     }
 
@@ -204,27 +213,54 @@ impl TestSpec {
         self
     }
 
-    /// Code upstream runs in its `__main__` block before `iotests.main()`
-    /// (`if iotests.qemu_default_machine != 'pc': iotests.notrun(…)`, 118;
-    /// `if 'null-co' not in iotests.supported_formats(): …`, 093): `f` runs
-    /// after stale `.notrun` files are removed and before the declaration's
-    /// checks, as Python's does; [`notrun`](crate::harness::notrun) there
-    /// ends the test as not run, another error fails it.
+    /// Keep the snapshot in `dir` (relative to the manifest directory).
+    pub const fn snapshot_dir(mut self, dir: &'static str) -> Self {
+        self.snapshot_dir = Some(dir);
+        self
+    }
+
+    /// Run `f` before the cases: see [`TestSpec::before_main`].
     ///
     /// ```
-    /// use iotests::harness::{TestSpec, notrun};
-    /// fn machine_check(env: &iotests::env::TestEnv) -> iotests::Result<()> {
-    ///     if env.qemu_default_machine != "pc" {
-    ///         return notrun(format!("not suitable for this machine type: {}", env.qemu_default_machine));
-    ///     }
-    ///     Ok(())
-    /// }
-    /// const SPEC: TestSpec = TestSpec::new("118").before_main(machine_check);
+    /// use iotests::harness::TestSpec;
+    /// const SPEC: TestSpec = TestSpec::new("148").before_main(|t| t.verify_quorum());
     /// assert!(SPEC.before_main.is_some());
     /// ```
-    pub const fn before_main(mut self, f: fn(&crate::env::TestEnv) -> crate::Result<()>) -> Self {
-        self.before_main = Some(BeforeMain(f));
+    pub const fn before_main(mut self, f: BeforeMain) -> Self {
+        self.before_main = Some(f);
         self
+    }
+
+    /// Expected to fail here, for `reason`: see [`TestSpec::xfail`].
+    pub const fn xfail(mut self, reason: &'static str) -> Self {
+        self.xfail = Some(reason);
+        self
+    }
+
+    /// Limit [`xfail`](TestSpec::xfail) to these formats.
+    pub const fn xfail_fmts(mut self, v: &'static [&'static str]) -> Self {
+        self.xfail_fmts = v;
+        self
+    }
+
+    /// The `xfail` reason that applies when the image format is `imgfmt`.
+    ///
+    /// ```
+    /// use iotests::harness::TestSpec;
+    /// const SPEC: TestSpec = TestSpec::new("295").xfail("QEMU aborts").xfail_fmts(&["luks"]);
+    /// assert_eq!(SPEC.xfail_in("luks"), Some("QEMU aborts"));
+    /// assert_eq!(SPEC.xfail_in("qcow2"), None);
+    /// assert_eq!(TestSpec::new("x").xfail("always").xfail_in("raw"), Some("always"));
+    /// ```
+    pub fn xfail_in(&self, imgfmt: &str) -> Option<&'static str> {
+        self.xfail.filter(|_| self.xfail_fmts.is_empty() || self.xfail_fmts.contains(&imgfmt))
+    }
+
+    /// The `xfail` reason that applies to this run: [`xfail_in`](Self::xfail_in)
+    /// the format of `IMGFMT` (unset: [`default_fmt`](Self::default_fmt)).
+    pub fn xfail_here(&self) -> Option<&'static str> {
+        let imgfmt = std::env::var("IMGFMT").ok().filter(|f| !f.is_empty());
+        self.xfail_in(imgfmt.as_deref().unwrap_or(self.default_fmt()))
     }
 
     /// The format used when `IMGFMT` is unset: the first supported format,
@@ -289,6 +325,8 @@ impl TestSpec {
             "required_fmts": self.required_fmts,
             "unsupported_imgopts": self.unsupported_imgopts,
             "timeout": self.timeout.map(|d| d.as_secs_f64()),
+            "xfail": self.xfail,
+            "xfail_fmts": self.xfail_fmts,
             "cases": cases,
         })
     }

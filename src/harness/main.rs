@@ -28,6 +28,17 @@ use super::notrun::{not_run_reason, write_notrun};
 use super::verify::verify_setup;
 use crate::env::TestEnv;
 
+/// How a registered test ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It ran and passed.
+    Passed,
+    /// It did not run here, for this reason.
+    NotRun(String),
+    /// It failed as its `xfail` declaration says it does here.
+    Xfail(String),
+}
+
 /// A test as `iotest!` registers it.
 #[derive(Debug)]
 pub struct Declared {
@@ -35,9 +46,9 @@ pub struct Declared {
     pub spec: &'static TestSpec,
     /// `module_path!()` of the generated module: `<crate>::<file>::<fn>`.
     pub module: &'static str,
-    /// Runs the test: `Some(reason)` when it was not run; panics when it
-    /// failed (the snapshot assertion included).
-    pub run: fn() -> Option<String>,
+    /// Runs the test; panics when it failed (the snapshot assertion
+    /// included).
+    pub run: fn() -> RunEnd,
     /// The unittest-style cases (`Class.test_x`), in run order.
     pub cases: fn() -> Vec<String>,
 }
@@ -97,11 +108,14 @@ fn trial(d: &'static Declared) -> Trial {
     let run = d.run;
     let name = d.test_name();
     Trial::ignorable_test(name, move || match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(None) => Ok(Completion::Completed),
-        Ok(Some(reason)) => {
+        Ok(RunEnd::Passed) => Ok(Completion::Completed),
+        Ok(RunEnd::NotRun(reason)) => {
             eprintln!("{name}: not run: {reason}");
             Ok(Completion::ignored_with(reason))
         }
+        // libtest has no "expected failure": it is reported as ignored, with
+        // the reason, so that the run stays green and the reason is seen.
+        Ok(RunEnd::Xfail(reason)) => Ok(Completion::ignored_with(format!("expected failure: {reason}"))),
         Err(payload) => {
             let msg = crate::unittest::panic_message(&*payload);
             let at = PANIC_AT.with(|p| p.borrow_mut().take());
@@ -137,8 +151,45 @@ fn write_static_notruns(args: &Arguments, tests: &[&'static Declared], trials: &
 /// What the `#[test]` function `iotest!` also generates (for test binaries
 /// under libtest) does with a registered test's result.
 #[doc(hidden)]
-pub fn run_under_libtest(run: fn() -> Option<String>, name: &str) {
-    if let Some(reason) = run() {
-        eprintln!("{name}: not run: {reason}");
+pub fn run_under_libtest(run: fn() -> RunEnd, name: &str) {
+    match run() {
+        RunEnd::Passed => {}
+        RunEnd::NotRun(reason) => eprintln!("{name}: not run: {reason}"),
+        RunEnd::Xfail(reason) => eprintln!("{name}: expected failure: {reason}"),
     }
+}
+
+/// The end of a test declared `xfail`: a failure or an output that differs
+/// from the reference is the expected failure (`.xfail` written, reason and
+/// difference printed); an output equal to the reference fails the test,
+/// as the declaration is stale.
+#[doc(hidden)]
+pub fn conclude_xfail(
+    spec: &TestSpec,
+    reason: &str,
+    outcome: Result<super::Outcome, super::Failure>,
+    manifest_dir: &str,
+) -> RunEnd {
+    let what = match outcome {
+        Ok(super::Outcome::Passed { log, env }) => {
+            match crate::snapshot::differs_from_reference(manifest_dir, spec.snapshot_dir, spec.name, &log, &env) {
+                Some(diff) => (diff, *env),
+                None => panic!(
+                    "{}: its output equals the reference, but it is declared `xfail: {reason:?}`: remove the declaration",
+                    spec.name
+                ),
+            }
+        }
+        Ok(super::Outcome::NotRun { reason }) => return RunEnd::NotRun(reason),
+        Ok(_) => return RunEnd::Passed,
+        Err(failure) => (failure.to_string(), TestEnv::from_process_env(spec.default_fmt())),
+    };
+    let (detail, env) = what;
+    eprintln!("{}: expected failure: {reason}\n{detail}", spec.name);
+    if let Err(e) = std::fs::create_dir_all(&env.output_dir)
+        .and_then(|()| std::fs::write(super::notrun::xfail_path(&env, spec.name), format!("{reason}\n")))
+    {
+        eprintln!("{}: writing its .xfail: {e}", spec.name);
+    }
+    RunEnd::Xfail(reason.to_string())
 }

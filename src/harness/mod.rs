@@ -68,12 +68,11 @@ pub mod timeout;
 mod verify;
 
 pub use crate::unittest::{Case, CaseFailure, Class, MODULE, Suite, SuiteResult, TestCase, assert_true, py_repr};
-pub use declare::{
-    BeforeMain, EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform,
-};
-pub use main::{Declared, declared, main, run_under_libtest};
+pub use declare::{EXCLUDE_GROUP_VAR, GROUP_VAR, LIST_PREFIX, LIST_VAR, TestKind, TestSpec, python_platform};
+pub use main::{Declared, RunEnd, conclude_xfail, declared, main, run_under_libtest};
 pub use notrun::{
     casenotrun_path, clear_notrun_files, not_run_reason, notrun, notrun_path, write_case_notrun, write_notrun,
+    xfail_path,
 };
 pub use probes::{
     has_virtio_blk, has_working_luks, parse_supported_formats, py_list, qemu_pipe, supported_formats,
@@ -95,7 +94,11 @@ pub use verify::{
 /// `unsupported_fmts`, `supported_protocols`, `unsupported_protocols`,
 /// `supported_platforms`, `supported_cache_modes`, `supported_aio_modes`,
 /// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
-/// (seconds), `activate_logging` (bool). `name` comes first, `groups` may
+/// (seconds), `activate_logging` (bool), `before_main` (unittest-style: a
+/// `fn(&TestContext) -> Result<()>` such as `|t| t.verify_quorum()`, the
+/// module's code before `iotests.main()`), `xfail` (a reason: see
+/// [`TestSpec::xfail`]), `xfail_fmts` (the formats `xfail` is limited to).
+/// `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
@@ -105,8 +108,10 @@ pub use verify::{
 ///   as upstream's `ReproducibleTestRunner` does. An entry may also be
 ///   `Name: Class { attr: value, … } without [test_x, …]` (a subclass that
 ///   only sets class attributes and drops methods) or `..expr` (a
-///   `Vec<Class>` built in code, e.g. in a loop). See
-///   [`unittest`](crate::unittest).
+///   `Vec<Class>` built in code, e.g. in a loop). `set_up_module: f` and
+///   `tear_down_module: f` name the module's `setUpModule()` /
+///   `tearDownModule()` (`fn f(t: &Case) -> Result<()>`; see
+///   [`Suite::set_up_module`]). See [`unittest`](crate::unittest).
 ///
 /// See the [module documentation](crate::harness) for examples.
 #[macro_export]
@@ -132,9 +137,9 @@ macro_rules! iotest {
     (@spec [$($spec:tt)*] fn $f:ident : unittest { $($classes:tt)* } $(,)?) => {
         $crate::iotest!(@register $f [$($spec)* .kind($crate::harness::TestKind::Unittest)] {
             fn suite() -> $crate::unittest::Suite {
-                let mut classes: ::std::vec::Vec<$crate::unittest::Class> = ::std::vec::Vec::new();
-                $crate::iotest!(@classes classes $($classes)*);
-                $crate::unittest::Suite::new(classes)
+                let mut suite = $crate::unittest::Suite::default();
+                $crate::iotest!(@classes suite $($classes)*);
+                suite
             }
             fn outcome(path: &str) -> ::std::result::Result<$crate::harness::Outcome, $crate::harness::Failure> {
                 $crate::harness::run_declared_unittest(&SPEC, path, suite)
@@ -158,17 +163,21 @@ macro_rules! iotest {
 
             $($items)*
 
-            /// Runs the test: `Some(reason)` when not run; panics on failure.
-            pub(super) fn run() -> ::std::option::Option<::std::string::String> {
-                match outcome(::std::module_path!()) {
+            /// Runs the test; panics when it fails.
+            pub(super) fn run() -> $crate::harness::RunEnd {
+                let outcome = outcome(::std::module_path!());
+                if let ::std::option::Option::Some(reason) = SPEC.xfail_here() {
+                    return $crate::harness::conclude_xfail(&SPEC, reason, outcome, ::std::env!("CARGO_MANIFEST_DIR"));
+                }
+                match outcome {
                     ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env }) => {
-                        $crate::assert_log_snapshot!(SPEC.name, log, &env);
-                        ::std::option::Option::None
+                        $crate::assert_log_snapshot!(in SPEC.snapshot_dir; SPEC.name, log, ::std::option::Option::Some(&*env));
+                        $crate::harness::RunEnd::Passed
                     }
                     ::std::result::Result::Ok($crate::harness::Outcome::NotRun { reason }) => {
-                        ::std::option::Option::Some(reason)
+                        $crate::harness::RunEnd::NotRun(reason)
                     }
-                    ::std::result::Result::Ok(_) => ::std::option::Option::None,
+                    ::std::result::Result::Ok(_) => $crate::harness::RunEnd::Passed,
                     ::std::result::Result::Err(failure) => failure.fail(),
                 }
             }
@@ -187,6 +196,16 @@ macro_rules! iotest {
     // The classes of a unittest block, one entry at a time.
     (@classes $v:ident) => {};
     (@classes $v:ident , $($rest:tt)*) => { $crate::iotest!(@classes $v $($rest)*); };
+    // `set_up_module: f` / `tear_down_module: f`: the module's
+    // `setUpModule()` / `tearDownModule()` (`fn f(t: &Case) -> Result<()>`).
+    (@classes $v:ident set_up_module : $f:expr $(, $($rest:tt)*)?) => {
+        $v.set_up_module($f);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
+    (@classes $v:ident tear_down_module : $f:expr $(, $($rest:tt)*)?) => {
+        $v.tear_down_module($f);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
     // `..expr`: more classes (a `Vec<Class>`), e.g. made in a loop.
     (@classes $v:ident .. $e:expr $(, $($rest:tt)*)?) => {
         $v.extend($e);

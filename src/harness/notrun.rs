@@ -54,6 +54,12 @@ pub fn notrun_path(env: &TestEnv, name: &str) -> PathBuf {
     env.output_dir.join(format!("{}.notrun", file_stem(name)))
 }
 
+/// `<OUTPUT_DIR>/<test>.xfail`: written when a test declared `xfail`
+/// failed as expected; `iotests check` reports it as `xfail`.
+pub fn xfail_path(env: &TestEnv, name: &str) -> PathBuf {
+    env.output_dir.join(format!("{}.xfail", file_stem(name)))
+}
+
 /// `<OUTPUT_DIR>/<test>.casenotrun`.
 pub fn casenotrun_path(env: &TestEnv, name: &str) -> PathBuf {
     env.output_dir.join(format!("{}.casenotrun", file_stem(name)))
@@ -73,7 +79,7 @@ fn output_dir(env: &TestEnv) -> Result<()> {
 /// Remove a previous run's `.notrun` and `.casenotrun`, as `check` does
 /// before each test (the latter is appended to).
 pub fn clear_notrun_files(env: &TestEnv, name: &str) {
-    for p in [notrun_path(env, name), casenotrun_path(env, name)] {
+    for p in [notrun_path(env, name), casenotrun_path(env, name), xfail_path(env, name)] {
         let _ = std::fs::remove_file(p);
     }
 }

@@ -105,13 +105,11 @@ impl Failure {
         Failure { name: name.to_string(), kind: Box::new(kind), log }
     }
 
-    /// Fail the calling Rust test: re-raise a body's panic as it was, panic
-    /// with the report otherwise.
+    /// Fail the calling Rust test with the report: what went wrong (for a
+    /// panicking body, its message and where it panicked) and the last log
+    /// lines.
     pub fn fail(self) -> ! {
-        match *self.kind {
-            FailureKind::Panic(payload) => std::panic::resume_unwind(payload),
-            kind => panic!("{}", Failure { kind: Box::new(kind), ..self }),
-        }
+        panic!("{self}")
     }
 }
 
@@ -150,7 +148,11 @@ where
 {
     let debug = env.debug;
     let activate = spec.activate_logging;
+    let before_main = spec.before_main;
     let body = move |t: &TestContext| -> Result<SuiteResult> {
+        if let Some(before_main) = before_main {
+            before_main(t)?;
+        }
         t.logger().set_active(activate);
         let suite = suite();
         let verbose: Option<Box<dyn std::io::Write + Send>> =
@@ -189,8 +191,7 @@ where
 {
     clear_notrun_files(&env, spec.name);
     let setup_failure = |error: Error| Failure::new(spec.name, FailureKind::Error(error), String::new());
-    let before_main = spec.before_main.map_or(Ok(()), |f| (f.0)(&env));
-    if let Err(e) = before_main.and_then(|()| verify_setup(spec, &env)) {
+    if let Err(e) = verify_setup(spec, &env) {
         return match not_run_reason(&e) {
             Some(reason) => not_run(spec, &env, reason).map(Prepared::NotRun),
             None => Err(setup_failure(e)),
@@ -242,6 +243,7 @@ fn pre_run(spec: &TestSpec, test_path: &str, cases: impl FnOnce() -> Vec<String>
 /// The generated `#[test]` of a script-style declaration: list mode, group
 /// selection, the environment from the process (`IMGFMT` unset → the
 /// test's first format), then [`run_script`].
+#[doc(hidden)]
 pub fn run_declared_script<F>(spec: &TestSpec, test_path: &str, body: F) -> Result<Outcome, Failure>
 where
     F: FnOnce(&TestContext) -> Result<()> + Send + 'static,
@@ -253,6 +255,7 @@ where
 }
 
 /// The generated `#[test]` of a unittest-style declaration.
+#[doc(hidden)]
 pub fn run_declared_unittest(spec: &TestSpec, test_path: &str, suite: fn() -> Suite) -> Result<Outcome, Failure> {
     let spec = spec.kind(TestKind::Unittest);
     if let Some(o) = pre_run(&spec, test_path, || suite().case_ids()) {

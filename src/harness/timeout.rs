@@ -147,6 +147,32 @@ impl<T> std::fmt::Debug for Finished<T> {
     }
 }
 
+thread_local! {
+    /// Where the last panic on this thread happened.
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where the last panic on this thread happened (`file:line`), if the hook
+/// recorded it (see [`record_panic_locations`]).
+pub(crate) fn take_panic_location() -> Option<String> {
+    PANIC_AT.with(|p| p.borrow_mut().take())
+}
+
+/// Wrap the panic hook (once per process) so that it also records where a
+/// panic happened, for the failure report of a body that panics. The hook
+/// in place (libtest's printing one, or the harness's) still runs.
+fn record_panic_locations() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_AT.with(|p| *p.borrow_mut() = at);
+            previous(info);
+        }));
+    });
+}
+
 /// Run `body(ctx)` on its own thread, for at most `limit` (`None`: no
 /// limit).
 ///
@@ -169,7 +195,16 @@ where
         .name(ctx.name().to_string())
         .spawn(move || {
             let current = thread_ctx.enter();
-            let r = catch_unwind(AssertUnwindSafe(|| body(&thread_ctx)));
+            record_panic_locations();
+            let r = catch_unwind(AssertUnwindSafe(|| body(&thread_ctx))).map_err(|payload| {
+                // The payload says what, the hook saw where: keep both.
+                let at = take_panic_location();
+                let msg = crate::unittest::panic_message(&*payload);
+                Box::new(match at {
+                    Some(at) => format!("{msg}\n(panicked at {at})"),
+                    None => msg,
+                }) as Box<dyn Any + Send>
+            });
             drop(current);
             // Drop the context's last references on this thread, before
             // reporting: its processes were forked here.

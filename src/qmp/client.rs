@@ -366,7 +366,7 @@ impl QmpClient {
                 response: Box::new(Value::Object(reply)),
             });
         }
-        match reply.remove("return") {
+        match reply.shift_remove("return") {
             Some(v) => Ok(v),
             None => Err(QmpError::Protocol {
                 what: what(),

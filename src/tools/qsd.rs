@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::process::{Child, cmdline, returncode};
 use crate::qmp::{Args, QmpClient, QmpListener};
 
-/// How long [`QemuStorageDaemon::start`] waits for the pid file, and
+/// How long [`TestContext::qemu_storage_daemon`](crate::TestContext::qemu_storage_daemon) waits for the pid file, and
 /// [`QemuStorageDaemon::stop`] for the daemon to exit.
 pub const QSD_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -1,6 +1,5 @@
 //! Upstream 118: removable media (tray, eject, change, insert/remove, read-only modes) on IDE/SCSI CD-ROMs and floppies.
 
-use iotests::env::TestEnv;
 use iotests::prelude::*;
 
 fn old_img() -> String {
@@ -871,10 +870,10 @@ impl TestBlockJobsAfterCycle {
 }
 
 /// The `__main__` block before `iotests.main()`.
-fn check_machine(env: &TestEnv) -> Result<()> {
-    if env.qemu_default_machine != "pc" {
+fn check_machine(t: &TestContext) -> Result<()> {
+    if qemu_default_machine() != "pc" {
         // We need floppy and IDE CD-ROM
-        return iotests::harness::notrun(format!("not suitable for this machine type: {}", env.qemu_default_machine));
+        return t.notrun(format!("not suitable for this machine type: {}", qemu_default_machine()));
     }
     Ok(())
 }

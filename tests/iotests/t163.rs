@@ -72,7 +72,7 @@ impl ShrinkBaseClass {
 
         let check_l1_table = |h: &QcowHeader, l1_data: &[u8]| -> Result<()> {
             let l1_list = split_by_n(l1_data, entry_size)?;
-            let real_l1_size = div_roundup(h.size, 1 << (h.cluster_bits * 2 - entry_size as u64)) as usize;
+            let real_l1_size = div_roundup(h.size(), 1 << (h.cluster_bits() * 2 - entry_size as u64)) as usize;
             let (used, unused) = l1_list.split_at(real_l1_size.min(l1_list.len()));
 
             assert_true!(!used.is_empty(), "Verifying l1 table content");
@@ -83,7 +83,7 @@ impl ShrinkBaseClass {
         let check_reftable = |fd: &mut std::fs::File, h: &QcowHeader, reftable: &[u8]| -> Result<()> {
             for offset in split_by_n(reftable, entry_size)? {
                 if offset != 0 {
-                    let cluster = read_at(fd, offset, 1 << h.cluster_bits)?;
+                    let cluster = read_at(fd, offset, 1 << h.cluster_bits())?;
                     assert_true!(cluster.iter().any(|&b| b != 0), "Verifying reftable content");
                 }
             }
@@ -93,9 +93,9 @@ impl ShrinkBaseClass {
         let mut fd = std::fs::File::open(filename).context("opening the image")?;
         let h = QcowHeader::read(&mut fd)?;
 
-        let l1_table = read_at(&mut fd, h.l1_table_offset, h.l1_size << entry_bits)?;
+        let l1_table = read_at(&mut fd, h.l1_table_offset(), h.l1_size() << entry_bits)?;
 
-        let reftable = read_at(&mut fd, h.refcount_table_offset, h.refcount_table_clusters << h.cluster_bits)?;
+        let reftable = read_at(&mut fd, h.refcount_table_offset(), h.refcount_table_clusters() << h.cluster_bits())?;
 
         check_l1_table(&h, &l1_table)?;
         check_reftable(&mut fd, &h, &reftable)

@@ -15,6 +15,9 @@
 //! before and the exception's text; changes the script would have made to
 //! the file before failing are made too.
 //!
+//! Tests that import the module instead (upstream 044's `QcowHeader(fd)`)
+//! use [`QcowHeader`].
+//!
 //! A ported test calls it as upstream test 303 runs the script:
 //!
 //! ```no_run
@@ -34,6 +37,8 @@ mod pyint;
 mod tests;
 mod write;
 
+pub use header::QcowHeader;
+
 use crate::context::TestContext;
 use crate::error::{Error, Result};
 
@@ -41,8 +46,6 @@ use format::{AUTOCLEAR_FEATURES, COMPATIBLE_FEATURES, HEADER_FIELDS, Header, INC
 use pyfile::{PyFile, PyResult};
 use pyint::PyInt;
 use write::{BadValue, NewExt};
-
-pub use header::QcowHeader;
 
 /// The program name qcow2.py's usage text shows (`sys.argv[0]` as the
 /// shell tests run it: `$PYTHON qcow2.py …`).

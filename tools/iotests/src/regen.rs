@@ -178,7 +178,8 @@ pub fn regen(paths: &Paths, args: &RegenArgs) -> Result<i32> {
         let cell = &prep.cfg.cells[job.cell].cell;
         match (o.verdict.status, &o.actual) {
             (Status::Fail, _) => effects.push((job.label.clone(), Effect::Failed)),
-            (Status::NotRun, _) => effects.push((job.label.clone(), Effect::NotRun)),
+            // An expected failure's output is not a reference to regenerate.
+            (Status::NotRun | Status::Xfail, _) => effects.push((job.label.clone(), Effect::NotRun)),
             (Status::Pass, None) => effects.push((job.label.clone(), Effect::Failed)),
             (Status::Pass, Some(actual)) => produced.entry(o.reference.clone()).or_default().push(Produced {
                 cell: cell.name.clone(),

@@ -113,7 +113,7 @@ pub fn conclude(
     }
     let log = spawn::log_path(cfg, job);
     let output = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let [notrun, casenotrun] = spawn::marker_paths(cfg, job);
+    let [notrun, casenotrun, xfail] = spawn::marker_paths(cfg, job);
     let read = |p: &PathBuf| read_opt(p).ok().flatten();
     let snapshot = reference_for(job, cfg);
     let actual_path = reference::actual_path(&cell.output_dir, &job.test.name);
@@ -152,6 +152,7 @@ pub fn conclude(
         tail: verdict::failure_excerpt(&output),
         notrun: read(&notrun),
         casenotrun: read(&casenotrun),
+        xfail: read(&xfail),
         mismatch,
         corrupt,
         libtest: verdict::parse_libtest(&output),

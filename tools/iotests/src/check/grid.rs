@@ -29,7 +29,7 @@ pub fn render(cells: &[String], results: &[(&Job, &Outcome)], color: bool) -> St
             let (on, off) = match (color, status) {
                 (true, Some(Status::Pass)) => ("\x1b[32m", "\x1b[0m"),
                 (true, Some(Status::Fail)) => ("\x1b[1m\x1b[31m", "\x1b[0m"),
-                (true, Some(Status::NotRun)) => ("\x1b[33m", "\x1b[0m"),
+                (true, Some(Status::NotRun | Status::Xfail)) => ("\x1b[33m", "\x1b[0m"),
                 _ => ("", ""),
             };
             row.push_str(&format!("{on}{word:w$}{off}"));

@@ -55,7 +55,7 @@ pub fn render(suites: &[(String, Vec<(&Job, &Outcome)>)]) -> String {
     let count = |rs: &[&(&Job, &Outcome)], f: &dyn Fn(&Outcome) -> bool| rs.iter().filter(|(_, o)| f(o)).count();
     let fails = |o: &Outcome| o.verdict.status == Status::Fail && !o.verdict.error;
     let errors = |o: &Outcome| o.verdict.status == Status::Fail && o.verdict.error;
-    let skips = |o: &Outcome| o.verdict.status == Status::NotRun;
+    let skips = |o: &Outcome| matches!(o.verdict.status, Status::NotRun | Status::Xfail);
     let time = |rs: &[&(&Job, &Outcome)]| rs.iter().filter_map(|(_, o)| o.elapsed).sum::<f64>();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -91,7 +91,7 @@ pub fn render(suites: &[(String, Vec<(&Job, &Outcome)>)]) -> String {
             let message = escape(&v.description);
             let _ = match v.status {
                 Status::Pass => Ok(()),
-                Status::NotRun => writeln!(x, "      <skipped message=\"{message}\" />"),
+                Status::NotRun | Status::Xfail => writeln!(x, "      <skipped message=\"{message}\" />"),
                 Status::Fail if v.error => writeln!(x, "      <error message=\"{message}\">{body}</error>"),
                 Status::Fail => writeln!(x, "      <failure message=\"{message}\">{body}</failure>"),
             };

@@ -178,6 +178,10 @@ impl<'a> Reporter<'a> {
         if !casenotrun.is_empty() {
             let _ = writeln!(self.out, "Some cases not run in: {}", casenotrun.join(" "));
         }
+        let xfail = names(Status::Xfail);
+        if !xfail.is_empty() {
+            let _ = writeln!(self.out, "Expected failures: {}", xfail.join(" "));
+        }
         let _ = if failed.is_empty() {
             match n_run {
                 1 => writeln!(self.out, "Passed 1 iotest"),
@@ -263,6 +267,7 @@ impl Events for Reporter<'_> {
                     Status::Pass => String::new(),
                     Status::Fail => " [fail]".into(),
                     Status::NotRun => " [not run]".into(),
+                    Status::Xfail => " [xfail]".into(),
                 };
                 let _ = writeln!(self.out, "  TEST    iotest-{fmt}: {}{suffix}", job.label);
                 if v.status == Status::Fail {

@@ -19,10 +19,10 @@ pub fn log_path(cfg: &RunConfig, job: &Job) -> PathBuf {
     cfg.cells[job.cell].output_dir.join(format!("{}.log", job.test.name))
 }
 
-/// `<OUTPUT_DIR>/<name>.notrun` and `.casenotrun`.
-pub fn marker_paths(cfg: &RunConfig, job: &Job) -> [PathBuf; 2] {
+/// `<OUTPUT_DIR>/<name>.notrun`, `.casenotrun` and `.xfail`.
+pub fn marker_paths(cfg: &RunConfig, job: &Job) -> [PathBuf; 3] {
     let out = &cfg.cells[job.cell].output_dir;
-    [out.join(format!("{}.notrun", job.test.name)), out.join(format!("{}.casenotrun", job.test.name))]
+    ["notrun", "casenotrun", "xfail"].map(|ext| out.join(format!("{}.{ext}", job.test.name)))
 }
 
 /// `IOTESTS_TIMEOUT` for a limit: seconds, `0` for none.
@@ -40,8 +40,8 @@ pub fn spawn(job: &Job, cfg: &RunConfig, limit: Option<Duration>) -> Result<(Chi
     let fail = |what: &Path, e: &dyn std::fmt::Display| Exit::SpawnFailed(format!("{}: {e}", what.display()));
     std::fs::create_dir_all(&cell.output_dir).map_err(|e| fail(&cell.output_dir, &e))?;
     // Stale files would turn this run's verdict into the last one's.
-    let [notrun, casenotrun] = marker_paths(cfg, job);
-    for stale in [notrun, casenotrun, reference::actual_path(&cell.output_dir, &job.test.name)] {
+    let [notrun, casenotrun, xfail] = marker_paths(cfg, job);
+    for stale in [notrun, casenotrun, xfail, reference::actual_path(&cell.output_dir, &job.test.name)] {
         snapfile::remove_if_exists(&stale).map_err(|e| Exit::SpawnFailed(e.to_string()))?;
     }
     let dirs = cfg.scratch.for_test(&cell.cell.name, &job.test.name).map_err(|e| Exit::SpawnFailed(e.to_string()))?;

@@ -24,6 +24,7 @@ pub fn result(n: usize, label: &str, v: &Verdict) -> String {
         Status::Pass => format!("ok {n} {label}\n"),
         Status::Fail => format!("not ok {n} {label} # {}\n", v.description),
         Status::NotRun => format!("ok {n} {label} # SKIP {}\n", v.description),
+        Status::Xfail => format!("not ok {n} {label} # TODO {}\n", v.description),
     };
     if v.status == Status::Fail {
         s.push_str("  ---\n");

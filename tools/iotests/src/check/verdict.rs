@@ -55,6 +55,9 @@ pub struct Evidence {
     pub notrun: Option<String>,
     /// The content of `<OUTPUT_DIR>/<name>.casenotrun`, if written.
     pub casenotrun: Option<String>,
+    /// The content of `<OUTPUT_DIR>/<name>.xfail` (the declared reason), if
+    /// the test failed as expected.
+    pub xfail: Option<String>,
     /// Its actual output against its reference, when they differ.
     pub mismatch: Option<Mismatch>,
     /// Why its reference snapshot cannot be read, if it cannot.
@@ -103,6 +106,8 @@ pub enum Status {
     Fail,
     /// `not run`
     NotRun,
+    /// `xfail`: failed as its `xfail` declaration says it does here.
+    Xfail,
 }
 
 impl Status {
@@ -112,6 +117,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::NotRun => "not run",
+            Status::Xfail => "xfail",
         }
     }
 }
@@ -188,6 +194,9 @@ pub fn decide(exit: &Exit, ev: &Evidence) -> Verdict {
             if signal.is_some() { v.marked_error() } else { v }
         }
         Exit::Finished { success: true, .. } => {
+            if let Some(reason) = &ev.xfail {
+                return Verdict::new(Status::Xfail, format!("expected failure: {}", reason.trim()));
+            }
             if let Some(reason) = &ev.notrun {
                 let reason = reason.trim();
                 return Verdict::new(
