@@ -470,6 +470,9 @@ struct Attr {
     use_drive: bool,
 }
 
+/// `type(name, (case, ), attr)` for one `case`.
+type Subclass = fn(String, Attr) -> Class;
+
 /// `type(name, (case, ), attr)`.
 fn subclass<C>(name: String, attr: Attr) -> Class
 where
@@ -492,7 +495,7 @@ fn create_basic_test_classes() -> Vec<Class> {
     for (media, interface, has_real_tray) in
         [("cdrom", "ide", true), ("cdrom", "scsi", true), ("disk", "floppy", false)]
     {
-        let cases: [(&str, fn(String, Attr) -> Class); 2] = [
+        let cases: [(&str, Subclass); 2] = [
             ("TestInitiallyFilled", subclass::<TestInitiallyFilled>),
             ("TestInitiallyEmpty", subclass::<TestInitiallyEmpty>),
         ];
