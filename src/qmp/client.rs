@@ -240,7 +240,7 @@ impl QmpClient {
 
     /// Sets the time limit for a command's response and for
     /// [`Wait::Forever`](super::Wait::Forever) (default:
-    /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), 60 s).
+    /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), 300 s).
     ///
     /// ```
     /// # use std::time::Duration;
