@@ -95,7 +95,8 @@ pub use verify::{
 /// `supported_platforms`, `supported_cache_modes`, `supported_aio_modes`,
 /// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
 /// (seconds), `activate_logging` (bool), `xfail` (a reason: see
-/// [`TestSpec::xfail`]). `name` comes first, `groups` may
+/// [`TestSpec::xfail`]), `xfail_intermittent` (bool: see
+/// [`TestSpec::xfail_intermittent`]). `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
