@@ -1,10 +1,10 @@
 //! QEMU tool wrappers: iotests' `qemu_img*`, `qemu_io*`, `QemuIoInteractive`,
 //! `qemu_nbd*`, `QemuStorageDaemon`, `create_image`, `Timeout` and friends.
 //! Also the helpers upstream tests use besides iotests.py: QEMU's qcow2.py
-//! ([`qcow2`], [`TestContext::qcow2_py`]), Python's `tarfile` for OVA files
-//! ([`TarWriter`], [`tar_members`]), a plain `subprocess.run(cmd)`
-//! ([`TestContext::subprocess_run`]) and libnbd's Python binding for talking
-//! NBD directly ([`Nbd`], in [`nbd_client`]).
+//! ([`qcow2`], [`TestContext::qcow2_py`]), QEMU's fat16.py ([`fat16`]),
+//! Python's `tarfile` for OVA files ([`TarWriter`], [`tar_members`]), a plain
+//! `subprocess.run(cmd)` ([`TestContext::subprocess_run`]) and libnbd's Python
+//! binding for talking NBD directly ([`Nbd`], in [`nbd_client`]).
 //!
 //! Each function of iotests.py that runs a tool is a method of
 //! [`TestContext`] with the Python name, taking the arguments as a slice of
@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::process::{self, Child, DEFAULT_TOOL_TIMEOUT, Output, RunOptions};
 
 mod cmd;
+pub mod fat16;
 pub mod fault_injector;
 mod img;
 mod interactive;

@@ -265,7 +265,11 @@ impl Class {
     }
 }
 
-/// A test's classes: what `unittest.main()` finds in the module.
+/// `setUpModule` / `tearDownModule` (see [`Suite::set_up_module`]).
+pub type ModuleFixture = Arc<dyn Fn(&Case<'_>) -> Result<()> + Send + Sync>;
+
+/// A test's classes: what `unittest.main()` finds in the module, with the
+/// module's `setUpModule` / `tearDownModule` if it defines them.
 ///
 /// ```
 /// use iotests::unittest::{Case, Class, Suite, TestCase, TestMethod};
@@ -285,21 +289,80 @@ impl Class {
 /// assert_eq!(t.contents(), ".y\n.\n----------------------------------------------------------------------\nRan 2 tests\n\nOK\n");
 /// # Ok::<(), iotests::Error>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Suite {
     classes: Vec<Class>,
+    set_up_module: Option<ModuleFixture>,
+    tear_down_module: Option<ModuleFixture>,
+}
+
+impl std::fmt::Debug for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Suite")
+            .field("classes", &self.classes)
+            .field("set_up_module", &self.set_up_module.is_some())
+            .field("tear_down_module", &self.tear_down_module.is_some())
+            .finish()
+    }
 }
 
 impl Suite {
     /// A suite of `classes` (any order: they run sorted by name, their
     /// cases too, as `unittest.TestLoader` sorts them).
     pub fn new(classes: Vec<Class>) -> Suite {
-        let mut classes = classes;
-        classes.sort_by(|a, b| a.name.cmp(&b.name));
-        for c in &mut classes {
-            c.cases.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut suite = Suite::default();
+        suite.extend(classes);
+        suite
+    }
+
+    /// Add a class (it takes its place in name order).
+    pub fn push(&mut self, class: Class) {
+        let mut class = class;
+        class.cases.sort_by(|a, b| a.0.cmp(&b.0));
+        let at = self.classes.partition_point(|c| c.name <= class.name);
+        self.classes.insert(at, class);
+    }
+
+    /// Add classes (see [`push`](Suite::push)).
+    pub fn extend(&mut self, classes: impl IntoIterator<Item = Class>) {
+        for class in classes {
+            self.push(class);
         }
-        Suite { classes }
+    }
+
+    /// The module's `setUpModule()`: runs once before the first case (not
+    /// at all when there are none). An error is reported as `setUpModule
+    /// (__main__)` (`E`, or a skip) and then no case runs, no class fixture
+    /// and no `tearDownModule` either, as in unittest.
+    ///
+    /// ```
+    /// use iotests::unittest::{Case, Class, Suite, TestCase, TestMethod};
+    /// struct TestM;
+    /// impl TestCase for TestM {
+    ///     fn new(_t: &Case) -> iotests::Result<Self> { Ok(TestM) }
+    ///     fn test_methods() -> Vec<TestMethod<Self>> {
+    ///         vec![TestMethod::new("test_m", |_: &mut TestM, t: &Case| { t.print("case"); Ok(()) })]
+    ///     }
+    /// }
+    /// let mut suite = Suite::new(vec![Class::new::<TestM>("TestM")]);
+    /// suite.set_up_module(|t| { t.print("module up"); Ok(()) });
+    /// suite.tear_down_module(|t| { t.print("module down"); Ok(()) });
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// assert!(suite.run(&t, None).was_successful());
+    /// assert!(t.contents().starts_with("module up\ncase\n.module down\n"));
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn set_up_module(&mut self, f: impl Fn(&Case<'_>) -> Result<()> + Send + Sync + 'static) -> &mut Suite {
+        self.set_up_module = Some(Arc::new(f));
+        self
+    }
+
+    /// The module's `tearDownModule()`: runs once after the last class's
+    /// `tearDownClass` when `setUpModule` went well; an error is reported
+    /// as `tearDownModule (__main__)`.
+    pub fn tear_down_module(&mut self, f: impl Fn(&Case<'_>) -> Result<()> + Send + Sync + 'static) -> &mut Suite {
+        self.tear_down_module = Some(Arc::new(f));
+        self
     }
 
     /// `Class.test_x` for every case, in run order.
@@ -311,19 +374,33 @@ impl Suite {
     /// is given, unittest's verbosity-2 lines into it).
     pub fn run(&self, ctx: &TestContext, verbose: Option<Box<dyn std::io::Write + Send>>) -> SuiteResult {
         let reporter = Mutex::new(Reporter::new(ctx.logger().clone(), ctx.name(), verbose));
-        for class in &self.classes {
-            if class.cases.is_empty() {
-                continue;
+        // unittest handles the module fixtures on the way to the first case
+        // and after the last: without cases there are none.
+        let has_cases = self.classes.iter().any(|c| !c.cases.is_empty());
+        let module = Case::in_run(ctx, "", "", None, &reporter);
+        let module_set_up = match (&self.set_up_module, has_cases) {
+            (Some(f), true) => super::run::module_fixture(&module, "setUpModule", &**f),
+            _ => true,
+        };
+        if module_set_up {
+            for class in &self.classes {
+                if class.cases.is_empty() {
+                    continue;
+                }
+                let fixture = Case::in_run(ctx, &class.name, "", None, &reporter);
+                if !super::run::class_fixture(&fixture, "setUpClass", &*class.set_up_class) {
+                    continue;
+                }
+                for (_, run) in &class.cases {
+                    run(ctx, &class.name, &reporter);
+                }
+                super::run::class_fixture(&fixture, "tearDownClass", &*class.tear_down_class);
             }
-            let fixture = Case::in_run(ctx, &class.name, "", None, &reporter);
-            if !super::run::class_fixture(&fixture, "setUpClass", &*class.set_up_class) {
-                continue;
+            if let (Some(f), true) = (&self.tear_down_module, has_cases) {
+                super::run::module_fixture(&module, "tearDownModule", &**f);
             }
-            for (_, run) in &class.cases {
-                run(ctx, &class.name, &reporter);
-            }
-            super::run::class_fixture(&fixture, "tearDownClass", &*class.tear_down_class);
         }
+        drop(module);
         reporter.into_inner().unwrap_or_else(|e| e.into_inner()).finish()
     }
 }
