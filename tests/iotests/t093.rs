@@ -36,15 +36,6 @@ impl ThrottleTestCase {
         ThrottleTestCase { test_driver: "null-aio", max_drives: 3, vm: t.vm() }
     }
 
-    /// The module's `if 'null-co' not in iotests.supported_formats():
-    /// iotests.notrun(…)` before `iotests.main()`.
-    fn set_up_class(t: &Case) -> Result<()> {
-        if !t.supported_formats(false)?.iter().any(|f| f == "null-co") {
-            return t.notrun("null-co driver support missing");
-        }
-        Ok(())
-    }
-
     fn blockstats(&mut self, device: &str) -> Result<(u64, u64, u64, u64)> {
         let result = self.vm.qmp("query-blockstats", ())?;
         for r in dictpath(&result, "return")?.as_array().into_iter().flatten() {
@@ -501,6 +492,12 @@ impl ThrottleTestRemovableMedia {
 iotests::iotest! {
     name: "093", groups: [throttle],
     supported_fmts: ["raw"],
+    before_main: |t| {
+        if !t.supported_formats(false)?.iter().any(|f| f == "null-co") {
+            return t.notrun("null-co driver support missing");
+        }
+        Ok(())
+    },
     xfail: "needs QEMU's qtest accelerator, which this QEMU build lacks (`qemu-system-x86_64 -accel help`: tcg, kvm): \
             only accel=qtest registers the qtest clock commands, so every `clock_step` answers \
             `FAIL Unknown command 'clock_step'`, and only under qtest_enabled() do throttle groups use \

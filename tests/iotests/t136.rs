@@ -103,15 +103,6 @@ impl BlockDeviceStatsTestCase {
         }
     }
 
-    /// The module's `if 'null-co' not in iotests.supported_formats():
-    /// iotests.notrun(…)` before `iotests.main()`.
-    fn set_up_class(t: &Case) -> Result<()> {
-        if !t.supported_formats(false)?.iter().any(|f| f == "null-co") {
-            return t.notrun("null-co driver support missing");
-        }
-        Ok(())
-    }
-
     fn blockstats(&mut self, device: &str) -> Result<Value> {
         let result = self.vm.qmp("query-blockstats", ())?;
         for r in dictpath(&result, "return")?.as_array().into_iter().flatten() {
@@ -437,6 +428,12 @@ sector = "{BAD_SECTOR}"
 iotests::iotest! {
     name: "136", groups: [rw],
     supported_fmts: ["raw"],
+    before_main: |t| {
+        if !t.supported_formats(false)?.iter().any(|f| f == "null-co") {
+            return t.notrun("null-co driver support missing");
+        }
+        Ok(())
+    },
     xfail: "needs QEMU's qtest accelerator, which this QEMU build lacks (`qemu-system-x86_64 -accel help`: tcg, kvm): \
             block/accounting.c accounts every request with the fixed qtest_latency_ns (1 ms) only under \
             qtest_enabled(), and only accel=qtest registers `clock_step` (here: `FAIL Unknown command`); under tcg the \
