@@ -177,5 +177,14 @@ iotests::iotest! {
     name: "205", groups: [rw, quick],
     supported_fmts: ["raw"],
     supported_protocols: ["nbd"],
+    xfail: "a race in QEMU's asynchronous export teardown, more likely the busier the machine: after \
+            nbd-server-remove (mode hard, or after a client quit) QEMU drops the export only once the client's \
+            coroutine has seen the disconnect and a bottom half has run, so an nbd-server-remove sent right \
+            after can still find it (`Export 'exp' is already shutting down` / `export 'exp' still in use` \
+            instead of `Export 'exp' is not found` / `{}`); BLOCK_EXPORT_DELETED marks the real end, which the \
+            test does not wait for. Upstream's check fails the same way here under load (2 of 12 runs, and \
+            test_connect_after_remove_default once); ours, whose QMP round trips are faster, more often \
+            (1 to 8 of 10 under load, 0 of 20 alone)",
+    xfail_intermittent: true,
     fn t205: unittest { TestNbdServerRemove }
 }
