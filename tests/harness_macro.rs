@@ -91,6 +91,20 @@ iotests::iotest! {
     }
 }
 
+// Declared as failing here some of the time: its snapshot says "expected";
+// it logs HARNESS_SELFTEST_OUTPUT, "expected" by default.
+iotests::iotest! {
+    name: "harness-selftest-xfail-intermittent", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
+    supported_fmts: ["generic"],
+    xfail: "QEMU fails it now and then (a stand-in for a QEMU race)",
+    xfail_intermittent: true,
+    fn harness_xfail_intermittent_e2e(t) {
+        t.log(std::env::var("HARNESS_SELFTEST_OUTPUT").unwrap_or_else(|_| "expected".into()));
+        Ok(())
+    }
+}
+
 // Declared as failing in qcow2 only: elsewhere its failure is a failure.
 iotests::iotest! {
     name: "harness-selftest-xfail-fmts", groups: [quick],
@@ -310,6 +324,30 @@ fn declared_xfail_reports_the_expected_failure() {
         let reason = std::fs::read_to_string(out.path().join(format!("{name}.xfail"))).unwrap();
         assert!(!reason.trim().is_empty());
     }
+}
+
+#[test]
+fn declared_intermittent_xfail_passes_when_the_output_matches() {
+    if !qemu_installed() {
+        return;
+    }
+    let name = "harness-selftest-xfail-intermittent";
+    // The output equals the reference: a pass, no .xfail.
+    let out = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_self("harness_xfail_intermittent_e2e", &[("OUTPUT_DIR", out.path().to_str().unwrap())]);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("expected failure"), "{stderr}");
+    assert!(!out.path().join(format!("{name}.xfail")).exists());
+    // It differs this time: the expected failure, with its reason and the diff.
+    let out = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_self(
+        "harness_xfail_intermittent_e2e",
+        &[("OUTPUT_DIR", out.path().to_str().unwrap()), ("HARNESS_SELFTEST_OUTPUT", "actual")],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains(&format!("{name}: expected failure: QEMU fails it now and then")), "{stderr}");
+    assert!(stderr.contains("+actual"), "{stderr}");
+    assert!(out.path().join(format!("{name}.xfail")).exists());
 }
 
 #[test]
