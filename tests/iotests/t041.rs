@@ -1,5 +1,7 @@
 //! Upstream 041: image mirroring (drive-mirror, blockdev-mirror) — completion, cancellation, errors, quorum repair, filters.
 
+use std::io::Write;
+
 use iotests::filters::PyRegex;
 use iotests::prelude::*;
 
@@ -606,34 +608,6 @@ impl TestMirrorResized {
     }
 }
 
-/// The blkdebug rules of TestReadErrors and TestWriteErrors (each class has
-/// its own copy of `create_blkdebug_file` upstream): fail `event` with
-/// `errno` once, at the sector of `mirror_granularity`, in state 1.
-fn blkdebug_rules(mirror_granularity: u64, event: &str, errno: i32) -> String {
-    format!(
-        r#"
-[inject-error]
-state = "1"
-event = "{event}"
-errno = "{errno}"
-immediately = "off"
-once = "on"
-sector = "{}"
-
-[set-state]
-state = "1"
-event = "{event}"
-new_state = "2"
-
-[set-state]
-state = "2"
-event = "{event}"
-new_state = "1"
-"#,
-        mirror_granularity / 512
-    )
-}
-
 struct TestReadErrors {
     blkdebug_file: String,
     vm: Vm,
@@ -647,8 +621,37 @@ impl TestReadErrors {
     const MIRROR_GRANULARITY: u64 = 1024 * 1024;
 
     fn create_blkdebug_file(&self, name: &str, event: &str, errno: i32) -> Result<()> {
-        std::fs::write(name, blkdebug_rules(Self::MIRROR_GRANULARITY, event, errno))
-            .with_context(|| format!("writing {name}"))
+        let mut file = std::fs::File::create(name).with_context(|| format!("opening {name}"))?;
+        file.write_all(
+            format!(
+                r#"
+[inject-error]
+state = "1"
+event = "{}"
+errno = "{}"
+immediately = "off"
+once = "on"
+sector = "{}"
+
+[set-state]
+state = "1"
+event = "{}"
+new_state = "2"
+
+[set-state]
+state = "2"
+event = "{}"
+new_state = "1"
+"#,
+                event,
+                errno,
+                Self::MIRROR_GRANULARITY / 512,
+                event,
+                event
+            )
+            .as_bytes(),
+        )
+        .with_context(|| format!("writing {name}"))
     }
 }
 
@@ -841,8 +844,37 @@ impl TestWriteErrors {
     const MIRROR_GRANULARITY: u64 = 1024 * 1024;
 
     fn create_blkdebug_file(&self, name: &str, event: &str, errno: i32) -> Result<()> {
-        std::fs::write(name, blkdebug_rules(Self::MIRROR_GRANULARITY, event, errno))
-            .with_context(|| format!("writing {name}"))
+        let mut file = std::fs::File::create(name).with_context(|| format!("opening {name}"))?;
+        file.write_all(
+            format!(
+                r#"
+[inject-error]
+state = "1"
+event = "{}"
+errno = "{}"
+immediately = "off"
+once = "on"
+sector = "{}"
+
+[set-state]
+state = "1"
+event = "{}"
+new_state = "2"
+
+[set-state]
+state = "2"
+event = "{}"
+new_state = "1"
+"#,
+                event,
+                errno,
+                Self::MIRROR_GRANULARITY / 512,
+                event,
+                event
+            )
+            .as_bytes(),
+        )
+        .with_context(|| format!("writing {name}"))
     }
 }
 
@@ -1829,7 +1861,12 @@ impl TestFilters {
         // The mirror filter is now an implicit node, so it should be
         // invisible when querying the backing chain
         let blockdevs = self.vm.qmp("query-block", ())?["return"].clone();
-        let device_info = next_virtio_device(&blockdevs)?;
+        let device_info = blockdevs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|dev| dev["qdev"] == "virtio")
+            .ok_or_else(|| Error::python("StopIteration", ""))?;
 
         ensure!(device_info["inserted"]["node-name"] == "source");
 
@@ -1866,23 +1903,17 @@ impl TestFilters {
         // With a node-name given to it, the mirror filter should now
         // be visible
         let blockdevs = self.vm.qmp("query-block", ())?["return"].clone();
-        let device_info = next_virtio_device(&blockdevs)?;
+        let device_info = blockdevs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|dev| dev["qdev"] == "virtio")
+            .ok_or_else(|| Error::python("StopIteration", ""))?;
 
         ensure!(device_info["inserted"]["node-name"] == "mirror-filter");
 
         self.vm.complete_and_wait_with("mirror")
     }
-}
-
-/// Python's `next(dev for dev in blockdevs if dev['qdev'] == 'virtio')`
-/// (a `StopIteration` when there is none).
-fn next_virtio_device(blockdevs: &Value) -> Result<&Value> {
-    blockdevs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|dev| dev["qdev"] == "virtio")
-        .ok_or_else(|| Error::python("StopIteration", ""))
 }
 
 iotests::iotest! {

@@ -350,30 +350,6 @@ impl TestIncrementalBackupBase {
     }
 }
 
-/// The blkdebug `file` of a node whose first read after a flush fails
-/// once with EIO (written out in each test upstream).
-fn blkdebug_read_error_after_flush(filename: &str) -> Value {
-    json!({
-        "driver": "blkdebug",
-        "image": {
-            "driver": "file",
-            "filename": filename
-        },
-        "set-state": [{
-            "event": "flush_to_disk",
-            "state": 1,
-            "new_state": 2
-        }],
-        "inject-error": [{
-            "event": "read_aio",
-            "errno": 5,
-            "state": 2,
-            "immediately": false,
-            "once": true
-        }],
-    })
-}
-
 struct TestIncrementalBackup {
     base: TestIncrementalBackupBase,
 }
@@ -504,7 +480,25 @@ impl TestIncrementalBackup {
             kwargs! {
                 node_name: drive1.id,
                 driver: drive1.fmt,
-                file: blkdebug_read_error_after_flush(&drive1.file)
+                file: {
+                    "driver": "blkdebug",
+                    "image": {
+                        "driver": "file",
+                        "filename": drive1.file
+                    },
+                    "set-state": [{
+                        "event": "flush_to_disk",
+                        "state": 1,
+                        "new_state": 2
+                    }],
+                    "inject-error": [{
+                        "event": "read_aio",
+                        "errno": 5,
+                        "state": 2,
+                        "immediately": false,
+                        "once": true
+                    }],
+                }
             },
         )?;
 
@@ -702,7 +696,25 @@ impl TestIncrementalBackupBlkdebug {
             kwargs! {
                 node_name: drive0.id,
                 driver: drive0.fmt,
-                file: blkdebug_read_error_after_flush(&drive0.file)
+                file: {
+                    "driver": "blkdebug",
+                    "image": {
+                        "driver": "file",
+                        "filename": drive0.file
+                    },
+                    "set-state": [{
+                        "event": "flush_to_disk",
+                        "state": 1,
+                        "new_state": 2
+                    }],
+                    "inject-error": [{
+                        "event": "read_aio",
+                        "errno": 5,
+                        "state": 2,
+                        "immediately": false,
+                        "once": true
+                    }],
+                }
             },
         )?;
 
@@ -731,7 +743,25 @@ impl TestIncrementalBackupBlkdebug {
             kwargs! {
                 node_name: drive0.id,
                 driver: drive0.fmt,
-                file: blkdebug_read_error_after_flush(&drive0.file)
+                file: {
+                    "driver": "blkdebug",
+                    "image": {
+                        "driver": "file",
+                        "filename": drive0.file
+                    },
+                    "set-state": [{
+                        "event": "flush_to_disk",
+                        "state": 1,
+                        "new_state": 2
+                    }],
+                    "inject-error": [{
+                        "event": "read_aio",
+                        "errno": 5,
+                        "state": 2,
+                        "immediately": false,
+                        "once": true
+                    }],
+                }
             },
         )?;
         self.create_anchor_backup(Some(drive0.clone()))?;

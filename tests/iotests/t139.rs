@@ -44,7 +44,7 @@ impl TestBlockdevDel {
     fn check_block_driver_state(&mut self, node: &str, must_exist: bool) -> Result<()> {
         let result = self.vm.qmp("query-named-block-nodes", ())?;
         let nodes: Vec<&Value> =
-            result["return"].as_array().into_iter().flatten().filter(|x| x["node-name"] == node).collect();
+            dictpath(&result, "return")?.as_array().into_iter().flatten().filter(|x| x["node-name"] == node).collect();
         assert_less_equal!(nodes.len(), 1);
         assert_equal!(must_exist, nodes.len() == 1);
         Ok(())

@@ -337,13 +337,15 @@ impl TestThrottledWithNbdExportBase {
         }
 
         // Cancel ongoing block jobs
-        for job in self.vm.qmp("query-jobs", ())?["return"].as_array().into_iter().flatten() {
+        let jobs = self.vm.qmp("query-jobs", ())?;
+        for job in dictpath(&jobs, "return")?.as_array().into_iter().flatten() {
             self.vm.qmp("block-job-cancel", kwargs! { device: job["id"], force: true })?;
         }
 
         loop {
             self.vm.qtest(&format!("clock_step {ONE_SECOND_NS}"))?;
-            if self.vm.qmp("query-jobs", ())?["return"].as_array().map_or(0, Vec::len) == 0 {
+            let jobs = self.vm.qmp("query-jobs", ())?;
+            if dictpath(&jobs, "return")?.as_array().map_or(0, Vec::len) == 0 {
                 break;
             }
         }
