@@ -162,14 +162,20 @@ pub fn assert_almost_equal(
     raise_outcome(msgs::assert_almost_equal(&value(first)?, &value(second)?, places, None, msg))
 }
 
-/// `assertRaises(exception)`: `result` must be an error, which is
-/// returned; `Ok` fails with `<name> not raised`.
+/// `assertRaises(exception)`: `result` must be an error that is an
+/// instance of the Python exception class `name`
+/// ([`Error::is_instance`]), which is returned; `Ok` fails with `<name>
+/// not raised`, and any other error goes through unchanged (unittest's `E`).
 ///
 /// ```
+/// use iotests::unittest::assertions::assert_raises;
 /// let r: iotests::Result<()> = Err(iotests::Error::Usage("x".into()));
-/// assert!(iotests::unittest::assertions::assert_raises(r, "TypeError").is_ok());
-/// let e = iotests::unittest::assertions::assert_raises(Ok(()), "TypeError").unwrap_err();
+/// assert!(assert_raises(r, "TypeError").is_ok());
+/// let e = assert_raises(Ok(()), "TypeError").unwrap_err();
 /// assert_eq!(e.to_string(), "TypeError not raised");
+/// // Not the class asked for: the error itself comes back as the failure.
+/// let e = assert_raises(iotests::os::remove("/nonexistent"), "KeyError").unwrap_err();
+/// assert_eq!(e.python_class(), "FileNotFoundError");
 /// ```
 #[track_caller]
 pub fn assert_raises<T>(result: Result<T>, name: &str) -> Result<Error> {
@@ -188,7 +194,8 @@ pub fn assert_raises_msg<T>(result: Result<T>, name: &str, msg: Option<&str>) ->
     match (result, msg) {
         (Ok(_), None) => Err(Error::fail(format!("{name} not raised"))),
         (Ok(_), Some(msg)) => Err(Error::fail(format!("{name} not raised : {msg}"))),
-        (Err(e), _) => Ok(e),
+        (Err(e), _) if e.is_instance(name) => Ok(e),
+        (Err(e), _) => Err(e),
     }
 }
 

@@ -149,6 +149,22 @@ impl<'a> Case<'a> {
         super::decorators::skip_for_formats(self, &formats).map(drop)
     }
 
+    /// `self.maxDiff = limit`: how long an assertion's diff may be before
+    /// the failure message only says how long it is (`None`: no limit;
+    /// unittest's default is 640 characters). It holds until the end of
+    /// this case.
+    ///
+    /// ```no_run
+    /// # use iotests::prelude::*;
+    /// # fn f(t: &Case, expected_events: Vec<serde_json::Value>, log: Vec<serde_json::Value>) -> Result<()> {
+    /// t.set_max_diff(None);
+    /// assert_equal!(expected_events, log);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_max_diff(&self, limit: Option<usize>) {
+        crate::pyfmt::unittest::set_max_diff(limit);
+    }
+
     /// unittest's `with self.subTest(**params):` — run `body` as a
     /// sub-test: a failure in it is reported (as `F`/`E` with the
     /// parameters in its description) and the method goes on, but does not

@@ -122,6 +122,8 @@ pub(super) fn run_case<C: TestCase>(case: &Case<'_>, method: &TestMethod<C>, att
         return;
     }
     let mut out = Outcome { case, reporter, success: true, expecting_failure: false, expected_failure: None };
+    // maxDiff is an instance attribute in Python: each case starts afresh.
+    crate::pyfmt::unittest::set_max_diff(Some(crate::pyfmt::unittest::MAX_DIFF));
     let mut instance = None;
     out.part(|| {
         let mut inst = C::new(case)?;
@@ -148,6 +150,7 @@ pub(super) fn run_case<C: TestCase>(case: &Case<'_>, method: &TestMethod<C>, att
             Ok(())
         });
     }
+    crate::pyfmt::unittest::set_max_diff(Some(crate::pyfmt::unittest::MAX_DIFF));
     let state = std::mem::take(&mut *case.state());
     if state.failed_subtest {
         out.success = false;

@@ -774,8 +774,7 @@ impl TestErrorHandling {
             log.push(iotests::filters::qmp_event(ev));
         }
 
-        // self.maxDiff = None: only the text of a failure would differ (the
-        // toolkit's assertEqual keeps unittest's default maxDiff).
+        t.set_max_diff(None);
         assert_equal!(expected_events, log);
         Ok(())
     }

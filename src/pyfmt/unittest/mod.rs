@@ -46,8 +46,42 @@ use super::value::{py_eq, py_repr, splitlines};
 /// `Err` when Python would raise something other than `AssertionError`.
 pub type Outcome = Result<Option<String>, PyError>;
 
-/// `TestCase.maxDiff`: longer diffs are replaced by [`DIFF_OMITTED`].
+/// `TestCase.maxDiff`'s default: longer diffs are replaced by
+/// [`DIFF_OMITTED`].
 pub const MAX_DIFF: usize = 80 * 8;
+
+thread_local! {
+    /// This thread's `maxDiff` (each test runs on a thread of its own; the
+    /// unittest runner resets it for every case, as Python's is per
+    /// instance).
+    static MAX_DIFF_SETTING: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(Some(MAX_DIFF)) };
+}
+
+/// The current `maxDiff`: `None` for no limit.
+///
+/// ```
+/// use iotests::pyfmt::unittest::{max_diff, MAX_DIFF};
+/// assert_eq!(max_diff(), Some(MAX_DIFF));
+/// ```
+pub fn max_diff() -> Option<usize> {
+    MAX_DIFF_SETTING.with(|m| m.get())
+}
+
+/// `self.maxDiff = limit` for the assertions made on this thread from now
+/// on; returns the previous value. A unittest case sets it with
+/// [`Case::set_max_diff`](crate::unittest::Case::set_max_diff).
+///
+/// ```
+/// use iotests::pyfmt::unittest::{set_max_diff, truncate_message};
+/// let long = "y".repeat(700);
+/// let before = set_max_diff(None);
+/// assert_eq!(truncate_message("x", &long).len(), 701);
+/// set_max_diff(before);
+/// assert!(truncate_message("x", &long).ends_with("Set self.maxDiff to None to see it."));
+/// ```
+pub fn set_max_diff(limit: Option<usize>) -> Option<usize> {
+    MAX_DIFF_SETTING.with(|m| m.replace(limit))
+}
 
 /// `TestCase._diffThreshold`: strings longer than this are compared
 /// without a diff.
@@ -143,7 +177,7 @@ pub fn common_shorten_repr(a: &Value, b: &Value) -> (String, String) {
 }
 
 /// `TestCase._truncateMessage(message, diff)`: the diff, or how long it
-/// is when longer than [`MAX_DIFF`] characters.
+/// is when longer than [`max_diff`] characters ([`MAX_DIFF`] by default).
 ///
 /// ```
 /// use iotests::pyfmt::unittest::truncate_message;
@@ -155,7 +189,7 @@ pub fn common_shorten_repr(a: &Value, b: &Value) -> (String, String) {
 /// ```
 pub fn truncate_message(message: &str, diff: &str) -> String {
     let len = diff.chars().count();
-    if len <= MAX_DIFF {
+    if max_diff().is_none_or(|limit| len <= limit) {
         format!("{message}{diff}")
     } else {
         format!("{message}{}", DIFF_OMITTED.replace("{}", &len.to_string()))

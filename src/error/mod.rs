@@ -6,6 +6,8 @@
 
 use std::io;
 
+mod pyclass;
+
 /// Result with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
