@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the iotests toolkit needs on Debian/Ubuntu: QEMU's tools
 # (qemu-utils), a system emulator (qemu-system-x86) whose version matches the
-# installed qemu-img, and bzip2 for upstream's sample images.
+# installed qemu-img, bzip2 for upstream's sample images, and cryptsetup and
+# sudo for upstream 149.
 #
 # Idempotent and quick when everything is there: it only touches apt when
 # something is missing. The backports suite is added on the mirror that apt
@@ -29,6 +30,10 @@ command -v qemu-nbd >/dev/null || missing+=(qemu-utils)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-utils)
 # Upstream's sample images are bzip2-compressed (unarchive_sample_image).
 command -v bzip2 >/dev/null || missing+=(bzip2)
+# Upstream 149 runs cryptsetup through password-less sudo (it also needs the
+# kernel's device-mapper, which no package can add: without it 149 is not run).
+{ command -v cryptsetup >/dev/null || [ -x /usr/sbin/cryptsetup ]; } || missing+=(cryptsetup-bin)
+command -v sudo >/dev/null || missing+=(sudo)
 
 img_ver=$(tool_version qemu-img || true)
 sys_ver=$(tool_version qemu-system-x86_64 || true)
@@ -85,7 +90,7 @@ as_root apt-get update -qq >/dev/null
 args=()
 for p in "${pkgs[@]}"; do
   # Pin the emulator to the exact version of the installed tools.
-  if [ -n "$installed_utils" ] && [ "$p" != qemu-utils ] && [ "$p" != bzip2 ]; then
+  if [ -n "$installed_utils" ] && [ "$p" = qemu-system-x86 ]; then
     args+=("$p=$installed_utils")
   else
     args+=("$p")
