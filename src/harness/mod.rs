@@ -108,8 +108,10 @@ pub use verify::{
 ///   as upstream's `ReproducibleTestRunner` does. An entry may also be
 ///   `Name: Class { attr: value, … } without [test_x, …]` (a subclass that
 ///   only sets class attributes and drops methods) or `..expr` (a
-///   `Vec<Class>` built in code, e.g. in a loop). See
-///   [`unittest`](crate::unittest).
+///   `Vec<Class>` built in code, e.g. in a loop). `set_up_module: f` and
+///   `tear_down_module: f` name the module's `setUpModule()` /
+///   `tearDownModule()` (`fn f(t: &Case) -> Result<()>`; see
+///   [`Suite::set_up_module`]). See [`unittest`](crate::unittest).
 ///
 /// See the [module documentation](crate::harness) for examples.
 #[macro_export]
@@ -135,9 +137,9 @@ macro_rules! iotest {
     (@spec [$($spec:tt)*] fn $f:ident : unittest { $($classes:tt)* } $(,)?) => {
         $crate::iotest!(@register $f [$($spec)* .kind($crate::harness::TestKind::Unittest)] {
             fn suite() -> $crate::unittest::Suite {
-                let mut classes: ::std::vec::Vec<$crate::unittest::Class> = ::std::vec::Vec::new();
-                $crate::iotest!(@classes classes $($classes)*);
-                $crate::unittest::Suite::new(classes)
+                let mut suite = $crate::unittest::Suite::default();
+                $crate::iotest!(@classes suite $($classes)*);
+                suite
             }
             fn outcome(path: &str) -> ::std::result::Result<$crate::harness::Outcome, $crate::harness::Failure> {
                 $crate::harness::run_declared_unittest(&SPEC, path, suite)
@@ -169,7 +171,7 @@ macro_rules! iotest {
                 }
                 match outcome {
                     ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env }) => {
-                        $crate::assert_log_snapshot!(SPEC.name, log, &env);
+                        $crate::assert_log_snapshot!(in SPEC.snapshot_dir; SPEC.name, log, ::std::option::Option::Some(&*env));
                         $crate::harness::RunEnd::Passed
                     }
                     ::std::result::Result::Ok($crate::harness::Outcome::NotRun { reason }) => {
@@ -194,6 +196,16 @@ macro_rules! iotest {
     // The classes of a unittest block, one entry at a time.
     (@classes $v:ident) => {};
     (@classes $v:ident , $($rest:tt)*) => { $crate::iotest!(@classes $v $($rest)*); };
+    // `set_up_module: f` / `tear_down_module: f`: the module's
+    // `setUpModule()` / `tearDownModule()` (`fn f(t: &Case) -> Result<()>`).
+    (@classes $v:ident set_up_module : $f:expr $(, $($rest:tt)*)?) => {
+        $v.set_up_module($f);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
+    (@classes $v:ident tear_down_module : $f:expr $(, $($rest:tt)*)?) => {
+        $v.tear_down_module($f);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
     // `..expr`: more classes (a `Vec<Class>`), e.g. made in a loop.
     (@classes $v:ident .. $e:expr $(, $($rest:tt)*)?) => {
         $v.extend($e);

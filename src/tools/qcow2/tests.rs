@@ -6,7 +6,7 @@ use super::*;
 /// A qcow2 image: a version `version` header with 64 KiB clusters,
 /// `exts` (magic, data) after it, the end marker, then `backing` (whose
 /// offset and size the header records); padded to one cluster.
-fn image(version: u32, exts: &[(u32, &[u8])], backing: Option<&[u8]>) -> Vec<u8> {
+pub(super) fn image(version: u32, exts: &[(u32, &[u8])], backing: Option<&[u8]>) -> Vec<u8> {
     let header_length: usize = if version == 2 { 72 } else { 112 };
     let mut img = vec![0u8; header_length];
     let put32 = |img: &mut Vec<u8>, at: usize, v: u32| img[at..at + 4].copy_from_slice(&v.to_be_bytes());
@@ -213,4 +213,26 @@ fn context_method_writes_stdout_into_the_log_verbatim() {
     t.qcow2_py_stdin(&[img.as_str(), "add-header-ext-stdio", "0x1"], b"y").unwrap();
     assert!(t.qcow2_py(&[img.as_str(), "del-header-ext", "0x2"]).unwrap().stdout == "No such header extension\n");
     assert!(t.contents().ends_with("No such header extension\n"));
+}
+
+#[test]
+fn qcow_header_reads_fields_with_version_2_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&dir, &image(2, &[], Some(b"base.img")));
+    let mut fd = std::fs::File::open(&img).unwrap();
+    let h = QcowHeader::read(&mut fd).unwrap();
+    assert_eq!((h.magic(), h.version(), h.cluster_bits()), (0x514649fb, 2, 16));
+    assert_eq!((h.backing_file_size(), h.refcount_order(), h.header_length()), (8, 4, 72));
+    // The position is where qcow2.py leaves it: after the backing file name.
+    use std::io::Seek;
+    assert_eq!(fd.stream_position().unwrap(), h.backing_file_offset() + 8);
+}
+
+#[test]
+fn qcow_header_of_a_short_file_is_python_s_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&dir, &[0u8; 10]);
+    let mut fd = std::fs::File::open(&img).unwrap();
+    let e = QcowHeader::read(&mut fd).unwrap_err();
+    assert!(e.to_string().starts_with("struct.error: unpack requires a buffer of 104 bytes"), "{e}");
 }
