@@ -16,6 +16,25 @@ use crate::qmp::{Args, QmpClient, Wait};
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Vm {
+    /// Under `IOTESTS_DEBUG` (check -d), QMP traffic on stderr, as
+    /// python/qemu logs it at DEBUG level.
+    fn debug_qmp(&self, what: &str, cmd: &str, args: &Args) {
+        if self.env.debug {
+            let args = args.to_value();
+            eprintln!(
+                "DEBUG:qemu.qmp.qmp_client.{}:{what}: {cmd} {}",
+                self.name,
+                crate::json::dumps(&args, false, None)
+            );
+        }
+    }
+
+    fn debug_reply(&self, reply: &Value) {
+        if self.env.debug {
+            eprintln!("DEBUG:qemu.qmp.qmp_client.{}:Response: {}", self.name, crate::json::dumps(reply, false, None));
+        }
+    }
+
     /// The QMP connection, for what the VM does not wrap.
     pub fn qmp_client(&mut self) -> Result<&mut QmpClient> {
         Ok(self.qmp.as_mut().ok_or(VmError::NoQmp)?)
@@ -34,7 +53,10 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
+        let args = args.into();
+        self.debug_qmp("Request", cmd, &args);
         let ret = self.qmp_client()?.qmp(cmd, args)?;
+        self.debug_reply(&ret);
         if cmd == "quit" && ret.get("error").is_none() && ret.get("return").is_some() {
             self.quit_issued = true;
         }
@@ -45,7 +67,16 @@ impl Vm {
     /// return value; an error response is
     /// [`QmpError::Command`](crate::qmp::QmpError::Command).
     pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
-        let ret = self.qmp_client()?.cmd(cmd, args)?;
+        let args = args.into();
+        self.debug_qmp("Request", cmd, &args);
+        let ret = self.qmp_client()?.cmd(cmd, args);
+        if self.env.debug {
+            match &ret {
+                Ok(v) => self.debug_reply(&serde_json::json!({ "return": v })),
+                Err(e) => eprintln!("DEBUG:qemu.qmp.qmp_client.{}:Response: {e}", self.name),
+            }
+        }
+        let ret = ret?;
         if cmd == "quit" {
             self.quit_issued = true;
         }
