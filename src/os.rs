@@ -150,6 +150,24 @@ pub fn kill(pid: i32, sig: Signal) -> Result<()> {
     })
 }
 
+/// `os.getuid()`.
+///
+/// ```
+/// use std::os::unix::fs::MetadataExt;
+/// // /proc/self belongs to the process's user.
+/// assert_eq!(iotests::os::getuid(), std::fs::metadata("/proc/self").unwrap().uid());
+/// ```
+pub fn getuid() -> u32 {
+    // SAFETY: getuid() has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// `os.getgid()`.
+pub fn getgid() -> u32 {
+    // SAFETY: getgid() has no preconditions and cannot fail.
+    unsafe { libc::getgid() }
+}
+
 /// `shutil` (the part upstream tests use).
 pub mod shutil {
     use super::{Result, os_error};

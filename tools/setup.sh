@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the iotests toolkit needs on Debian/Ubuntu: QEMU's tools
 # (qemu-utils), a system emulator (qemu-system-x86) whose version matches the
-# installed qemu-img, and bzip2 for upstream's sample images.
+# installed qemu-img, bzip2 for upstream's sample images, and cryptsetup and
+# sudo for upstream 149.
 #
 # Idempotent and quick when everything is there: it only touches apt when
 # something is missing. The backports suite is added on the mirror that apt
@@ -52,6 +53,10 @@ command -v qemu-nbd >/dev/null || missing+=(qemu-utils)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-utils)
 # Upstream's sample images are bzip2-compressed (unarchive_sample_image).
 command -v bzip2 >/dev/null || missing+=(bzip2)
+# Upstream 149 runs cryptsetup through password-less sudo (it also needs the
+# kernel's device-mapper, which no package can add: without it 149 is not run).
+{ command -v cryptsetup >/dev/null || [ -x /usr/sbin/cryptsetup ]; } || missing+=(cryptsetup-bin)
+command -v sudo >/dev/null || missing+=(sudo)
 # The ssh driver is a module of qemu-block-extra.
 if $want_ssh && ! dpkg-query -W -f='${Status}' qemu-block-extra 2>/dev/null | grep -q 'install ok installed'; then
   missing+=(qemu-block-extra)
@@ -111,8 +116,9 @@ say "apt-get update"
 as_root apt-get update -qq >/dev/null
 args=()
 for p in "${pkgs[@]}"; do
-  # Pin the emulator to the exact version of the installed tools.
-  if [ -n "$installed_utils" ] && [ "$p" != qemu-utils ] && [ "$p" != bzip2 ]; then
+  # Pin QEMU's packages (the emulator, its block modules) to the exact
+  # version of the installed tools.
+  if [ -n "$installed_utils" ] && { [ "$p" = qemu-system-x86 ] || [ "$p" = qemu-block-extra ]; }; then
     args+=("$p=$installed_utils")
   else
     args+=("$p")

@@ -160,7 +160,18 @@ pub fn run(tool: &str, argv: &[String]) -> Result<ProbeOutput> {
     run_for(tool, argv, PROBE_TIMEOUT)
 }
 
-fn run_for(tool: &str, argv: &[String], timeout: Duration) -> Result<ProbeOutput> {
+/// [`run`] with another time limit, for a probe that is real work rather
+/// than a question (creating a LUKS image runs QEMU's PBKDF benchmark,
+/// which takes many times longer on a busy machine).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let argv = ["qemu-img".to_string(), "--version".to_string()];
+/// let out = iotests::env::probe::run_for("qemu-img", &argv, Duration::from_secs(300))?;
+/// assert_eq!(out.returncode, 0);
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn run_for(tool: &str, argv: &[String], timeout: Duration) -> Result<ProbeOutput> {
     // A probe belongs to no test: its own registry, so that a test's
     // time limit never kills another test's answer.
     let registry = Arc::new(ProcessRegistry::default());

@@ -183,7 +183,10 @@ pub fn has_working_luks(env: &TestEnv) -> Result<(bool, String)> {
                 "1G",
             ],
         )?;
-        let res = run_probe("qemu-img", &argv)?;
+        // QEMU's PBKDF benchmark is CPU-bound: on a busy machine it takes
+        // longer than a probe may; give it what any qemu-img run in a test
+        // gets (upstream waits without a limit).
+        let res = probe::run_for("qemu-img", &argv, crate::process::DEFAULT_TOOL_TIMEOUT)?;
         if res.returncode == 0 {
             return Ok((true, String::new()));
         }

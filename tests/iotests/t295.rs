@@ -327,6 +327,8 @@ fn merge(a: &mut Value, b: Value) {
 iotests::iotest! {
     name: "295", groups: [rw],
     supported_fmts: ["qcow2", "luks"],
+    // Every key slot runs QEMU's CPU-bound PBKDF benchmark: several minutes on a busy machine
+    timeout: 600,
     // Encrypted formats support
     activate_logging: true,
     before_main: |t| t.verify_working_luks(),
