@@ -119,8 +119,9 @@ fn log_note(log: &str) -> String {
 /// and qtest, shut it down. Dropping a running VM shuts it down (softly,
 /// for a few seconds, then by SIGKILL).
 ///
-/// QEMU is killed when the thread that launched it ends (the death signal
-/// of [`crate::process`]): launch a VM from the thread that owns it.
+/// A `Vm` may move between threads (launch it in a scoped thread, use it
+/// after the join): QEMU dies with the test *process*, not with the thread
+/// that launched it (see [`crate::process`]).
 ///
 /// ```no_run
 /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
