@@ -15,7 +15,8 @@
 //!
 //! Daemons that a child forks (`qemu-nbd --fork`) are not our children and
 //! have no death signal; they are adopted by pidfd (see
-//! [`ProcessRegistry`]).
+//! [`ProcessRegistry`]) and also handed to a small reaper process that kills
+//! them if the test process dies without doing so itself (SIGKILL).
 //!
 //! Arguments never go through a shell.
 
@@ -30,6 +31,7 @@ use crate::error::{Error, Result};
 
 pub(crate) mod pidfd;
 pub(crate) mod procfs;
+mod reaper;
 mod registry;
 mod run;
 mod spawner;
@@ -282,6 +284,7 @@ pub(crate) fn adopt_daemon(registry: &ProcessRegistry, pid: i32, name: &str, sin
     if pidfd.exited() {
         return None;
     }
+    reaper::watch(&pidfd);
     let tracked = Tracked::new(pidfd, name, cmdline(&argv), true);
     registry.register(&tracked);
     Some(pid)

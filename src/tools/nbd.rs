@@ -9,8 +9,8 @@
 //! so that it is killed when the test ends, never a process that got its
 //! PID later. The pidfd is opened *before* the daemon's start time is
 //! checked, so a pid file naming an unrelated older process is refused.
-//! (If the test process itself is SIGKILLed, such a daemon survives, as
-//! with iotests.py.)
+//! Should the test process die without killing it (SIGKILL), the reaper
+//! of [`crate::process`] does.
 
 use std::path::Path;
 use std::sync::Arc;
