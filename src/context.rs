@@ -5,7 +5,8 @@
 //! Here a [`TestContext`] owns all of it, so the tests of one test binary can
 //! run as parallel threads: each has its own scratch and socket directories,
 //! its own log buffer and its own set of child processes, all cleaned up when
-//! the context is dropped — also when the test panics.
+//! the context is dropped — also when the test panics, and when the test
+//! process is stopped by SIGTERM, SIGINT or SIGHUP (see [`crate::cleanup`]).
 //!
 //! Scratch file names are `<dir>/<pid>-<name>` exactly as iotests makes them,
 //! so after [`filters::testfiles`](crate::filters) they render as
@@ -42,6 +43,9 @@ pub struct TestContext {
     log: Log,
     processes: Arc<ProcessRegistry>,
     files: Mutex<Vec<String>>,
+    /// The scratch directories, for removal on a signal (after `scratch`:
+    /// dropped once the directories are gone).
+    _on_signal: Vec<crate::cleanup::Registered>,
 }
 
 impl TestContext {
@@ -63,8 +67,14 @@ impl TestContext {
             };
             dir.map_err(|e| Error::io(format!("creating a scratch directory for {name}"), e))
         };
+        crate::cleanup::install_signal_cleanup();
         let test_dir = mk(env.test_dir_root.as_deref(), &format!("iotests-{safe}-"))?;
         let sock_dir = mk(env.sock_dir_root.as_deref(), "iot-sock-")?;
+        let on_signal = if env.keep_scratch {
+            Vec::new()
+        } else {
+            [&test_dir, &sock_dir].map(|d| crate::cleanup::register_scratch(d.path())).into()
+        };
         let path_str = |d: &tempfile::TempDir| d.path().to_string_lossy().into_owned();
         let scope = Scope {
             test_dir: path_str(&test_dir),
@@ -81,6 +91,7 @@ impl TestContext {
             scratch: vec![test_dir, sock_dir],
             processes: Arc::new(ProcessRegistry::default()),
             files: Mutex::new(Vec::new()),
+            _on_signal: on_signal,
         })
     }
 

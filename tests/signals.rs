@@ -119,7 +119,7 @@ fn nothing_survives_a_signal() {
     if env().is_none() {
         return;
     }
-    for sig in [libc::SIGKILL] {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL] {
         let root = tempfile::Builder::new().prefix("iot-sig-").tempdir_in("/tmp").unwrap();
         let (pids, status) = signal_child(sig, root.path());
         assert!(pids.iter().any(|(n, _)| n == "qemu-nbd"), "{pids:?}");

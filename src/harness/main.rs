@@ -78,6 +78,7 @@ thread_local! {
 /// The harness's `main`: run the registered tests with libtest's command
 /// line, or list them under `IOTESTS_LIST=1`.
 pub fn main() -> ! {
+    crate::cleanup::install_signal_cleanup();
     let tests = declared();
     if std::env::var(LIST_VAR).is_ok_and(|v| v == "1") {
         for d in &tests {

@@ -10,7 +10,8 @@
 //! PID later. The pidfd is opened *before* the daemon's start time is
 //! checked, so a pid file naming an unrelated older process is refused.
 //! Should the test process die without killing it (SIGKILL), the reaper
-//! of [`crate::process`] does.
+//! of [`crate::process`] does; on SIGTERM, SIGINT or SIGHUP the signal
+//! cleanup of [`crate::cleanup`] does.
 
 use std::path::Path;
 use std::sync::Arc;
