@@ -22,6 +22,11 @@ use crate::filters::Scope;
 use crate::log::{Log, LogOpts, Msg};
 use crate::process::ProcessRegistry;
 
+/// The longest `TMPDIR` that holds a test's temporary socket directory:
+/// `<TMPDIR>/iot-sock-XXXXXX/<pid>-<name>` must leave room for socket
+/// names of about 40 bytes within the 107 a UNIX socket path may have.
+pub const MAX_SOCK_ROOT_LEN: usize = 40;
+
 /// A test's environment view, scratch space, log and processes.
 ///
 /// ```
@@ -50,26 +55,26 @@ pub struct TestContext {
 
 impl TestContext {
     /// Create the context of test `name`: scratch and socket directories
-    /// (under `TEST_DIR` / `SOCK_DIR` when set, else temporary), an empty
-    /// log, no processes.
+    /// (under `TEST_DIR` / `SOCK_DIR` when set, else temporary ones in
+    /// `TMPDIR`), an empty log, no processes.
+    ///
+    /// A UNIX socket path holds at most 107 bytes, so the temporary socket
+    /// directory goes to `/tmp` instead when `TMPDIR` is longer than
+    /// [`MAX_SOCK_ROOT_LEN`].
     pub fn new(name: &str, env: TestEnv) -> Result<TestContext> {
         let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-        let mk = |root: Option<&Path>, prefix: &str| {
-            let mut b = tempfile::Builder::new();
-            b.prefix(prefix);
-            let dir = match root {
-                Some(r) => {
-                    std::fs::create_dir_all(r).map_err(|e| Error::io(format!("creating {}", r.display()), e))?;
-                    b.tempdir_in(r)
-                }
-                // Socket paths are limited to 108 bytes: keep the root short.
-                None => b.tempdir_in("/tmp"),
-            };
-            dir.map_err(|e| Error::io(format!("creating a scratch directory for {name}"), e))
+        let mk = |root: &Path, prefix: &str| {
+            std::fs::create_dir_all(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(root)
+                .map_err(|e| Error::io(format!("creating a scratch directory for {name} in {}", root.display()), e))
         };
         crate::cleanup::install_signal_cleanup();
-        let test_dir = mk(env.test_dir_root.as_deref(), &format!("iotests-{safe}-"))?;
-        let sock_dir = mk(env.sock_dir_root.as_deref(), "iot-sock-")?;
+        let tmp = env.tmp_dir.as_path();
+        let sock_tmp = if tmp.as_os_str().len() <= MAX_SOCK_ROOT_LEN { tmp } else { Path::new("/tmp") };
+        let test_dir = mk(env.test_dir_root.as_deref().unwrap_or(tmp), &format!("iotests-{safe}-"))?;
+        let sock_dir = mk(env.sock_dir_root.as_deref().unwrap_or(sock_tmp), "iot-sock-")?;
         let on_signal = if env.keep_scratch {
             Vec::new()
         } else {

@@ -153,6 +153,11 @@ pub struct TestEnv {
     pub test_dir_root: Option<PathBuf>,
     /// `SOCK_DIR` as given; `None` means a temporary directory per test.
     pub sock_dir_root: Option<PathBuf>,
+    /// `TMPDIR` (else `/tmp`): where the temporary directories go when
+    /// `TEST_DIR` / `SOCK_DIR` are unset — the socket directory only while
+    /// `TMPDIR` is short enough for UNIX socket paths (see
+    /// [`TestContext::new`](crate::TestContext::new)).
+    pub tmp_dir: PathBuf,
     /// `OUTPUT_DIR`.
     pub output_dir: PathBuf,
     /// `SAMPLE_IMG_DIR`.
@@ -348,6 +353,7 @@ impl TestEnv {
             qemu_default_machine: get("QEMU_DEFAULT_MACHINE").unwrap_or(probe.default_machine),
             test_dir_root: get("TEST_DIR").map(PathBuf::from),
             sock_dir_root: get("SOCK_DIR").map(PathBuf::from),
+            tmp_dir: get("TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp")),
             output_dir: get("OUTPUT_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/iotests")),
             sample_img_dir: get("SAMPLE_IMG_DIR")
                 .map(PathBuf::from)
