@@ -81,6 +81,24 @@ pub enum QmpError {
         after: Duration,
     },
 
+    /// More events arrived than the client keeps queued (see
+    /// [`QmpClient::set_max_queued_events`](super::QmpClient::set_max_queued_events)):
+    /// the peer sends events faster than the test takes them.
+    #[error(
+        "QMP: {queued} events ({bytes} bytes) queued and not taken while {what}, more than the client keeps: \
+         the peer floods the connection with events; the last one: {last}"
+    )]
+    Flooded {
+        /// What the client was doing.
+        what: String,
+        /// How many events were queued.
+        queued: usize,
+        /// Their size, as received.
+        bytes: usize,
+        /// The last event (truncated).
+        last: String,
+    },
+
     /// A socket operation failed.
     #[error("QMP: {context}: {source}")]
     Io {
