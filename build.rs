@@ -1,7 +1,8 @@
 //! Finds the ported tests: every `tests/iotests/<name>.rs` (but `main.rs`)
 //! becomes a module of the `iotests` test binary, so that adding a test is
 //! adding its file. The list is written to `$OUT_DIR/iotests_modules.rs`,
-//! which `tests/iotests/main.rs` includes.
+//! which `tests/iotests/main.rs` includes. Also tells insta where the
+//! workspace is, so that no test process has to ask cargo.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,6 +11,9 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = Path::new(&manifest).join("tests/iotests");
     println!("cargo::rerun-if-changed=tests/iotests");
+    // insta would run `cargo metadata` in every test process to find the
+    // workspace; it is this package's directory, known now.
+    println!("cargo::rustc-env=INSTA_WORKSPACE_ROOT={manifest}");
     let mut modules = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for entry in entries.flatten() {

@@ -66,11 +66,11 @@ fn main() {
         println!("vm_launch: not run: {} not found (set QEMU_PROG)", t.env().qemu.name);
         return;
     };
-    let mut opts = t.env().qemu_opts.clone();
+    let mut opts = t.env().qemu_opts().to_vec();
     // Without a qtest accelerator the toolkit's VMs boot a halting firmware
     // (see iotests::vm::firmware); give the floor and python/qemu the same
     // guest so that all three start the same QEMU.
-    let has_qtest = iotests::env::probe_qemu(std::path::Path::new(&prog)).accels.iter().any(|a| a == "qtest");
+    let has_qtest = iotests::env::qemu_accels(std::path::Path::new(&prog)).iter().any(|a| a == "qtest");
     if !has_qtest && t.env().halt_firmware && iotests::vm::firmware::applies(&prog, &opts) {
         let bios = iotests::vm::firmware::write_halt_bios(std::path::Path::new(t.test_dir())).expect("bios");
         opts.extend(["-bios".to_string(), bios.to_string_lossy().into_owned()]);

@@ -142,6 +142,18 @@ pub enum Error {
     #[error("{0}")]
     Unexpected(String),
 
+    /// An operating-system call of [`crate::os`] failed: Python's `OSError`
+    /// (or the subclass errno selects). The text reads as Python's
+    /// exception does (`FileExistsError: [Errno 17] File exists: '/x'`);
+    /// [`Error::errno`] is Python's `exception.errno` (unittest's `E`).
+    #[error("{message}")]
+    Os {
+        /// The errno, when the system gave one.
+        errno: Option<i32>,
+        /// Python's text: exception class, `[Errno N] strerror: 'path'`.
+        message: String,
+    },
+
     /// The toolkit was called in a way it cannot serve (an empty command
     /// line, a wrapper-owned option, a method on an object in the wrong
     /// state): a bug in the test, Python's `TypeError`/`ValueError` from the
@@ -222,6 +234,22 @@ impl Error {
     pub fn assertion_message(&self) -> Option<&str> {
         match self {
             Error::Assertion { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Python's `exception.errno`: the errno of a failed operating-system
+    /// call ([`crate::os`] functions, I/O and spawn errors), else `None`.
+    ///
+    /// ```
+    /// let e = iotests::os::rmdir("/nonexistent/dir").unwrap_err();
+    /// assert_eq!(e.errno(), Some(libc::ENOENT));
+    /// assert_eq!(iotests::Error::fail("x").errno(), None);
+    /// ```
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Os { errno, .. } => *errno,
+            Error::Io { source, .. } | Error::Spawn { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

@@ -74,7 +74,7 @@ pub fn aiomode() -> String {
 
 /// `iotests.qemu_default_machine`.
 pub fn qemu_default_machine() -> String {
-    current().env().qemu_default_machine.clone()
+    current().env().qemu_default_machine().to_string()
 }
 
 /// `iotests.output_dir`.

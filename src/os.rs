@@ -2,9 +2,10 @@
 //! with Python's behaviour and Python's error texts, so that a port reads
 //! like its original: `os.remove(test_img)` is `os::remove(test_img())?`.
 //!
-//! A failure is an [`Error::Unexpected`] reading as Python's exception does
+//! A failure is an [`Error::Os`] reading as Python's exception does
 //! (`FileNotFoundError: [Errno 2] No such file or directory: '/x'`), which
-//! unittest reports as an `E`.
+//! unittest reports as an `E`; [`Error::errno`] is Python's
+//! `exception.errno`.
 
 use std::path::Path;
 
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 /// selects, then `[Errno N] strerror: 'path'`.
 fn os_error(err: std::io::Error, path: &str) -> Error {
     let Some(errno) = err.raw_os_error() else {
-        return Error::Unexpected(format!("OSError: {err}: {}", crate::json::py_str_repr(path)));
+        return Error::Os { errno: None, message: format!("OSError: {err}: {}", crate::json::py_str_repr(path)) };
     };
     let class = match nix::errno::Errno::from_raw(errno) {
         nix::errno::Errno::ENOENT => "FileNotFoundError",
@@ -25,7 +26,10 @@ fn os_error(err: std::io::Error, path: &str) -> Error {
         _ => "OSError",
     };
     let strerror = nix::errno::Errno::from_raw(errno).desc();
-    Error::Unexpected(format!("{class}: [Errno {errno}] {strerror}: {}", crate::json::py_str_repr(path)))
+    Error::Os {
+        errno: Some(errno),
+        message: format!("{class}: [Errno {errno}] {strerror}: {}", crate::json::py_str_repr(path)),
+    }
 }
 
 /// `os.remove(path)`.
@@ -157,5 +161,24 @@ pub mod path {
 pub fn sleep(seconds: f64) {
     if seconds > 0.0 && seconds.is_finite() {
         std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_python_text_and_errno() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        let sub = sub.to_str().unwrap();
+        mkdir(sub).unwrap();
+        // try: os.mkdir(p) except OSError as e: if e.errno != errno.EEXIST: raise
+        let e = mkdir(sub).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EEXIST));
+        assert_eq!(e.to_string(), format!("FileExistsError: [Errno 17] File exists: '{sub}'"));
+        std::fs::write(format!("{sub}/f"), b"").unwrap();
+        assert_eq!(rmdir(sub).unwrap_err().errno(), Some(libc::ENOTEMPTY));
     }
 }

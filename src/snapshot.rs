@@ -52,6 +52,20 @@ pub fn snapshot_dir(manifest_dir: impl AsRef<Path>) -> PathBuf {
     }
 }
 
+/// The snapshot directory of a test declaring `snapshot_dir: relative`
+/// (`None`: [`snapshot_dir`]).
+///
+/// ```
+/// let d = iotests::snapshot::snapshots_in("/src/proj", Some("tests/selftest-snapshots"));
+/// assert_eq!(d, std::path::Path::new("/src/proj/tests/selftest-snapshots"));
+/// ```
+pub fn snapshots_in(manifest_dir: &str, relative: Option<&str>) -> PathBuf {
+    match relative {
+        Some(rel) => Path::new(manifest_dir).join(rel),
+        None => snapshot_dir(manifest_dir),
+    }
+}
+
 /// insta settings for an iotest snapshot: stored in `dir` as `<name>.snap`,
 /// with no module prefix and no expression in the header.
 ///
@@ -173,7 +187,7 @@ pub fn reference_name(
 /// assert_eq!(iotests::snapshot::reference_name_for(d.path(), "150", &env), "150.raw");
 /// ```
 pub fn reference_name_for(dir: &Path, name: &str, env: &TestEnv) -> String {
-    reference_name(dir, name, &env.imgfmt, &env.cachemode, || env.qemu_default_machine.clone())
+    reference_name(dir, name, &env.imgfmt, &env.cachemode, || env.qemu_default_machine().to_string())
 }
 
 /// [`reference_name`] for the cell the process environment describes
@@ -185,7 +199,8 @@ pub fn reference_name_from_process_env(dir: &Path, name: &str) -> String {
     let imgfmt = var("IMGFMT").unwrap_or_default();
     let cachemode = var("CACHEMODE").unwrap_or_else(|| "writeback".into());
     reference_name(dir, name, &imgfmt, &cachemode, || {
-        var("QEMU_DEFAULT_MACHINE").unwrap_or_else(|| TestEnv::from_process_env("raw").qemu_default_machine)
+        var("QEMU_DEFAULT_MACHINE")
+            .unwrap_or_else(|| TestEnv::from_process_env("raw").qemu_default_machine().to_string())
     })
 }
 
@@ -208,7 +223,12 @@ pub fn record_actual(name: &str, log: &str) {
 /// The macro's work before insta's assertion: the directory, the snapshot
 /// name for this cell, and the actual output recorded.
 pub fn __prepare_assertion(manifest_dir: &str, name: &str, log: &str, env: Option<&TestEnv>) -> (PathBuf, String) {
-    let dir = snapshot_dir(manifest_dir);
+    __prepare_assertion_in(snapshot_dir(manifest_dir), name, log, env)
+}
+
+/// [`__prepare_assertion`] with the snapshot directory given.
+#[doc(hidden)]
+pub fn __prepare_assertion_in(dir: PathBuf, name: &str, log: &str, env: Option<&TestEnv>) -> (PathBuf, String) {
     record_actual(name, log);
     let snapshot = match env {
         Some(env) => reference_name_for(&dir, name, env),
@@ -238,6 +258,17 @@ macro_rules! assert_log_snapshot {
     ($name:expr, $log:expr, $env:expr) => {
         $crate::assert_log_snapshot!(@cell $name, $log, ::std::option::Option::Some($env))
     };
+    // The snapshot directory given, relative to the manifest directory.
+    (in $rel:expr; $name:expr, $log:expr, $env:expr) => {{
+        let name: &str = &$name;
+        let log: &str = &$log;
+        let env: ::std::option::Option<&$crate::env::TestEnv> = $env;
+        let dir = $crate::snapshot::snapshots_in(::std::env!("CARGO_MANIFEST_DIR"), $rel);
+        let (dir, snapshot) = $crate::snapshot::__prepare_assertion_in(dir, name, log, env);
+        $crate::snapshot::settings(&dir).bind(|| {
+            $crate::__insta::assert_snapshot!(snapshot.as_str(), log);
+        });
+    }};
     (@cell $name:expr, $log:expr, $env:expr) => {{
         let name: &str = &$name;
         let log: &str = &$log;
@@ -253,8 +284,14 @@ macro_rules! assert_log_snapshot {
 /// snapshot the cell selects (a unified diff), or `None` when they are
 /// equal as `check` compares them (trailing whitespace ignored). A missing
 /// or unreadable reference counts as a difference.
-pub fn differs_from_reference(manifest_dir: &str, name: &str, log: &str, env: &TestEnv) -> Option<String> {
-    let (dir, snapshot) = __prepare_assertion(manifest_dir, name, log, Some(env));
+pub fn differs_from_reference(
+    manifest_dir: &str,
+    relative: Option<&str>,
+    name: &str,
+    log: &str,
+    env: &TestEnv,
+) -> Option<String> {
+    let (dir, snapshot) = __prepare_assertion_in(snapshots_in(manifest_dir, relative), name, log, Some(env));
     let path = dir.join(format!("{snapshot}.snap"));
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Some(format!("no reference snapshot {}", path.display()));

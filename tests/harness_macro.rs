@@ -11,6 +11,7 @@ use iotests::prelude::*;
 
 iotests::iotest! {
     name: "harness-selftest-script", groups: [rw, quick, auto],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     fn harness_script_e2e(t) {
         let [disk] = t.file_paths(["disk"]);
@@ -25,6 +26,7 @@ iotests::iotest! {
 // The same, with a short limit: used by `time_limit_from_outside` only.
 iotests::iotest! {
     name: "harness-selftest-hang", groups: [rw],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     timeout: 1,
     fn harness_hang_e2e(t) {
@@ -41,6 +43,7 @@ iotests::iotest! {
 // Never runs: no platform matches.
 iotests::iotest! {
     name: "harness-selftest-notrun", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_platforms: ["no-such-os"],
     fn harness_notrun_e2e(t) {
         t.log("unreachable");
@@ -51,6 +54,7 @@ iotests::iotest! {
 // Declared as failing here: its snapshot says "expected", it logs "actual".
 iotests::iotest! {
     name: "harness-selftest-xfail", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     xfail: "the snapshot expects another line (a stand-in for a QEMU bug)",
     fn harness_xfail_e2e(t) {
@@ -62,6 +66,7 @@ iotests::iotest! {
 // Declared as failing here, and failing by an error.
 iotests::iotest! {
     name: "harness-selftest-xfail-error", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     xfail: "QEMU dies (a stand-in)",
     fn harness_xfail_error_e2e(t) {
@@ -122,6 +127,7 @@ impl TestAnother {
 
 iotests::iotest! {
     name: "harness-selftest-unittest", groups: [rw, quick],
+    snapshot_dir: "tests/selftest-snapshots",
     supported_fmts: ["generic"],
     supported_protocols: ["file"],
     fn harness_unittest_e2e: unittest { TestDisk, TestAnother }

@@ -9,7 +9,7 @@ fn log_becomes_named_snapshot() {
     t.log_with(format!("Creating {img}"), &[iotests::Filter::Testfiles]);
     t.log(serde_json::json!({"return": {}, "a": [1.0, 1e16, "é"]}));
     t.log(iotests::Msg::ordered(serde_json::json!({"execute": "quit", "arguments": {}})));
-    iotests::assert_log_snapshot!("iotests-selftest-snapshot", t.contents());
+    iotests::assert_log_snapshot!(in Some("tests/selftest-snapshots"); "iotests-selftest-snapshot", t.contents(), None);
 }
 
 /// QEMU's testrunner.py, when the QEMU sources are around (CI sets

@@ -51,7 +51,7 @@ fn launch_query_shutdown() {
     assert!(args.contains(" -display none -vga none -chardev socket,id=mon,fd="), "{args}");
     assert!(args.contains(" -mon chardev=mon,mode=control -chardev socket,id=qtest,fd="), "{args}");
     assert!(args.contains(" -qtest chardev:qtest"), "{args}");
-    assert!(args.ends_with(&t.env().qemu_opts.join(" ")), "{args}");
+    assert!(args.ends_with(&t.env().qemu_opts().join(" ")), "{args}");
 
     assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
     let r = vm.qmp("no-such-command", ()).unwrap();
@@ -89,6 +89,20 @@ fn plain_qemu_machine_has_no_qtest_and_no_qemu_options() {
     // Relaunching keeps it plain.
     vm.launch().unwrap();
     assert!(!vm.full_args().join(" ").contains("qtest"));
+    vm.shutdown().unwrap();
+}
+
+#[test]
+fn prepended_base_args_come_first() {
+    let Some(t) = ctx("vm-prepend") else { return };
+    let mut vm = t.vm();
+    vm.prepend_base_args(["-name", "b"]).prepend_base_args(["-accel", "tcg"]);
+    vm.add_args(["-name", "c"]);
+    vm.launch().unwrap();
+    let args = vm.full_args();
+    assert_eq!(&args[1..7], ["-accel", "tcg", "-name", "b", "-display", "none"], "{args:?}");
+    assert_eq!(&args[args.len() - 2..], ["-name", "c"], "{args:?}");
+    assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
     vm.shutdown().unwrap();
 }
 

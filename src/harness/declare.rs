@@ -79,6 +79,10 @@ pub struct TestSpec {
     /// failure (`xfail`) instead of failing the run; output equal to the
     /// reference fails it, so that a stale `xfail` is noticed.
     pub xfail: Option<&'static str>,
+    /// Where the snapshot lives, relative to the crate's manifest directory
+    /// (default `snapshots`, or `IOTESTS_SNAPSHOT_DIR`): the toolkit's own
+    /// self-tests keep theirs out of the ported tests' directory.
+    pub snapshot_dir: Option<&'static str>,
 }
 
 impl TestSpec {
@@ -100,6 +104,7 @@ impl TestSpec {
             timeout: None,
             activate_logging: false,
             xfail: None,
+            snapshot_dir: None,
         }
     }
 
@@ -184,6 +189,12 @@ impl TestSpec {
     /// Keep `log()` output in a unittest-style test (`activate_logging()`).
     pub const fn activate_logging(mut self, v: bool) -> Self {
         self.activate_logging = v;
+        self
+    }
+
+    /// Keep the snapshot in `dir` (relative to the manifest directory).
+    pub const fn snapshot_dir(mut self, dir: &'static str) -> Self {
+        self.snapshot_dir = Some(dir);
         self
     }
 

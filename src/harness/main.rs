@@ -173,7 +173,7 @@ pub fn conclude_xfail(
 ) -> RunEnd {
     let what = match outcome {
         Ok(super::Outcome::Passed { log, env }) => {
-            match crate::snapshot::differs_from_reference(manifest_dir, spec.name, &log, &env) {
+            match crate::snapshot::differs_from_reference(manifest_dir, spec.snapshot_dir, spec.name, &log, &env) {
                 Some(diff) => (diff, *env),
                 None => panic!(
                     "{}: its output equals the reference, but it is declared `xfail: {reason:?}`: remove the declaration",

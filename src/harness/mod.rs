@@ -166,7 +166,7 @@ macro_rules! iotest {
                 }
                 match outcome {
                     ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env }) => {
-                        $crate::assert_log_snapshot!(SPEC.name, log, &env);
+                        $crate::assert_log_snapshot!(in SPEC.snapshot_dir; SPEC.name, log, ::std::option::Option::Some(&*env));
                         $crate::harness::RunEnd::Passed
                     }
                     ::std::result::Result::Ok($crate::harness::Outcome::NotRun { reason }) => {

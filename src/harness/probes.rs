@@ -8,59 +8,18 @@
 //! otherwise start the same `qemu -device help` hundreds of times. Only
 //! successful answers are cached; a probe that could not run is retried.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
-
 use crate::env::TestEnv;
+use crate::env::probe;
 use crate::error::{Error, Result};
-use crate::process::{self, ProcessRegistry, RunOptions};
 
-/// How long a probe may take: they print help texts or create a tiny image.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A per-key, compute-once cache. The map lock is held only to find the
-/// key's slot; the slot's own lock is held while computing, so concurrent
-/// askers of the same key wait for one computation, and other keys proceed.
-struct Memo<K, V> {
-    slots: OnceLock<Mutex<HashMap<K, Slot<V>>>>,
-}
-
-/// One key's value, once computed.
-type Slot<V> = Arc<Mutex<Option<V>>>;
-
-impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
-    const fn new() -> Self {
-        Memo { slots: OnceLock::new() }
-    }
-
-    fn get(&self, key: &K, compute: impl FnOnce() -> Result<V>) -> Result<V> {
-        let slot = {
-            let mut map = self.slots.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(map.entry(key.clone()).or_default())
-        };
-        let mut value = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = &*value {
-            return Ok(v.clone());
-        }
-        let v = compute()?;
-        *value = Some(v.clone());
-        Ok(v)
-    }
-}
-
-/// Run a probe command with its own process registry: probes are shared by
-/// all tests, so no single test's registry owns them.
-fn run_probe(tool: &str, argv: &[String]) -> Result<process::Output> {
-    let registry = Arc::new(ProcessRegistry::default());
-    let opts = RunOptions { timeout: PROBE_TIMEOUT, ..Default::default() };
-    process::run(tool, argv, &opts, &registry)
+/// A probe run once per call (`qemu_pipe` is not cached in Python either).
+fn run_probe(tool: &str, argv: &[String]) -> Result<probe::ProbeOutput> {
+    probe::run(tool, argv)
 }
 
 fn qemu_argv(env: &TestEnv, args: &[&str]) -> Result<Vec<String>> {
     let mut argv = vec![env.qemu.get()?.to_string()];
-    argv.extend(env.qemu_opts.iter().cloned());
+    argv.extend(env.qemu_opts().iter().cloned());
     argv.extend(args.iter().map(|a| a.to_string()));
     Ok(argv)
 }
@@ -80,9 +39,7 @@ pub fn qemu_pipe(env: &TestEnv, args: &[&str]) -> Result<String> {
 
 /// [`qemu_pipe`], cached per command line.
 fn qemu_pipe_cached(env: &TestEnv, args: &[&str]) -> Result<String> {
-    static CACHE: Memo<Vec<String>, String> = Memo::new();
-    let argv = qemu_argv(env, args)?;
-    CACHE.get(&argv, || Ok(run_probe("qemu", &argv)?.stdout))
+    Ok(probe::run_cached("qemu", &qemu_argv(env, args)?)?.stdout)
 }
 
 /// `qemu -M none -device help`, once per binary.
@@ -180,9 +137,8 @@ fn qemu_img_argv(env: &TestEnv, args: &[&str]) -> Result<Vec<String>> {
 
 /// iotests' `supports_quorum()`: `qemu-img --help` lists `quorum`.
 pub fn supports_quorum(env: &TestEnv) -> Result<bool> {
-    static CACHE: Memo<Vec<String>, bool> = Memo::new();
     let argv = qemu_img_argv(env, &["--help"])?;
-    CACHE.get(&argv, || Ok(run_probe("qemu-img", &argv)?.stdout.contains("quorum")))
+    Ok(probe::run_cached("qemu-img", &argv)?.stdout.contains("quorum"))
 }
 
 /// iotests' `verify_quorum()`.
@@ -207,9 +163,8 @@ fn probe_dir() -> Result<crate::cleanup::ScratchDir> {
 /// # Ok::<(), iotests::Error>(())
 /// ```
 pub fn has_working_luks(env: &TestEnv) -> Result<(bool, String)> {
-    static CACHE: Memo<Vec<String>, (bool, String)> = Memo::new();
-    let key = qemu_img_argv(env, &["create", "-f", "luks"])?;
-    CACHE.get(&key, || {
+    let key = qemu_img_argv(env, &["create", "-f", "luks", "--object", &format!("secret,data={}", env.imgkeysecret)])?;
+    probe::cached(&key, || {
         let dir = probe_dir()?;
         let img_file = format!("{}/luks-test.luks", dir.path().display());
         let secret = format!("secret,id=keysec0,data={}", env.imgkeysecret);
@@ -254,9 +209,8 @@ pub fn verify_working_luks(env: &TestEnv) -> Result<()> {
 
 /// iotests' `supports_qcow2_zstd_compression()`.
 pub fn supports_qcow2_zstd_compression(env: &TestEnv) -> Result<bool> {
-    static CACHE: Memo<Vec<String>, bool> = Memo::new();
     let key = qemu_img_argv(env, &["create", "-f", "qcow2", "-o", "compression_type=zstd"])?;
-    CACHE.get(&key, || {
+    probe::cached(&key, || {
         let dir = probe_dir()?;
         let img_file = format!("{}/qcow2-zstd-test.qcow2", dir.path().display());
         let argv = qemu_img_argv(env, &["create", "-f", "qcow2", "-o", "compression_type=zstd", &img_file, "0"])?;

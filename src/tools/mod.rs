@@ -69,7 +69,7 @@ pub use interactive::QemuIoInteractive;
 pub use io::qemu_io_wrap_args;
 pub use nbd::NBD_STARTUP_TIMEOUT;
 pub use nbd::NbdServer;
-pub use qcow2::{QCOW2_PY_ARGV0, Qcow2PyOutput, qcow2_py};
+pub use qcow2::{QCOW2_PY_ARGV0, Qcow2PyOutput, QcowHeader, qcow2_py};
 pub use qsd::QSD_TIMEOUT;
 pub use qsd::{QemuStorageDaemon, QsdOptions};
 pub use scratch::{create_image, mkfifo, unarchive_bz2};

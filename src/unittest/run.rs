@@ -54,7 +54,7 @@ fn traceback(method: &str, e: &Error) -> String {
         // notrun() is Python's sys.exit(0) after writing the .notrun file.
         Error::NotRun(_) => s.push_str("SystemExit: 0\n"),
         // Python's text when it names the exception itself.
-        Error::Unexpected(text) => s.push_str(&format!("{text}\n")),
+        Error::Unexpected(text) | Error::Os { message: text, .. } => s.push_str(&format!("{text}\n")),
         other => s.push_str(&format!("iotests.Error: {other}\n")),
     }
     s

@@ -220,6 +220,31 @@ impl Vm {
         self
     }
 
+    /// A `VM` subclass whose `_base_args` property puts `args` first
+    /// (`return ['-accel', 'tcg'] + super()._base_args`, upstream's
+    /// stream-under-throttle): they come before everything else on the
+    /// command line, also before `-accel qtest` where QEMU has that
+    /// accelerator — QEMU takes the first `-accel` that works.
+    ///
+    /// ```no_run
+    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// let mut vm = t.vm();
+    /// vm.prepend_base_args(["-accel", "tcg"]);
+    /// vm.launch()?;
+    /// assert_eq!(&vm.full_args()[1..3], ["-accel", "tcg"]);
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn prepend_base_args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut prefix: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
+        prefix.append(&mut self.base_args_prefix);
+        self.base_args_prefix = prefix;
+        self
+    }
+
     /// python/qemu's `add_monitor_null()`: `-monitor null`.
     pub fn add_monitor_null(&mut self) -> &mut Self {
         self.args.extend(["-monitor".to_string(), "null".to_string()]);

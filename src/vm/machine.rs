@@ -123,12 +123,14 @@ impl Vm {
         self.iolog = None;
 
         let accel_qtest =
-            self.qtest_set && crate::env::probe_qemu(std::path::Path::new(binary)).accels.iter().any(|a| a == "qtest");
+            self.qtest_set && crate::env::qemu_accels(std::path::Path::new(binary)).iter().any(|a| a == "qtest");
         let mon_fd = mon_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let qtest_fd = qtest_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let mut full = vec![binary.to_string()];
+        full.extend(self.base_args_prefix.iter().cloned());
         full.extend(self.base_args(mon_fd, qtest_fd, accel_qtest));
-        if self.qtest_set && !accel_qtest && self.env.halt_firmware && firmware::applies(binary, &self.args) {
+        let own_args: Vec<String> = self.base_args_prefix.iter().chain(&self.args).cloned().collect();
+        if self.qtest_set && !accel_qtest && self.env.halt_firmware && firmware::applies(binary, &own_args) {
             let bios = firmware::write_halt_bios(self.temp_dir.as_ref().map(|d| d.path()).unwrap_or(Path::new(".")))?;
             full.extend(["-bios".to_string(), bios.to_string_lossy().into_owned()]);
         }

@@ -145,6 +145,8 @@ pub struct Vm {
     name: String,
     /// `QEMU_OPTIONS` followed by what the builder methods added.
     args: Vec<String>,
+    /// Arguments put before the base arguments ([`Vm::prepend_base_args`]).
+    base_args_prefix: Vec<String>,
     machine: Option<String>,
     qmp_set: bool,
     /// Whether QEMU gets the qtest channel (`QEMUQtestMachine`, iotests'
@@ -181,7 +183,8 @@ impl Vm {
             registry: Arc::clone(t.processes()),
             test_dir: t.test_dir().to_string(),
             name: format!("qemu{path_suffix}-{}", std::process::id()),
-            args: t.env().qemu_opts.clone(),
+            args: t.env().qemu_opts().to_vec(),
+            base_args_prefix: Vec::new(),
             machine: None,
             qmp_set: true,
             qtest_set: true,
@@ -268,7 +271,7 @@ impl TestContext {
     /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw")).unwrap();
     /// let vm = t.vm();
     /// assert_eq!(vm.name(), format!("qemu-{}", std::process::id()));
-    /// assert_eq!(vm.args(), t.env().qemu_opts.as_slice());
+    /// assert_eq!(vm.args(), t.env().qemu_opts());
     /// ```
     pub fn vm(&self) -> Vm {
         Vm::new(self, "")

@@ -33,7 +33,7 @@ iotests::iotest! {
 
         let mut vm = t.qemu_machine();
         vm.add_args(["-accel", "kvm", "-accel", "tcg"]);
-        if t.env().qemu_default_machine == "s390-ccw-virtio" {
+        if iotests::globals::qemu_default_machine() == "s390-ccw-virtio" {
             vm.add_args(["-no-shutdown"]);
         }
         vm.add_args(["-drive", &format!("id=src,file={disk}")]);

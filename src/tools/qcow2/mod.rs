@@ -15,6 +15,9 @@
 //! before and the exception's text; changes the script would have made to
 //! the file before failing are made too.
 //!
+//! Tests that import the module instead (upstream 044's `QcowHeader(fd)`)
+//! use [`QcowHeader`].
+//!
 //! A ported test calls it as upstream test 303 runs the script:
 //!
 //! ```no_run
@@ -27,11 +30,14 @@
 //! ```
 
 mod format;
+mod header;
 mod pyfile;
 mod pyint;
 #[cfg(test)]
 mod tests;
 mod write;
+
+pub use header::QcowHeader;
 
 use crate::context::TestContext;
 use crate::error::{Error, Result};

@@ -6,7 +6,7 @@ use super::*;
 /// A qcow2 image: a version `version` header with 64 KiB clusters,
 /// `exts` (magic, data) after it, the end marker, then `backing` (whose
 /// offset and size the header records); padded to one cluster.
-fn image(version: u32, exts: &[(u32, &[u8])], backing: Option<&[u8]>) -> Vec<u8> {
+pub(super) fn image(version: u32, exts: &[(u32, &[u8])], backing: Option<&[u8]>) -> Vec<u8> {
     let header_length: usize = if version == 2 { 72 } else { 112 };
     let mut img = vec![0u8; header_length];
     let put32 = |img: &mut Vec<u8>, at: usize, v: u32| img[at..at + 4].copy_from_slice(&v.to_be_bytes());

@@ -225,7 +225,7 @@ pub fn header(env: &TestEnv, prefix: &str, matrix: Option<&[String]>) -> String 
     };
     let imgopts = env.imgopts.as_ref().map(|o| format!(" ({o})")).unwrap_or_default();
     let lines = [
-        format!("QEMU          -- {}", prog(&env.qemu, &env.qemu_opts)),
+        format!("QEMU          -- {}", prog(&env.qemu, env.qemu_opts())),
         format!("QEMU_IMG      -- {}", prog(&env.qemu_img, &env.qemu_img_options)),
         format!("QEMU_IO       -- {}", prog(&env.qemu_io, &env.qemu_io_options)),
         format!("QEMU_NBD      -- {}", prog(&env.qemu_nbd, &env.qemu_nbd_options)),

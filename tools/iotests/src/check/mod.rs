@@ -228,8 +228,13 @@ pub fn prepare(paths: &Paths, run: &RunArgs, binary: PathBuf, tests: &[&TestDef]
         let env = iotests::env::TestEnv::from_vars(&all, &cell.imgfmt);
         // The test binary picks its reference output by QEMU's default
         // machine: hand down the one probed here so both sides agree.
-        if !env.qemu_default_machine.is_empty() {
-            vars.push(("QEMU_DEFAULT_MACHINE".into(), env.qemu_default_machine.clone()));
+        if !env.qemu_default_machine().is_empty() {
+            vars.push(("QEMU_DEFAULT_MACHINE".into(), env.qemu_default_machine().to_string()));
+        }
+        // And QEMU's options, so that no test process asks QEMU for its
+        // accelerators again.
+        if !vars.iter().any(|(k, _)| k == "QEMU_OPTIONS") {
+            vars.push(("QEMU_OPTIONS".into(), env.qemu_opts().join(" ")));
         }
         cells.push(CellRun { cell, output_dir, vars, env });
     }

@@ -28,15 +28,18 @@
 //! | `IOTESTS_HALT_FIRMWARE` | `1`: without a qtest accelerator, x86 test VMs get a firmware that halts at once (see [`vm::firmware`](crate::vm::firmware)); `0` boots the real one |
 //!
 //! Each `*_OPTIONS` value is split on single spaces after trimming, exactly as
-//! iotests.py splits it. Probes of the QEMU binary (`-accel help`,
-//! `-machine help`) run at most once per process.
+//! iotests.py splits it. Resolving the environment runs nothing: the two
+//! values that need QEMU's answers (the default `QEMU_OPTIONS`'s
+//! accelerator, `QEMU_DEFAULT_MACHINE`) are probed when first read, and
+//! only when the variable is unset, through the shared [`probe`] cache.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+
+pub mod probe;
 
 /// Where the environment's variables come from: the process environment, or
 /// an explicit map (tests of this module, the CLI's matrix).
@@ -56,7 +59,12 @@ pub struct Program {
 impl Program {
     fn resolve(var: &'static str, vars: &Vars, default: &str) -> Program {
         let name = vars.get(var).cloned().unwrap_or_else(|| default.to_string());
-        let path = which(&name);
+        // The variable map's own PATH when it has one, as a child started
+        // with that environment would search.
+        let path = match vars.get("PATH") {
+            Some(p) => which_in(&name, std::ffi::OsStr::new(p)),
+            None => which(&name),
+        };
         Program { var, name, path }
     }
 
@@ -82,14 +90,23 @@ impl Program {
 /// Look a program up like a shell does: a name with a `/` is taken as a path,
 /// anything else is searched in `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
+    which_in(name, &std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// [`which`] over the directories of `path` (a `PATH` value).
+///
+/// ```
+/// assert!(iotests::env::which_in("sh", std::ffi::OsStr::new("/bin:/usr/bin")).is_some());
+/// assert!(iotests::env::which_in("sh", std::ffi::OsStr::new("/nonexistent")).is_none());
+/// ```
+pub fn which_in(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exe = |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if name.contains('/') {
         let p = PathBuf::from(name);
         return is_exe(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_exe(p))
+    std::env::split_paths(path).map(|d| d.join(name)).find(|p| is_exe(p))
 }
 
 /// Split an `*_OPTIONS` value as iotests.py does: `value.strip().split(' ')`.
@@ -119,8 +136,10 @@ pub struct TestEnv {
     pub qemu_nbd: Program,
     /// `QSD_PROG`.
     pub qsd: Program,
-    /// `QEMU_OPTIONS`, split.
-    pub qemu_opts: Vec<String>,
+    /// `QEMU_OPTIONS` as given (see [`TestEnv::qemu_opts`]).
+    qemu_options_given: Option<String>,
+    /// `QEMU_OPTIONS`, split, once computed.
+    qemu_opts: OnceLock<Vec<String>>,
     /// `QEMU_IMG_OPTIONS`, split (empty when unset).
     pub qemu_img_options: Vec<String>,
     /// `QEMU_IO_OPTIONS`, split.
@@ -147,8 +166,9 @@ pub struct TestEnv {
     pub cachemode_is_default: bool,
     /// `AIOMODE`.
     pub aiomode: String,
-    /// `QEMU_DEFAULT_MACHINE` (empty when QEMU is missing or has none).
-    pub qemu_default_machine: String,
+    /// `QEMU_DEFAULT_MACHINE` as given, or probed once read (see
+    /// [`TestEnv::qemu_default_machine`]).
+    default_machine: OnceLock<String>,
     /// `TEST_DIR` as given; `None` means a temporary directory per test.
     pub test_dir_root: Option<PathBuf>,
     /// `SOCK_DIR` as given; `None` means a temporary directory per test.
@@ -204,37 +224,20 @@ pub const VARIABLES: &[&str] = &[
     "IOTESTS_HALT_FIRMWARE",
 ];
 
-/// Facts about a QEMU binary learnt by running it, cached per binary path.
-#[derive(Debug, Clone, Default)]
-pub struct QemuProbe {
-    /// Accelerators listed by `-accel help`.
-    pub accels: Vec<String>,
-    /// The default machine type, from `-machine help`.
-    pub default_machine: String,
+/// The accelerators `qemu -accel help` lists (empty when it cannot run),
+/// asked once per binary (see [`probe`]).
+pub fn qemu_accels(qemu: &Path) -> Vec<String> {
+    let argv = vec![qemu.display().to_string(), "-accel".into(), "help".into()];
+    probe::run_cached("qemu", &argv)
+        .map(|o| o.stdout.lines().skip(1).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
+        .unwrap_or_default()
 }
 
-/// Run `qemu -accel help` and `qemu -machine help` once per binary and
-/// process. Probe results are immutable once computed.
-pub fn probe_qemu(qemu: &Path) -> QemuProbe {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, QemuProbe>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(qemu) {
-        return p.clone();
-    }
-    let run = |args: &[&str]| -> String {
-        Command::new(qemu)
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    let accels =
-        run(&["-accel", "help"]).lines().skip(1).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-    let probe = QemuProbe { accels, default_machine: parse_default_machine(&run(&["-machine", "help"])) };
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(qemu.to_path_buf(), probe.clone());
-    probe
+/// The default machine of `qemu -machine help` (empty when it cannot run),
+/// asked once per binary (see [`probe`]).
+pub fn qemu_default_machine_of(qemu: &Path) -> String {
+    let argv = vec![qemu.display().to_string(), "-machine".into(), "help".into()];
+    probe::run_cached("qemu", &argv).map(|o| parse_default_machine(&o.stdout)).unwrap_or_default()
 }
 
 /// testenv.py's `get_default_machine`: the machine marked `(default)`,
@@ -295,7 +298,6 @@ impl TestEnv {
     pub fn from_vars(vars: &Vars, default_fmt: &str) -> TestEnv {
         let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
         let qemu = Program::resolve("QEMU_PROG", vars, &format!("qemu-system-{}", host_arch()));
-        let probe = qemu.path.as_deref().map(probe_qemu).unwrap_or_default();
 
         let imgfmt = get("IMGFMT").unwrap_or_else(|| default_fmt.to_string());
         let imgproto = get("IMGPROTO").unwrap_or_else(|| "file".to_string());
@@ -306,13 +308,6 @@ impl TestEnv {
         };
         let cachemode = cachemode_given.unwrap_or_else(|| "writeback".to_string());
         let aiomode = get("AIOMODE").unwrap_or_else(|| "threads".to_string());
-
-        let qemu_options = get("QEMU_OPTIONS").unwrap_or_else(|| {
-            let accel = if probe.accels.iter().any(|a| a == "qtest") { "qtest" } else { "tcg" };
-            let mut o = format!("-nodefaults -display none -accel {accel}");
-            o.push_str(&machine_option(&qemu.name));
-            o
-        });
 
         let mut imgopts = get("IMGOPTS");
         let luks = imgfmt == "luks";
@@ -340,7 +335,8 @@ impl TestEnv {
             qemu_io: Program::resolve("QEMU_IO_PROG", vars, "qemu-io"),
             qemu_nbd: Program::resolve("QEMU_NBD_PROG", vars, "qemu-nbd"),
             qsd: Program::resolve("QSD_PROG", vars, "qemu-storage-daemon"),
-            qemu_opts: split_options(&qemu_options),
+            qemu_options_given: get("QEMU_OPTIONS"),
+            qemu_opts: OnceLock::new(),
             qemu_img_options: opt_list("QEMU_IMG_OPTIONS"),
             qemu_io_options: split_options(&get("QEMU_IO_OPTIONS").unwrap_or(io_opts)),
             qemu_io_options_no_fmt: split_options(&get("QEMU_IO_OPTIONS_NO_FMT").unwrap_or(io_no_fmt)),
@@ -350,7 +346,7 @@ impl TestEnv {
             imgfmt_generic: get("IMGFMT_GENERIC")
                 .map(|v| v == "true")
                 .unwrap_or(!["bochs", "cloop", "dmg", "vvfat"].contains(&imgfmt.as_str())),
-            qemu_default_machine: get("QEMU_DEFAULT_MACHINE").unwrap_or(probe.default_machine),
+            default_machine: get("QEMU_DEFAULT_MACHINE").map(OnceLock::from).unwrap_or_default(),
             test_dir_root: get("TEST_DIR").map(PathBuf::from),
             sock_dir_root: get("SOCK_DIR").map(PathBuf::from),
             tmp_dir: get("TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp")),
@@ -370,6 +366,35 @@ impl TestEnv {
             cachemode_is_default,
             aiomode,
         }
+    }
+
+    /// `QEMU_OPTIONS`, split: as given, or testenv.py's default
+    /// (`-nodefaults -display none -accel qtest`, `-accel tcg` when QEMU has
+    /// no qtest accelerator — asked of QEMU on first use).
+    ///
+    /// ```
+    /// use iotests::env::{TestEnv, Vars};
+    /// let env = TestEnv::from_vars(&Vars::from([("QEMU_OPTIONS".into(), "-machine pc".into())]), "raw");
+    /// assert_eq!(env.qemu_opts(), ["-machine", "pc"]);
+    /// ```
+    pub fn qemu_opts(&self) -> &[String] {
+        self.qemu_opts.get_or_init(|| match &self.qemu_options_given {
+            Some(o) => split_options(o),
+            None => {
+                let qtest = self.qemu.path.as_deref().is_some_and(|p| qemu_accels(p).iter().any(|a| a == "qtest"));
+                let accel = if qtest { "qtest" } else { "tcg" };
+                let mut o = format!("-nodefaults -display none -accel {accel}");
+                o.push_str(&machine_option(&self.qemu.name));
+                split_options(&o)
+            }
+        })
+    }
+
+    /// `QEMU_DEFAULT_MACHINE`: as given, or the `(default)` machine of
+    /// `QEMU_PROG -machine help` (asked on first use; empty when QEMU is
+    /// missing or has none).
+    pub fn qemu_default_machine(&self) -> &str {
+        self.default_machine.get_or_init(|| self.qemu.path.as_deref().map(qemu_default_machine_of).unwrap_or_default())
     }
 
     /// The qemu-img command prefix: program plus `QEMU_IMG_OPTIONS`.
@@ -418,7 +443,7 @@ impl TestEnv {
             ("QEMU_IO_PROG", self.qemu_io.name.clone()),
             ("QEMU_NBD_PROG", self.qemu_nbd.name.clone()),
             ("QSD_PROG", self.qsd.name.clone()),
-            ("QEMU_OPTIONS", opt(&self.qemu_opts)),
+            ("QEMU_OPTIONS", opt(self.qemu_opts())),
             ("QEMU_IMG_OPTIONS", opt(&self.qemu_img_options)),
             ("QEMU_IO_OPTIONS", opt(&self.qemu_io_options)),
             ("QEMU_IO_OPTIONS_NO_FMT", opt(&self.qemu_io_options_no_fmt)),
@@ -431,7 +456,7 @@ impl TestEnv {
             ("IMGFMT_GENERIC", b(self.imgfmt_generic)),
             ("CACHEMODE", self.cachemode.clone()),
             ("AIOMODE", self.aiomode.clone()),
-            ("QEMU_DEFAULT_MACHINE", self.qemu_default_machine.clone()),
+            ("QEMU_DEFAULT_MACHINE", self.qemu_default_machine().to_string()),
             ("TEST_DIR", dir(&self.test_dir_root)),
             ("SOCK_DIR", dir(&self.sock_dir_root)),
             ("OUTPUT_DIR", self.output_dir.display().to_string()),
@@ -512,7 +537,7 @@ mod tests {
         assert_eq!(env.imgkeysecret, "");
         assert!(env.imgfmt_generic);
         assert!(env.cachemode_is_default);
-        assert_eq!(env.qemu_opts.join(" "), "-nodefaults -display none -accel tcg");
+        assert_eq!(env.qemu_opts().join(" "), "-nodefaults -display none -accel tcg");
         assert!(matches!(env.qemu.get(), Err(Error::MissingBinary { var: "QEMU_PROG", .. })));
     }
 
@@ -530,7 +555,7 @@ mod tests {
             &vars(&[("QEMU_OPTIONS", " -machine  pc "), ("CACHEMODE", "none"), ("AIOMODE", "native")]),
             "raw",
         );
-        assert_eq!(env.qemu_opts, ["-machine", "", "pc"]);
+        assert_eq!(env.qemu_opts(), ["-machine", "", "pc"]);
         assert_eq!(env.qemu_io_options.join(" "), "--cache none --aio native -f raw");
         assert!(!env.cachemode_is_default);
     }
@@ -569,8 +594,8 @@ mod tests {
             eprintln!("not run: qemu-system-x86_64 not installed");
             return;
         };
-        let probe = probe_qemu(&path);
-        assert!(probe.accels.iter().any(|a| a == "tcg"), "{probe:?}");
-        assert!(!probe.default_machine.is_empty());
+        let accels = qemu_accels(&path);
+        assert!(accels.iter().any(|a| a == "tcg"), "{accels:?}");
+        assert!(!qemu_default_machine_of(&path).is_empty());
     }
 }
