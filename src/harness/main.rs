@@ -172,7 +172,7 @@ pub fn conclude_xfail(
     manifest_dir: &str,
 ) -> RunEnd {
     let what = match outcome {
-        Ok(super::Outcome::Passed { log, env }) => {
+        Ok(super::Outcome::Passed { log, env, .. }) => {
             match crate::snapshot::differs_from_reference(manifest_dir, spec.snapshot_dir, spec.name, &log, &env) {
                 Some(diff) => (diff, *env),
                 None => panic!(

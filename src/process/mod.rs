@@ -250,15 +250,22 @@ impl Child {
         self.status.or_else(|| self.tracked.pidfd.peek_status())
     }
 
-    /// How the process ended, for error messages: `qemu (pid N) exited with
-    /// code 1`, `… was killed by signal 9 (SIGKILL)`; `None` while it runs.
-    pub(crate) fn describe_end(&self) -> Option<String> {
-        let rc = returncode(self.peek_status()?);
-        Some(if rc < 0 {
+    /// How the process ended, for error messages — `qemu (pid N) exited
+    /// with code 1`, `… was killed by signal 9 (SIGKILL)`, `… is still
+    /// running` — after waiting up to `wait` for it to end (it is not
+    /// reaped: its owner still collects the status).
+    pub(crate) fn describe_end_within(&self, wait: Duration) -> String {
+        if self.status.is_none() {
+            self.tracked.pidfd.wait_exit(wait);
+        }
+        let Some(rc) = self.peek_status().map(returncode) else {
+            return format!("{} is still running", self.tracked.label());
+        };
+        if rc < 0 {
             format!("{} was killed by signal {} ({})", self.tracked.label(), -rc, signal_name(-rc))
         } else {
             format!("{} exited with code {rc}", self.tracked.label())
-        })
+        }
     }
 }
 

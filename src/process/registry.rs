@@ -54,8 +54,13 @@ impl Tracked {
         self.pidfd.pid()
     }
 
-    /// Send `sig`, remembering that we did. `Ok(false)`: already gone.
+    /// Send `sig`, remembering that we did. `Ok(false)`: already gone —
+    /// ended before (so that its death by another hand is still reported
+    /// as such), or reaped.
     pub(crate) fn signal(&self, sig: Signal) -> std::io::Result<bool> {
+        if self.pidfd.exited() {
+            return Ok(false);
+        }
         self.sent.store(sig as i32, Ordering::SeqCst);
         self.pidfd.send_signal(sig)
     }

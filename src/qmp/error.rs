@@ -151,6 +151,26 @@ impl QmpError {
         matches!(self, QmpError::Timeout { .. })
     }
 
+    /// The error with `note` on what became of the peer (how the process
+    /// behind the connection ended) added to a [`QmpError::Eof`]; other
+    /// errors are returned as they are.
+    ///
+    /// ```
+    /// # use iotests::qmp::QmpError;
+    /// let e = QmpError::Eof { what: "waiting for an event".into(), partial: String::new() };
+    /// let e = e.with_peer_note("qemu (pid 7) was killed by signal 9 (SIGKILL)");
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "QMP: connection closed by the peer while waiting for an event; qemu (pid 7) was killed by signal 9 (SIGKILL)"
+    /// );
+    /// ```
+    pub fn with_peer_note(self, note: &str) -> Self {
+        match self {
+            QmpError::Eof { what, partial } => QmpError::Eof { what: format!("{what}; {note}"), partial },
+            other => other,
+        }
+    }
+
     /// Whether this is a [`QmpError::Eof`] (the peer hung up).
     ///
     /// ```

@@ -35,6 +35,9 @@ pub(super) const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a failed launch waits for QEMU to exit before killing it.
 const LAUNCH_FAILURE_WAIT: Duration = Duration::from_secs(10);
 
+/// How a qtest error caused by QEMU hanging up starts.
+const QTEST_CLOSED: &str = "connection closed by QEMU";
+
 /// How long a qtest command may take to answer.
 const QTEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -53,11 +56,17 @@ impl Qtest {
     }
 
     fn cmd(&mut self, cmd: &str) -> Result<String> {
-        let err = |what: &str, e: std::io::Error| VmError::Qtest(format!("{what} {cmd:?}: {e}"));
+        let err = |what: &str, e: std::io::Error| match e.kind() {
+            // QEMU went away, whether or not it had read our command.
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                VmError::Qtest(format!("{QTEST_CLOSED} while {what} {cmd:?} ({e})"))
+            }
+            _ => VmError::Qtest(format!("{what} {cmd:?}: {e}")),
+        };
         self.reader.get_mut().write_all(format!("{cmd}\n").as_bytes()).map_err(|e| err("sending", e))?;
         let mut resp = String::new();
         match self.reader.read_line(&mut resp) {
-            Ok(0) => Err(VmError::Qtest(format!("connection closed by QEMU while waiting for the answer to {cmd:?}"))),
+            Ok(0) => Err(VmError::Qtest(format!("{QTEST_CLOSED} while waiting for the answer to {cmd:?}"))),
             Ok(_) => Ok(resp),
             Err(e) => Err(err("waiting for the answer to", e)),
         }
@@ -243,7 +252,14 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn qtest(&mut self, cmd: &str) -> Result<String> {
-        self.qtest.as_mut().ok_or(VmError::NoQtest)?.cmd(cmd)
+        match self.qtest.as_mut().ok_or(VmError::NoQtest)?.cmd(cmd) {
+            // Say how QEMU ended, not only that it hung up.
+            Err(Error::Vm(VmError::Qtest(msg))) if msg.starts_with(QTEST_CLOSED) => {
+                let note = self.child.as_ref().map(|c| c.describe_end_within(Duration::from_secs(1)));
+                Err(VmError::Qtest(format!("{msg}; {}", note.unwrap_or_default())).into())
+            }
+            other => other,
+        }
     }
 
     /// python/qemu's `shutdown()`: ask QEMU to `quit` and wait up to 30 s,
