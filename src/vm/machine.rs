@@ -321,7 +321,7 @@ impl Vm {
     }
 
     fn soft_shutdown(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         if let Some(mut qmp) = self.qmp.take() {
             // The connection is closed (dropped) whatever happens.
             if !self.quit_issued {

@@ -195,7 +195,7 @@ impl NbdFaultInjector {
     /// what is left without one once the server has exited, `""` at the
     /// end. Waiting longer than `timeout` is an [`Error::Timeout`].
     pub fn readline(&mut self, timeout: Duration) -> Result<String> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         let mut st = self.shared.lock();
         loop {
             if let Some(nl) = st.out[st.read..].find('\n') {
@@ -227,7 +227,7 @@ impl NbdFaultInjector {
     /// `Popen.wait(timeout)`: the exit status, or [`Error::Timeout`] (the
     /// server keeps running).
     pub fn wait(&mut self, timeout: Duration) -> Result<i32> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         let mut st = self.shared.lock();
         while st.returncode.is_none() {
             st = self.wait_until(st, deadline, "nbd-fault-injector to exit")?;
