@@ -78,9 +78,20 @@ pub fn run(tool: &str, argv: &[String], opts: &RunOptions, registry: &Arc<Proces
     let stdout_pipe = PipeText::read(out_reader);
     let stderr_pipe = err_pipe.map(PipeText::read);
     if let (Some(text), Some(mut stdin)) = (&opts.stdin, child.std().stdin.take()) {
-        use std::io::Write;
-        // A tool that exits without reading its input is not an error here.
-        let _ = stdin.write_all(text.as_bytes());
+        // Fed from a thread of its own, so that the timed wait below starts
+        // at once: a tool that does not read its input (and a pipe that
+        // fills up) must not block us before the time limit is armed. The
+        // write ends when the tool has read everything or is gone (EPIPE).
+        let bytes = text.clone().into_bytes();
+        let fed = std::thread::Builder::new().name(format!("{tool}-stdin")).spawn(move || {
+            use std::io::Write;
+            // A tool that exits without reading its input is not an error.
+            let _ = stdin.write_all(&bytes);
+        });
+        if let Err(e) = fed {
+            let _ = child.kill();
+            return Err(Error::io(format!("starting the thread that feeds {tool}"), e));
+        }
     }
     let Some(status) = child.wait_timeout(opts.timeout)? else {
         let _ = child.kill();

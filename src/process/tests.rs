@@ -65,3 +65,16 @@ fn registry_kill_all_stops_children() {
     assert_eq!(returncode(st), -9);
     assert!(reg.pids().is_empty());
 }
+
+#[test]
+fn input_that_is_not_read_does_not_block_the_time_limit() {
+    // More than a pipe holds, to a tool that never reads it nor exits.
+    let reg = Arc::new(ProcessRegistry::default());
+    let opts =
+        RunOptions { stdin: Some("x".repeat(4 << 20)), timeout: Duration::from_millis(300), ..Default::default() };
+    let start = Instant::now();
+    let err = run("sleep", &argv(&["sleep", "30"]), &opts, &reg).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(reg.pids().is_empty());
+}
