@@ -12,7 +12,7 @@
 //! failure can say which process died, not only what broke next.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -129,6 +129,10 @@ pub struct ProcessRegistry {
 struct State {
     entries: Vec<Arc<Tracked>>,
     deaths: Vec<String>,
+    /// Stop flags of servers that run on threads of the test (the NBD
+    /// fault injector): set by [`ProcessRegistry::kill_all`] as processes
+    /// are killed.
+    stoppers: Vec<Weak<AtomicBool>>,
 }
 
 impl ProcessRegistry {
@@ -140,6 +144,15 @@ impl ProcessRegistry {
     pub(crate) fn register(&self, t: &Arc<Tracked>) {
         self.lock().entries.push(Arc::clone(t));
         all().push(Arc::clone(t));
+    }
+
+    /// Record the stop flag of a server that runs on a thread of the test
+    /// instead of in a process of its own: [`kill_all`](Self::kill_all)
+    /// (a timeout, the end of the test) sets it.
+    pub(crate) fn register_stopper(&self, flag: &Arc<AtomicBool>) {
+        let mut st = self.lock();
+        st.stoppers.retain(|w| w.strong_count() > 0);
+        st.stoppers.push(Arc::downgrade(flag));
     }
 
     /// Forget a process that has been reaped; `status` is how it ended.
@@ -175,9 +188,15 @@ impl ProcessRegistry {
     /// by now) gets nothing. Children are reaped by their
     /// [`Child`](super::Child) owners; daemons by their parent (init).
     pub fn kill_all(&self) {
-        let entries = self.lock().entries.clone();
+        let (entries, stoppers) = {
+            let st = self.lock();
+            (st.entries.clone(), st.stoppers.clone())
+        };
         for t in &entries {
             let _ = t.signal(Signal::SIGKILL);
+        }
+        for flag in stoppers.iter().filter_map(Weak::upgrade) {
+            flag.store(true, Ordering::SeqCst);
         }
         self.prune();
     }
@@ -206,6 +225,9 @@ impl Drop for ProcessRegistry {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         for t in &st.entries {
             let _ = t.signal(Signal::SIGKILL);
+        }
+        for flag in st.stoppers.iter().filter_map(Weak::upgrade) {
+            flag.store(true, Ordering::SeqCst);
         }
         let ids: Vec<u64> = st.entries.iter().map(|e| e.id).collect();
         all().retain(|e| !ids.contains(&e.id));
