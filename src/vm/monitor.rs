@@ -22,7 +22,14 @@ pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 impl Vm {
     /// The QMP connection, for what the VM does not wrap.
     pub fn qmp_client(&mut self) -> Result<&mut QmpClient> {
-        Ok(self.qmp.as_mut().ok_or(VmError::NoQmp)?)
+        Ok(self.state.running().and_then(|r| r.qmp.as_mut()).ok_or(VmError::NoQmp)?)
+    }
+
+    /// `quit` was sent: a shutdown only waits for QEMU to exit.
+    fn note_quit(&mut self) {
+        if let Some(run) = self.state.running() {
+            run.quit_issued = true;
+        }
     }
 
     /// Run `f` on the QMP connection. Should QEMU hang up, the error says
@@ -30,7 +37,7 @@ impl Vm {
     /// not only that the connection closed.
     fn with_qmp<T>(&mut self, f: impl FnOnce(&mut QmpClient) -> Result<T, QmpError>) -> Result<T> {
         let r = f(self.qmp_client()?);
-        r.map_err(|e| match self.child.as_ref() {
+        r.map_err(|e| match self.state.child() {
             Some(child) if e.is_eof() => e.with_peer_note(&child.describe_end_within(PEER_END_WAIT)).into(),
             _ => e.into(),
         })
@@ -51,7 +58,7 @@ impl Vm {
     pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
         let ret = self.with_qmp(|q| q.qmp(cmd, args))?;
         if cmd == "quit" && ret.get("error").is_none() && ret.get("return").is_some() {
-            self.quit_issued = true;
+            self.note_quit();
         }
         Ok(ret)
     }
@@ -62,7 +69,7 @@ impl Vm {
     pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
         let ret = self.with_qmp(|q| q.cmd(cmd, args))?;
         if cmd == "quit" {
-            self.quit_issued = true;
+            self.note_quit();
         }
         Ok(ret)
     }
