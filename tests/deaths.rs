@@ -83,7 +83,7 @@ fn a_killed_storage_daemon_is_named_not_only_the_next_vm_failure() {
         ])?;
         sigkill(_qsd.pid());
         let mut vm = t.vm();
-        vm.add_blockdev(&format!("nbd,node-name=nbd0,server.type=unix,server.path={sock},export=n0"));
+        vm.add_blockdev(format!("nbd,node-name=nbd0,server.type=unix,server.path={sock},export=n0"));
         vm.launch()?;
         Ok(())
     });

@@ -58,7 +58,8 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, std::thread::current().id());
         // A panicking job does not end the thread.
-        assert!(super::on_spawner(|| panic!("job panics")).map(|()| ()).is_err());
+        let panicked: std::io::Result<()> = super::on_spawner(|| panic!("job panics"));
+        assert!(panicked.is_err());
         assert_eq!(super::on_spawner(|| std::thread::current().id()).unwrap(), a);
     }
 }

@@ -151,7 +151,7 @@ impl Vm {
                 return Err(e);
             }
         };
-        self.state = State::Running(Running {
+        self.state = State::Running(Box::new(Running {
             child,
             qmp: None,
             qtest: None,
@@ -159,7 +159,7 @@ impl Vm {
             log_path,
             quit_issued: false,
             user_killed: false,
-        });
+        }));
 
         // _post_launch: close QEMU's ends so that its exit is EOF here.
         let qtest_ours = qtest_pair.map(|(qtest_theirs, qtest_ours)| {
@@ -398,7 +398,7 @@ impl Vm {
     /// output, remove the temporary directory, report death by signal.
     fn post_shutdown(&mut self) {
         let State::Running(run) = std::mem::replace(&mut self.state, State::Configured) else { return };
-        let Running { mut child, qmp, qtest, temp_dir, log_path, user_killed, .. } = run;
+        let Running { mut child, qmp, qtest, temp_dir, log_path, user_killed, .. } = *run;
         drop((qmp, qtest));
         let iolog = read_log(&log_path);
         drop(temp_dir);

@@ -65,7 +65,7 @@ impl Vm {
 
     /// python/qemu's `cmd(cmd, args_dict)`: run a command and return its
     /// return value; an error response is
-    /// [`QmpError::Command`](crate::qmp::QmpError::Command).
+    /// [`QmpError::Command`].
     pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
         let ret = self.with_qmp(|q| q.cmd(cmd, args))?;
         if cmd == "quit" {
@@ -108,7 +108,7 @@ impl Vm {
 
     /// python/qemu's `event_wait(name)`: the first event `name` (at most
     /// 60 s), setting aside the others. No such event in time is a
-    /// [`QmpError::Timeout`](crate::qmp::QmpError::Timeout).
+    /// [`QmpError::Timeout`].
     ///
     /// ```no_run
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;

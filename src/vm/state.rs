@@ -15,7 +15,7 @@ pub(super) enum State {
     /// Built (and being configured); never launched.
     Configured,
     /// Launched: QEMU runs, or has died and not been shut down yet.
-    Running(Running),
+    Running(Box<Running>),
     /// Shut down (or failed to launch): how it ended, what it printed. It
     /// may be launched again.
     Stopped(Stopped),
@@ -55,7 +55,7 @@ impl State {
     /// The running VM's parts.
     pub(super) fn running(&mut self) -> Option<&mut Running> {
         match self {
-            State::Running(r) => Some(r),
+            State::Running(r) => Some(&mut **r),
             _ => None,
         }
     }
