@@ -214,7 +214,7 @@ impl TestContext {
 
     /// iotests' `file_path(name, base_dir=dir)`.
     pub fn file_path_in(&self, base_dir: &str, name: &str) -> String {
-        let path = join(base_dir, &self.file_pattern(name));
+        let path = crate::os::path::join(base_dir, self.file_pattern(name));
         self.files.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
         path
     }
@@ -231,12 +231,12 @@ impl TestContext {
     /// assert!(!std::path::Path::new(&path).exists());
     /// ```
     pub fn scoped_file_paths<const N: usize>(&self, names: [&str; N]) -> FilePath<N> {
-        FilePath { paths: names.map(|n| join(&self.test_dir, &self.file_pattern(n))) }
+        FilePath { paths: names.map(|n| crate::os::path::join(&self.test_dir, self.file_pattern(n))) }
     }
 
     /// [`scoped_file_paths`](Self::scoped_file_paths) with `base_dir`.
     pub fn scoped_file_paths_in<const N: usize>(&self, base_dir: &str, names: [&str; N]) -> FilePath<N> {
-        FilePath { paths: names.map(|n| join(base_dir, &self.file_pattern(n))) }
+        FilePath { paths: names.map(|n| crate::os::path::join(base_dir, self.file_pattern(n))) }
     }
 }
 
@@ -295,11 +295,6 @@ impl TestContext {
             }
         }
     }
-}
-
-/// Python's `os.path.join(dir, name)` for a relative `name`.
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() || dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
 }
 
 /// iotests' `try_remove(path)`: remove a file, ignoring errors.

@@ -86,6 +86,7 @@ pub mod prelude;
 pub mod process;
 pub mod pyfmt;
 pub mod qmp;
+pub mod random;
 pub mod snapshot;
 pub mod tools;
 pub mod unittest;

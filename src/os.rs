@@ -88,6 +88,93 @@ pub fn truncate(path: impl AsRef<str>, length: u64) -> Result<()> {
     std::fs::OpenOptions::new().write(true).open(path).and_then(|f| f.set_len(length)).map_err(|e| os_error(e, path))
 }
 
+/// `os.stat(path)`'s result: the fields of Python's `os.stat_result`
+/// that tests look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatResult {
+    /// `st_mode`: file type and permission bits.
+    pub st_mode: u32,
+    /// `st_size`: the size in bytes.
+    pub st_size: u64,
+    /// `st_blocks`: 512-byte blocks allocated.
+    pub st_blocks: u64,
+    /// `st_uid`.
+    pub st_uid: u32,
+    /// `st_gid`.
+    pub st_gid: u32,
+}
+
+/// `os.stat(path)` (following symlinks).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let f = dir.path().join("f");
+/// std::fs::write(&f, b"abc").unwrap();
+/// let st = iotests::os::stat(f.to_str().unwrap())?;
+/// assert_eq!(st.st_size, 3);
+/// let e = iotests::os::stat("/nonexistent/x").unwrap_err();
+/// assert_eq!(e.to_string(), "FileNotFoundError: [Errno 2] No such file or directory: '/nonexistent/x'");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn stat(path: impl AsRef<str>) -> Result<StatResult> {
+    use std::os::unix::fs::MetadataExt;
+    let path = path.as_ref();
+    let m = std::fs::metadata(path).map_err(|e| os_error(e, path))?;
+    Ok(StatResult { st_mode: m.mode(), st_size: m.size(), st_blocks: m.blocks(), st_uid: m.uid(), st_gid: m.gid() })
+}
+
+/// A signal for [`kill`] (Python's `signal.SIGTERM` is `Signal::SIGTERM`).
+pub use nix::sys::signal::Signal;
+
+/// `os.kill(pid, sig)`: send `sig` to process `pid`, without waiting for
+/// it. Fails as Python does when there is no such process
+/// (`ProcessLookupError: [Errno 3] No such process`).
+///
+/// ```
+/// use iotests::os::{self, Signal};
+/// let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+/// os::kill(child.id() as i32, Signal::SIGTERM)?;
+/// assert!(!child.wait().unwrap().success());
+/// let e = os::kill(child.id() as i32, Signal::SIGTERM).unwrap_err();
+/// assert_eq!(e.to_string(), "ProcessLookupError: [Errno 3] No such process");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn kill(pid: i32, sig: Signal) -> Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(|errno| {
+        let class = match errno {
+            nix::errno::Errno::ESRCH => "ProcessLookupError",
+            nix::errno::Errno::EPERM => "PermissionError",
+            _ => "OSError",
+        };
+        Error::Unexpected(format!("{class}: [Errno {}] {}", errno as i32, errno.desc()))
+    })
+}
+
+/// `shutil` (the part upstream tests use).
+pub mod shutil {
+    use super::{Result, os_error};
+
+    /// `shutil.rmtree(path)`: remove a directory and everything in it.
+    /// Symbolic links are removed, not followed; a missing directory is
+    /// Python's `FileNotFoundError`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let top = dir.path().join("top");
+    /// std::fs::create_dir_all(top.join("sub")).unwrap();
+    /// std::fs::write(top.join("sub/f"), b"x").unwrap();
+    /// let top = top.to_str().unwrap();
+    /// iotests::os::shutil::rmtree(top)?;
+    /// assert!(!iotests::os::path::exists(top));
+    /// assert!(iotests::os::shutil::rmtree(top).unwrap_err().to_string().starts_with("FileNotFoundError"));
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn rmtree(path: impl AsRef<str>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::remove_dir_all(path).map_err(|e| os_error(e, path))
+    }
+}
+
 /// `os.path`.
 pub mod path {
     use super::{Result, os_error};

@@ -75,6 +75,22 @@ iotests::iotest! {
     }
 }
 
+// Declared as failing in qcow2 only: elsewhere its failure is a failure.
+iotests::iotest! {
+    name: "harness-selftest-xfail-fmts", groups: [quick],
+    supported_fmts: ["qcow2", "raw"],
+    xfail: "QEMU dies in qcow2 (a stand-in)",
+    xfail_fmts: ["qcow2"],
+    fn harness_xfail_fmts_e2e(t) {
+        // Its real failure outside qcow2 is what xfail_limited_to_formats checks.
+        if t.imgfmt() != "qcow2" && std::env::var_os("HARNESS_SELFTEST_XFAIL_FMTS").is_none() {
+            return t.notrun("fails outside qcow2 only under HARNESS_SELFTEST_XFAIL_FMTS");
+        }
+        t.log("before");
+        Err(Error::exception("the VM died"))
+    }
+}
+
 // --- unittest-style -------------------------------------------------------
 
 static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
@@ -261,4 +277,27 @@ fn declared_xfail_reports_the_expected_failure() {
         let reason = std::fs::read_to_string(out.path().join(format!("{name}.xfail"))).unwrap();
         assert!(!reason.trim().is_empty());
     }
+}
+
+#[test]
+fn xfail_limited_to_formats() {
+    if !qemu_installed() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let (ok, _, stderr) = run_self("harness_xfail_fmts_e2e", &[("OUTPUT_DIR", dir), ("IMGFMT", "qcow2")]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("harness-selftest-xfail-fmts: expected failure: QEMU dies in qcow2"), "{stderr}");
+    assert!(out.path().join("harness-selftest-xfail-fmts.xfail").exists());
+
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let (ok, _, stderr) = run_self(
+        "harness_xfail_fmts_e2e",
+        &[("OUTPUT_DIR", dir), ("IMGFMT", "raw"), ("HARNESS_SELFTEST_XFAIL_FMTS", "1")],
+    );
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("Exception: the VM died") && !stderr.contains("expected failure"), "{stderr}");
+    assert!(!out.path().join("harness-selftest-xfail-fmts.xfail").exists());
 }

@@ -272,3 +272,50 @@ fn probes_on_installed_qemu() {
     let no_img = TestEnv::from_vars(&Vars::from([("QEMU_IMG_PROG".into(), "/no/qemu-img".into())]), "raw");
     assert!(matches!(harness::supports_quorum(&no_img), Err(Error::MissingBinary { var: "QEMU_IMG_PROG", .. })));
 }
+
+#[derive(Default)]
+struct BeforeMainCase;
+
+#[iotests::test_case]
+impl BeforeMainCase {
+    fn test_x(&mut self, t: &iotests::unittest::Case) {
+        t.print("in test_x");
+    }
+}
+
+fn before_main_suite() -> iotests::unittest::Suite {
+    iotests::unittest::Suite::new(vec![iotests::unittest::Class::new::<BeforeMainCase>("TestX")])
+}
+
+#[test]
+fn before_main_runs_first_and_may_refuse() {
+    if !qemu_installed() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    // Module code before iotests.main() that refuses: not run, no case runs.
+    const REFUSES: TestSpec = TestSpec::new("harness-before-main-notrun")
+        .kind(harness::TestKind::Unittest)
+        .before_main(|_| Err(Error::NotRun("quorum support missing".into())));
+    let r = harness::run_unittest(&REFUSES, env(out.path(), &[], "raw"), before_main_suite);
+    assert_eq!(expect_not_run(r), "quorum support missing");
+    assert!(out.path().join("harness-before-main-notrun.notrun").exists());
+
+    // One that passes: it runs before the cases (its print comes first).
+    const PASSES: TestSpec =
+        TestSpec::new("harness-before-main-pass").kind(harness::TestKind::Unittest).before_main(|t| {
+            t.print("module code");
+            Ok(())
+        });
+    match harness::run_unittest(&PASSES, env(out.path(), &[], "raw"), before_main_suite) {
+        Ok(Outcome::Passed { log, .. }) => assert!(log.starts_with("module code\nin test_x\n."), "{log}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Any other error fails the test.
+    const FAILS: TestSpec = TestSpec::new("harness-before-main-error")
+        .kind(harness::TestKind::Unittest)
+        .before_main(|_| Err(Error::exception("broken")));
+    let msg = harness::run_unittest(&FAILS, env(out.path(), &[], "raw"), before_main_suite).unwrap_err().to_string();
+    assert!(msg.contains("Exception: broken"), "{msg}");
+}

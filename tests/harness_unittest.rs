@@ -448,6 +448,91 @@ fn class_fixtures_match_python() {
     assert_eq!((r.tests_run, r.errors.len(), r.skipped), (2, 2, 1));
 }
 
+// --- setUpModule / tearDownModule ----------------------------------------------
+
+#[derive(Default)]
+struct ModuleUser;
+
+#[iotests::test_case]
+impl ModuleUser {
+    fn set_up_class(t: &Case) {
+        t.print("setUpClass");
+    }
+    fn tear_down_class(t: &Case) {
+        t.print("tearDownClass");
+    }
+    fn test_a(&mut self, t: &Case) {
+        t.print("a");
+    }
+    fn test_b(&mut self, t: &Case) {
+        t.print("b");
+    }
+}
+
+#[derive(Default)]
+struct ModuleOther;
+
+#[iotests::test_case]
+impl ModuleOther {
+    fn test_c(&mut self, t: &Case) {
+        t.print("c");
+    }
+}
+
+fn module_suite() -> Suite {
+    Suite::new(vec![Class::new::<ModuleOther>("TestOther"), Class::new::<ModuleUser>("TestUser")])
+}
+
+#[test]
+fn module_fixtures_match_python() {
+    let mut suite = module_suite();
+    suite.set_up_module(|t| {
+        t.print("setUpModule");
+        Ok(())
+    });
+    suite.tear_down_module(|t| {
+        t.print("tearDownModule");
+        Err(Error::python("RuntimeError", "module late"))
+    });
+    let (r, log) = compare("module", &suite, &[]);
+    assert_eq!((r.tests_run, r.errors.len()), (3, 1));
+    assert!(log.starts_with("setUpModule\nc\n.setUpClass\na\n.b\n.tearDownClass\ntearDownModule\nE\n"), "{log}");
+}
+
+#[test]
+fn failing_module_set_up_runs_nothing_else() {
+    let mut suite = module_suite();
+    suite.set_up_module(|t| {
+        t.print("setUpModule");
+        Err(Error::python("RuntimeError", "no module"))
+    });
+    suite.tear_down_module(|t| {
+        t.print("never");
+        Ok(())
+    });
+    let (r, log) = compare("module_fails", &suite, &[]);
+    assert_eq!((r.tests_run, r.errors.len()), (0, 1));
+    assert!(!log.contains("never"), "{log}");
+
+    let mut suite = module_suite();
+    suite.set_up_module(|t| Err(t.skip_test("whole module")));
+    let (r, _) = compare("module_skips", &suite, &[]);
+    assert_eq!((r.tests_run, r.skipped), (0, 1));
+}
+
+#[test]
+fn module_fixtures_need_a_case() {
+    let (t, _out) = context("harness-module-empty", &[]);
+    let mut suite = Suite::new(vec![]);
+    suite.set_up_module(|t| {
+        t.print("never");
+        Ok(())
+    });
+    let (r, log, _) = run(&suite, &t);
+    assert_eq!(r.tests_run, 0);
+    assert!(!log.contains("never"), "{log}");
+}
+
 // --- notrun() inside a case: E, the others still run, the test is not run ---
 
 #[derive(Default)]

@@ -109,3 +109,29 @@ fn wait_migration_ends_at_the_timeout_block() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     drop(reader);
 }
+
+/// iotests' `wait_migration(None)` (migration-permissions): no run state
+/// to wait for — it returns once the migration completed, on either side,
+/// whatever state the VM is in then.
+#[test]
+fn wait_migration_without_runstate() {
+    let Some(t) = ctx("vm-migration-no-runstate") else { return };
+    let sock = t.sock_path("mig.sock");
+    let mut vm_a = t.vm_with("a");
+    let mut vm_b = t.vm_with("b");
+    for vm in [&mut vm_a, &mut vm_b] {
+        vm.add_blockdev("null-co,node-name=drive0,size=67108864").add_args(["-m", "32"]);
+    }
+    vm_a.launch().unwrap();
+    vm_a.enable_migration_events("A").unwrap();
+    vm_b.add_incoming(format!("unix:{sock}")).launch().unwrap();
+    vm_b.enable_migration_events("B").unwrap();
+    vm_a.qmp("migrate", json!({"uri": format!("unix:{sock}")})).unwrap();
+    let start = std::time::Instant::now();
+    assert!(vm_a.wait_migration(None).unwrap());
+    assert!(vm_b.wait_migration(None).unwrap());
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "waited {:?}", start.elapsed());
+    for vm in [&mut vm_a, &mut vm_b] {
+        vm.shutdown().unwrap();
+    }
+}

@@ -7,6 +7,12 @@
 
 use std::time::Duration;
 
+use crate::context::TestContext;
+use crate::error::Result;
+
+/// What a test runs before its cases: see [`TestSpec::before_main`].
+pub type BeforeMain = fn(&TestContext) -> Result<()>;
+
 /// The shape of a test: iotests' `script_main` / `script_initialize`, or
 /// `iotests.main()` running unittest classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +46,7 @@ impl TestKind {
 /// assert_eq!(SPEC.default_fmt(), "raw");
 /// assert!(SPEC.in_group("quick"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct TestSpec {
     /// The upstream test's name (`209`, `iothreads-stream`): names the
     /// snapshot and the `.notrun` / `.casenotrun` files.
@@ -73,6 +79,15 @@ pub struct TestSpec {
     /// unittest-style only: keep `log()` output, as a test that calls
     /// `iotests.activate_logging()` before `iotests.main()` does.
     pub activate_logging: bool,
+    /// unittest-style only: the module's code before `iotests.main(…)`
+    /// that can refuse to run (`iotests.verify_quorum()`,
+    /// `iotests.verify_working_luks()`). It runs on the test's thread after
+    /// the declaration's checks and before the first class; an
+    /// [`Error::NotRun`](crate::Error::NotRun) from it makes the test not
+    /// run, any other error fails it. (Python runs it before main's checks:
+    /// the two orders differ only in which reason a cell that fails both
+    /// reports.)
+    pub before_main: Option<BeforeMain>,
     /// The test is expected to fail on this machine, for this reason (a
     /// QEMU bug or limitation, with the evidence): it runs, and a failure or
     /// an output that differs from its reference is reported as an expected
@@ -83,6 +98,10 @@ pub struct TestSpec {
     /// (default `snapshots`, or `IOTESTS_SNAPSHOT_DIR`): the toolkit's own
     /// self-tests keep theirs out of the ported tests' directory.
     pub snapshot_dir: Option<&'static str>,
+    /// The formats in which [`xfail`](TestSpec::xfail) applies; empty
+    /// means all. A test that QEMU breaks in one format only (a LUKS bug)
+    /// still has to pass in the others.
+    pub xfail_fmts: &'static [&'static str],
 }
 
 impl TestSpec {
@@ -103,8 +122,10 @@ impl TestSpec {
             unsupported_imgopts: &[],
             timeout: None,
             activate_logging: false,
+            before_main: None,
             xfail: None,
             snapshot_dir: None,
+            xfail_fmts: &[],
         }
     }
 
@@ -198,10 +219,48 @@ impl TestSpec {
         self
     }
 
+    /// Run `f` before the cases: see [`TestSpec::before_main`].
+    ///
+    /// ```
+    /// use iotests::harness::TestSpec;
+    /// const SPEC: TestSpec = TestSpec::new("148").before_main(|t| t.verify_quorum());
+    /// assert!(SPEC.before_main.is_some());
+    /// ```
+    pub const fn before_main(mut self, f: BeforeMain) -> Self {
+        self.before_main = Some(f);
+        self
+    }
+
     /// Expected to fail here, for `reason`: see [`TestSpec::xfail`].
     pub const fn xfail(mut self, reason: &'static str) -> Self {
         self.xfail = Some(reason);
         self
+    }
+
+    /// Limit [`xfail`](TestSpec::xfail) to these formats.
+    pub const fn xfail_fmts(mut self, v: &'static [&'static str]) -> Self {
+        self.xfail_fmts = v;
+        self
+    }
+
+    /// The `xfail` reason that applies when the image format is `imgfmt`.
+    ///
+    /// ```
+    /// use iotests::harness::TestSpec;
+    /// const SPEC: TestSpec = TestSpec::new("295").xfail("QEMU aborts").xfail_fmts(&["luks"]);
+    /// assert_eq!(SPEC.xfail_in("luks"), Some("QEMU aborts"));
+    /// assert_eq!(SPEC.xfail_in("qcow2"), None);
+    /// assert_eq!(TestSpec::new("x").xfail("always").xfail_in("raw"), Some("always"));
+    /// ```
+    pub fn xfail_in(&self, imgfmt: &str) -> Option<&'static str> {
+        self.xfail.filter(|_| self.xfail_fmts.is_empty() || self.xfail_fmts.contains(&imgfmt))
+    }
+
+    /// The `xfail` reason that applies to this run: [`xfail_in`](Self::xfail_in)
+    /// the format of `IMGFMT` (unset: [`default_fmt`](Self::default_fmt)).
+    pub fn xfail_here(&self) -> Option<&'static str> {
+        let imgfmt = std::env::var("IMGFMT").ok().filter(|f| !f.is_empty());
+        self.xfail_in(imgfmt.as_deref().unwrap_or(self.default_fmt()))
     }
 
     /// The format used when `IMGFMT` is unset: the first supported format,
@@ -267,6 +326,7 @@ impl TestSpec {
             "unsupported_imgopts": self.unsupported_imgopts,
             "timeout": self.timeout.map(|d| d.as_secs_f64()),
             "xfail": self.xfail,
+            "xfail_fmts": self.xfail_fmts,
             "cases": cases,
         })
     }

@@ -97,8 +97,11 @@ pub use verify::{
 /// `unsupported_fmts`, `supported_protocols`, `unsupported_protocols`,
 /// `supported_platforms`, `supported_cache_modes`, `supported_aio_modes`,
 /// `required_fmts`, `unsupported_imgopts` (lists of strings), `timeout`
-/// (seconds), `activate_logging` (bool), `xfail` (a reason: see
-/// [`TestSpec::xfail`]). `name` comes first, `groups` may
+/// (seconds), `activate_logging` (bool), `before_main` (unittest-style: a
+/// `fn(&TestContext) -> Result<()>` such as `|t| t.verify_quorum()`, the
+/// module's code before `iotests.main()`), `xfail` (a reason: see
+/// [`TestSpec::xfail`]), `xfail_fmts` (the formats `xfail` is limited to).
+/// `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///
 /// * `fn <ident>(<t>) { … }` — a script: `t` is the `&TestContext`, the body
@@ -108,8 +111,10 @@ pub use verify::{
 ///   as upstream's `ReproducibleTestRunner` does. An entry may also be
 ///   `Name: Class { attr: value, … } without [test_x, …]` (a subclass that
 ///   only sets class attributes and drops methods) or `..expr` (a
-///   `Vec<Class>` built in code, e.g. in a loop). See
-///   [`unittest`](crate::unittest).
+///   `Vec<Class>` built in code, e.g. in a loop). `set_up_module: f` and
+///   `tear_down_module: f` name the module's `setUpModule()` /
+///   `tearDownModule()` (`fn f(t: &Case) -> Result<()>`; see
+///   [`Suite::set_up_module`]). See [`unittest`](crate::unittest).
 ///
 /// See the [module documentation](crate::harness) for examples.
 #[macro_export]
@@ -135,9 +140,9 @@ macro_rules! iotest {
     (@spec [$($spec:tt)*] fn $f:ident : unittest { $($classes:tt)* } $(,)?) => {
         $crate::iotest!(@register $f [$($spec)* .kind($crate::harness::TestKind::Unittest)] {
             fn suite() -> $crate::unittest::Suite {
-                let mut classes: ::std::vec::Vec<$crate::unittest::Class> = ::std::vec::Vec::new();
-                $crate::iotest!(@classes classes $($classes)*);
-                $crate::unittest::Suite::new(classes)
+                let mut suite = $crate::unittest::Suite::default();
+                $crate::iotest!(@classes suite $($classes)*);
+                suite
             }
             fn outcome(path: &str) -> ::std::result::Result<$crate::harness::Outcome, $crate::harness::Failure> {
                 $crate::harness::run_declared_unittest(&SPEC, path, suite)
@@ -164,7 +169,7 @@ macro_rules! iotest {
             /// Runs the test; panics when it fails.
             pub(super) fn run() -> $crate::harness::RunEnd {
                 let outcome = outcome(::std::module_path!());
-                if let ::std::option::Option::Some(reason) = SPEC.xfail {
+                if let ::std::option::Option::Some(reason) = SPEC.xfail_here() {
                     return $crate::harness::conclude_xfail(&SPEC, reason, outcome, ::std::env!("CARGO_MANIFEST_DIR"));
                 }
                 match outcome {
@@ -196,6 +201,16 @@ macro_rules! iotest {
     // The classes of a unittest block, one entry at a time.
     (@classes $v:ident) => {};
     (@classes $v:ident , $($rest:tt)*) => { $crate::iotest!(@classes $v $($rest)*); };
+    // `set_up_module: f` / `tear_down_module: f`: the module's
+    // `setUpModule()` / `tearDownModule()` (`fn f(t: &Case) -> Result<()>`).
+    (@classes $v:ident set_up_module : $f:expr $(, $($rest:tt)*)?) => {
+        $v.set_up_module($f);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
+    (@classes $v:ident tear_down_module : $f:expr $(, $($rest:tt)*)?) => {
+        $v.tear_down_module($f);
+        $crate::iotest!(@classes $v $($($rest)*)?);
+    };
     // `..expr`: more classes (a `Vec<Class>`), e.g. made in a loop.
     (@classes $v:ident .. $e:expr $(, $($rest:tt)*)?) => {
         $v.extend($e);

@@ -174,7 +174,11 @@ where
 {
     let debug = env.debug;
     let activate = spec.activate_logging;
+    let before_main = spec.before_main;
     let body = move |t: &TestContext| -> Result<SuiteResult> {
+        if let Some(before_main) = before_main {
+            before_main(t)?;
+        }
         t.logger().set_active(activate);
         let suite = suite();
         let verbose: Option<Box<dyn std::io::Write + Send>> =

@@ -47,6 +47,26 @@ impl Kwargs {
         self
     }
 
+    /// Python's `d.update(other)`, and `f(a=1, **other)`: every keyword of
+    /// `other`, in its order, added or replacing the value of the same name.
+    /// (`kwargs! { a: 1, ..other }` does the same.)
+    ///
+    /// ```
+    /// let mut k = iotests::kwargs! { device: "drive0", sync: "full" };
+    /// k.update(&iotests::kwargs! { sync: "top", target: "node1" });
+    /// assert_eq!(k.to_args(), serde_json::json!({"device": "drive0", "sync": "top", "target": "node1"}));
+    /// ```
+    pub fn update(&mut self, other: &Kwargs) -> &mut Kwargs {
+        for (name, value) in &other.map {
+            self.map.insert(name.clone(), value.clone());
+        }
+        if other.other.is_some() {
+            // Not a mapping: sent as is, as `From<Value>` keeps it.
+            self.other.clone_from(&other.other);
+        }
+        self
+    }
+
     /// The value of keyword `name` (either spelling).
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.map.get(name).or_else(|| self.map.iter().find(|(k, _)| same_name(k, name)).map(|(_, v)| v))
@@ -155,6 +175,7 @@ impl From<&Kwargs> for Args {
 /// Accepted wherever Python takes `**kwargs`: [`Vm::qmp`](crate::vm::Vm::qmp),
 /// [`Vm::cmd`](crate::vm::Vm::cmd), [`Vm::qmp_log`](crate::vm::Vm::qmp_log)…
 /// Top-level `_` become `-` on the wire, as python/qemu converts them.
+/// A last entry `..other` (a [`Kwargs`]) is Python's `**other`.
 ///
 /// ```
 /// let img = "/tmp/x.img";
@@ -182,6 +203,10 @@ macro_rules! kwargs {
         $crate::kwargs!(@entries $k $($($rest)*)?);
     };
     (@entries $k:ident) => {};
+    // `..other`: Python's `**other`, last.
+    (@entries $k:ident .. $other:expr $(,)?) => {
+        $k.update(&$other);
+    };
     (@entries $k:ident $key:ident : $($rest:tt)+) => {
         $crate::kwargs!(@insert $k ::std::stringify!($key), $($rest)+);
     };
@@ -230,5 +255,18 @@ mod tests {
         let many = crate::kwargs! { a: null, "b-c": [1, 2], d: Some(3), e: None::<u8>, f: format!("{}", 1 + 1) };
         assert_eq!(many.to_args(), json!({"a": null, "b-c": [1, 2], "d": 3, "e": null, "f": "2"}));
         assert_eq!(k.get("node-name"), Some(&json!("n")));
+    }
+
+    #[test]
+    fn double_star_splat() {
+        let args = crate::kwargs! { target: "t", mode: "existing" };
+        let k = crate::kwargs! { device: "drive0", sync: "full", ..args };
+        assert_eq!(k.to_args(), json!({"device": "drive0", "sync": "full", "target": "t", "mode": "existing"}));
+        let k = crate::kwargs! { job_id: "j", ..crate::kwargs! {} };
+        assert_eq!(k.to_args(), json!({"job-id": "j"}));
+        // As dict.update: a later value replaces, the key keeps its place.
+        let mut k = crate::kwargs! { a: 1, b: 2 };
+        k.update(&crate::kwargs! { a: 3 });
+        assert_eq!(dumps(&k.to_args(), false, None), r#"{"a": 3, "b": 2}"#);
     }
 }

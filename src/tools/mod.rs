@@ -1,7 +1,8 @@
 //! QEMU tool wrappers: iotests' `qemu_img*`, `qemu_io*`, `QemuIoInteractive`,
 //! `qemu_nbd*`, `QemuStorageDaemon`, `create_image`, `Timeout` and friends.
 //! Also the helpers upstream tests use besides iotests.py: QEMU's qcow2.py
-//! ([`qcow2`], [`TestContext::qcow2_py`]), Python's `tarfile` for OVA files
+//! ([`qcow2`], [`TestContext::qcow2_py`]), QEMU's fat16.py ([`fat16`]),
+//! Python's `tarfile` for OVA files
 //! ([`TarWriter`], [`tar_members`]) and a plain `subprocess.run(cmd)`
 //! ([`TestContext::subprocess_run`]).
 //!
@@ -48,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::process::{self, Child, DEFAULT_TOOL_TIMEOUT, Output, RunOptions};
 
 mod cmd;
+pub mod fat16;
 pub mod fault_injector;
 mod img;
 mod interactive;

@@ -290,14 +290,6 @@ pub(crate) struct Spawned {
     pub(crate) cmdline: String,
 }
 
-fn null(tool: &str) -> Result<Stdio> {
-    File::options()
-        .write(true)
-        .open("/dev/null")
-        .map(Stdio::from)
-        .map_err(|e| Error::io(format!("opening /dev/null for {tool}"), e))
-}
-
 /// Start `argv` with stdin from `/dev/null` (or `stdin`) and the given
 /// output plumbing.
 pub(crate) fn spawn_with(
@@ -332,7 +324,7 @@ pub(crate) fn spawn_with(
         }
     };
     let stderr: Stdio = match (err, &stdout_fd) {
-        (ErrTo::Stdout, None) => null(tool)?,
+        (ErrTo::Stdout, None) => Stdio::null(),
         (ErrTo::Stdout, Some(fd)) => dup(fd)?.into(),
         (ErrTo::Log, _) => match (&log_pipe, &stdout_fd) {
             (Some(_), Some(fd)) => dup(fd)?.into(),
@@ -342,7 +334,7 @@ pub(crate) fn spawn_with(
     cmd.stderr(stderr);
     cmd.stdout(match stdout_fd {
         Some(fd) => Stdio::from(fd),
-        None => null(tool)?,
+        None => Stdio::null(),
     });
     // `spawn` consumes `cmd` and with it our copies of the write ends, so
     // the readers see EOF once the child (and anything it forked) is gone.

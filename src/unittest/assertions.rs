@@ -173,9 +173,22 @@ pub fn assert_almost_equal(
 /// ```
 #[track_caller]
 pub fn assert_raises<T>(result: Result<T>, name: &str) -> Result<Error> {
-    match result {
-        Ok(_) => Err(Error::fail(format!("{name} not raised"))),
-        Err(e) => Ok(e),
+    assert_raises_msg(result, name, None)
+}
+
+/// `assertRaises(exception, msg=msg)`: as [`assert_raises`], with `msg`
+/// after the standard message when nothing was raised.
+///
+/// ```
+/// let e = iotests::unittest::assertions::assert_raises_msg(Ok(()), "CalledProcessError", Some("should fail"));
+/// assert_eq!(e.unwrap_err().to_string(), "CalledProcessError not raised : should fail");
+/// ```
+#[track_caller]
+pub fn assert_raises_msg<T>(result: Result<T>, name: &str, msg: Option<&str>) -> Result<Error> {
+    match (result, msg) {
+        (Ok(_), None) => Err(Error::fail(format!("{name} not raised"))),
+        (Ok(_), Some(msg)) => Err(Error::fail(format!("{name} not raised : {msg}"))),
+        (Err(e), _) => Ok(e),
     }
 }
 
@@ -352,8 +365,9 @@ macro_rules! assert_regex {
     };
 }
 
-/// `with self.assertRaises(Name): expr`: `expr` (a `Result`) must be an
-/// error; evaluates to it.
+/// `with self.assertRaises(Name[, msg=…]): expr`: `expr` (a `Result`)
+/// must be an error; evaluates to it. The optional message follows the
+/// name, as in the other assertion macros.
 ///
 /// ```
 /// fn f() -> iotests::Result<()> {
@@ -362,11 +376,16 @@ macro_rules! assert_regex {
 ///     Ok(())
 /// }
 /// assert!(f().is_ok());
+/// fn g() -> iotests::Result<()> {
+///     let _ = iotests::assert_raises!(Ok::<(), iotests::Error>(()), "OSError", "{} must fail", "g");
+///     Ok(())
+/// }
+/// assert_eq!(g().unwrap_err().to_string(), "OSError not raised : g must fail");
 /// ```
 #[macro_export]
 macro_rules! assert_raises {
-    ($e:expr, $name:expr $(,)?) => {
-        match $crate::unittest::assertions::assert_raises($e, $name) {
+    ($e:expr, $name:expr $(, $($msg:tt)+)?) => {
+        match $crate::unittest::assertions::assert_raises_msg($e, $name, $crate::__iotests_msg!($($($msg)+)?)) {
             ::std::result::Result::Ok(err) => err,
             ::std::result::Result::Err(e) => return ::std::result::Result::Err(::std::convert::From::from(e)),
         }

@@ -1,5 +1,6 @@
 //! Classes and suites: what `unittest.main()` finds in a test module.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use super::report::{Reporter, SuiteResult};
@@ -14,7 +15,7 @@ type SkipFn = Arc<dyn Fn(&Case<'_>) -> Option<String> + Send + Sync>;
 /// (`skip*`, `expectedFailure`) and docstring. Made by
 /// [`#[iotests::test_case]`](crate::test_case).
 pub struct TestMethod<C> {
-    name: &'static str,
+    name: Cow<'static, str>,
     call: MethodFn<C>,
     skips: Vec<SkipFn>,
     expected_failure: bool,
@@ -24,7 +25,7 @@ pub struct TestMethod<C> {
 impl<C> Clone for TestMethod<C> {
     fn clone(&self) -> Self {
         TestMethod {
-            name: self.name,
+            name: self.name.clone(),
             call: Arc::clone(&self.call),
             skips: self.skips.clone(),
             expected_failure: self.expected_failure,
@@ -43,9 +44,14 @@ impl<C> std::fmt::Debug for TestMethod<C> {
 }
 
 impl<C: 'static> TestMethod<C> {
-    /// Method `name`, calling `call`.
-    pub fn new(name: &'static str, call: impl Fn(&mut C, &Case<'_>) -> Result<()> + Send + Sync + 'static) -> Self {
-        TestMethod { name, call: Arc::new(call), skips: Vec::new(), expected_failure: false, doc: None }
+    /// Method `name`, calling `call`. The name may be made at run time,
+    /// as Python's `setattr(klass, 'test_' + suffix, f)` makes it (see
+    /// [`ClassOf::method`]).
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        call: impl Fn(&mut C, &Case<'_>) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        TestMethod { name: name.into(), call: Arc::new(call), skips: Vec::new(), expected_failure: false, doc: None }
     }
 
     /// unittest's `@skip`/`@skipIf`/`@skipUnless`: `reason` returns why to
@@ -68,8 +74,8 @@ impl<C: 'static> TestMethod<C> {
     }
 
     /// The method name.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The same method on a subclass `D` whose base part `base` reaches.
@@ -150,6 +156,35 @@ impl<C: TestCase> ClassOf<C> {
         ClassOf { name: name.into(), methods: C::test_methods(), attrs: Vec::new() }
     }
 
+    /// Python's `setattr(klass, m.name, function)` before `unittest.main()`:
+    /// add test method `m` (replacing one of the same name), e.g. cases
+    /// generated in a loop with their parameters (upstream
+    /// migrate-bitmaps-test's `inject_test_case`).
+    ///
+    /// ```
+    /// use iotests::unittest::{Case, ClassOf, Suite, TestCase, TestMethod};
+    /// #[derive(Default)]
+    /// struct TestA;
+    /// impl TestA {
+    ///     fn do_test(&mut self, t: &Case, n: u32) -> iotests::Result<()> { t.print(n.to_string()); Ok(()) }
+    /// }
+    /// impl TestCase for TestA {
+    ///     fn new(_t: &Case) -> iotests::Result<Self> { Ok(TestA) }
+    ///     fn test_methods() -> Vec<TestMethod<Self>> { vec![] }
+    /// }
+    /// let mut class = ClassOf::<TestA>::new("TestA");
+    /// for n in [2, 1] {
+    ///     class = class.method(TestMethod::new(format!("test_do_test_{n}"), move |s: &mut TestA, t: &Case| s.do_test(t, n)));
+    /// }
+    /// let suite = Suite::new(vec![class.into()]);
+    /// assert_eq!(suite.case_ids(), ["TestA.test_do_test_1", "TestA.test_do_test_2"]);
+    /// ```
+    pub fn method(mut self, m: TestMethod<C>) -> Self {
+        self.methods.retain(|old| old.name != m.name);
+        self.methods.push(m);
+        self
+    }
+
     /// Set class attributes on each instance after `new`, before `setUp`.
     pub fn attrs(mut self, f: impl Fn(&mut C) + Send + Sync + 'static) -> Self {
         self.attrs.push(Arc::new(f));
@@ -175,10 +210,10 @@ impl<C: TestCase> From<ClassOf<C>> for Class {
             .into_iter()
             .map(|m| {
                 let attrs = Arc::clone(&attrs);
-                let name = m.name;
+                let name = m.name.clone();
                 let doc = m.docstring();
                 let run: CaseFn = Arc::new(move |ctx: &TestContext, class: &str, r: &Mutex<Reporter>| {
-                    let case = Case::in_run(ctx, class, name, doc, r);
+                    let case = Case::in_run(ctx, class, m.name(), doc, r);
                     super::run::run_case::<C>(&case, &m, &attrs);
                 });
                 (name, run)
@@ -200,7 +235,7 @@ type ClassFixture = Arc<dyn Fn(&Case<'_>) -> Result<()> + Send + Sync>;
 #[derive(Clone)]
 pub struct Class {
     name: String,
-    cases: Vec<(&'static str, CaseFn)>,
+    cases: Vec<(Cow<'static, str>, CaseFn)>,
     set_up_class: ClassFixture,
     tear_down_class: ClassFixture,
 }
@@ -223,14 +258,18 @@ impl Class {
     }
 
     /// The case names, in run order.
-    pub fn case_names(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.cases.iter().map(|(n, _)| *n).collect();
+    pub fn case_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.cases.iter().map(|(n, _)| n.as_ref()).collect();
         v.sort_unstable();
         v
     }
 }
 
-/// A test's classes: what `unittest.main()` finds in the module.
+/// `setUpModule` / `tearDownModule` (see [`Suite::set_up_module`]).
+pub type ModuleFixture = Arc<dyn Fn(&Case<'_>) -> Result<()> + Send + Sync>;
+
+/// A test's classes: what `unittest.main()` finds in the module, with the
+/// module's `setUpModule` / `tearDownModule` if it defines them.
 ///
 /// ```
 /// use iotests::unittest::{Case, Class, Suite, TestCase, TestMethod};
@@ -250,21 +289,80 @@ impl Class {
 /// assert_eq!(t.contents(), ".y\n.\n----------------------------------------------------------------------\nRan 2 tests\n\nOK\n");
 /// # Ok::<(), iotests::Error>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Suite {
     classes: Vec<Class>,
+    set_up_module: Option<ModuleFixture>,
+    tear_down_module: Option<ModuleFixture>,
+}
+
+impl std::fmt::Debug for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Suite")
+            .field("classes", &self.classes)
+            .field("set_up_module", &self.set_up_module.is_some())
+            .field("tear_down_module", &self.tear_down_module.is_some())
+            .finish()
+    }
 }
 
 impl Suite {
     /// A suite of `classes` (any order: they run sorted by name, their
     /// cases too, as `unittest.TestLoader` sorts them).
     pub fn new(classes: Vec<Class>) -> Suite {
-        let mut classes = classes;
-        classes.sort_by(|a, b| a.name.cmp(&b.name));
-        for c in &mut classes {
-            c.cases.sort_by_key(|(n, _)| *n);
+        let mut suite = Suite::default();
+        suite.extend(classes);
+        suite
+    }
+
+    /// Add a class (it takes its place in name order).
+    pub fn push(&mut self, class: Class) {
+        let mut class = class;
+        class.cases.sort_by(|a, b| a.0.cmp(&b.0));
+        let at = self.classes.partition_point(|c| c.name <= class.name);
+        self.classes.insert(at, class);
+    }
+
+    /// Add classes (see [`push`](Suite::push)).
+    pub fn extend(&mut self, classes: impl IntoIterator<Item = Class>) {
+        for class in classes {
+            self.push(class);
         }
-        Suite { classes }
+    }
+
+    /// The module's `setUpModule()`: runs once before the first case (not
+    /// at all when there are none). An error is reported as `setUpModule
+    /// (__main__)` (`E`, or a skip) and then no case runs, no class fixture
+    /// and no `tearDownModule` either, as in unittest.
+    ///
+    /// ```
+    /// use iotests::unittest::{Case, Class, Suite, TestCase, TestMethod};
+    /// struct TestM;
+    /// impl TestCase for TestM {
+    ///     fn new(_t: &Case) -> iotests::Result<Self> { Ok(TestM) }
+    ///     fn test_methods() -> Vec<TestMethod<Self>> {
+    ///         vec![TestMethod::new("test_m", |_: &mut TestM, t: &Case| { t.print("case"); Ok(()) })]
+    ///     }
+    /// }
+    /// let mut suite = Suite::new(vec![Class::new::<TestM>("TestM")]);
+    /// suite.set_up_module(|t| { t.print("module up"); Ok(()) });
+    /// suite.tear_down_module(|t| { t.print("module down"); Ok(()) });
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
+    /// assert!(suite.run(&t, None).was_successful());
+    /// assert!(t.contents().starts_with("module up\ncase\n.module down\n"));
+    /// # Ok::<(), iotests::Error>(())
+    /// ```
+    pub fn set_up_module(&mut self, f: impl Fn(&Case<'_>) -> Result<()> + Send + Sync + 'static) -> &mut Suite {
+        self.set_up_module = Some(Arc::new(f));
+        self
+    }
+
+    /// The module's `tearDownModule()`: runs once after the last class's
+    /// `tearDownClass` when `setUpModule` went well; an error is reported
+    /// as `tearDownModule (__main__)`.
+    pub fn tear_down_module(&mut self, f: impl Fn(&Case<'_>) -> Result<()> + Send + Sync + 'static) -> &mut Suite {
+        self.tear_down_module = Some(Arc::new(f));
+        self
     }
 
     /// `Class.test_x` for every case, in run order.
@@ -276,19 +374,33 @@ impl Suite {
     /// is given, unittest's verbosity-2 lines into it).
     pub fn run(&self, ctx: &TestContext, verbose: Option<Box<dyn std::io::Write + Send>>) -> SuiteResult {
         let reporter = Mutex::new(Reporter::new(ctx.logger().clone(), ctx.name(), verbose));
-        for class in &self.classes {
-            if class.cases.is_empty() {
-                continue;
+        // unittest handles the module fixtures on the way to the first case
+        // and after the last: without cases there are none.
+        let has_cases = self.classes.iter().any(|c| !c.cases.is_empty());
+        let module = Case::in_run(ctx, "", "", None, &reporter);
+        let module_set_up = match (&self.set_up_module, has_cases) {
+            (Some(f), true) => super::run::module_fixture(&module, "setUpModule", &**f),
+            _ => true,
+        };
+        if module_set_up {
+            for class in &self.classes {
+                if class.cases.is_empty() {
+                    continue;
+                }
+                let fixture = Case::in_run(ctx, &class.name, "", None, &reporter);
+                if !super::run::class_fixture(&fixture, "setUpClass", &*class.set_up_class) {
+                    continue;
+                }
+                for (_, run) in &class.cases {
+                    run(ctx, &class.name, &reporter);
+                }
+                super::run::class_fixture(&fixture, "tearDownClass", &*class.tear_down_class);
             }
-            let fixture = Case::in_run(ctx, &class.name, "", None, &reporter);
-            if !super::run::class_fixture(&fixture, "setUpClass", &*class.set_up_class) {
-                continue;
+            if let (Some(f), true) = (&self.tear_down_module, has_cases) {
+                super::run::module_fixture(&module, "tearDownModule", &**f);
             }
-            for (_, run) in &class.cases {
-                run(ctx, &class.name, &reporter);
-            }
-            super::run::class_fixture(&fixture, "tearDownClass", &*class.tear_down_class);
         }
+        drop(module);
         reporter.into_inner().unwrap_or_else(|e| e.into_inner()).finish()
     }
 }

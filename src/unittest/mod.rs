@@ -73,6 +73,10 @@
 //! # fn main() {}
 //! ```
 //!
+//! The module's `setUpModule()` / `tearDownModule()` are plain functions
+//! named in the `iotest!` class list (`set_up_module: set_up_module`; see
+//! [`Suite::set_up_module`]).
+//!
 //! The run follows unittest exactly: classes in name order, their cases in
 //! name order; per case the class-level skip decorators, `new`, `set_up`,
 //! then (if that worked) the method and `tear_down` — also when the method
@@ -97,7 +101,7 @@ mod report;
 mod run;
 
 pub use case::Case;
-pub use class::{Class, ClassOf, Suite, TestMethod};
+pub use class::{Class, ClassOf, ModuleFixture, Suite, TestMethod};
 pub use report::{CaseFailure, SuiteResult};
 pub(crate) use run::panic_message;
 

@@ -170,8 +170,21 @@ pub(super) fn run_case<C: TestCase>(case: &Case<'_>, method: &TestMethod<C>, att
 /// `setUpClass (__main__.Class)` (`E`, or a skip); returns whether it
 /// went well.
 pub(super) fn class_fixture(t: &Case<'_>, which: &str, f: &(dyn Fn(&Case<'_>) -> Result<()> + Send + Sync)) -> bool {
-    let Some(reporter) = t.reporter else { return true };
     let description = format!("{which} ({}.{})", super::MODULE, t.class_name());
+    fixture(t, which, &description, f)
+}
+
+/// `setUpModule` / `tearDownModule`: an error is reported as
+/// `setUpModule (__main__)`; returns whether it went well.
+pub(super) fn module_fixture(t: &Case<'_>, which: &str, f: &(dyn Fn(&Case<'_>) -> Result<()> + Send + Sync)) -> bool {
+    let description = format!("{which} ({})", super::MODULE);
+    fixture(t, which, &description, f)
+}
+
+/// unittest's `_createClassOrModuleLevelException` around a class or
+/// module fixture.
+fn fixture(t: &Case<'_>, which: &str, description: &str, f: &(dyn Fn(&Case<'_>) -> Result<()> + Send + Sync)) -> bool {
+    let Some(reporter) = t.reporter else { return true };
     let bad = match guarded(|| f(t)) {
         PartEnd::Ok | PartEnd::Stop => return true,
         PartEnd::Bad(Error::Skip(reason)) => Bad::Skip(reason),
@@ -183,7 +196,7 @@ pub(super) fn class_fixture(t: &Case<'_>, which: &str, f: &(dyn Fn(&Case<'_>) ->
         }
         PartEnd::Panic(msg) => Bad::Error(format!("Traceback (most recent call last):\nRust panic: {msg}\n")),
     };
-    lock(reporter).add_bad(&description, false, bad);
+    lock(reporter).add_bad(description, false, bad);
     false
 }
 

@@ -172,6 +172,29 @@ elif SUITE == 'classes':
         def test_a(self): print("a")
         def test_b(self): print("b")
 
+elif SUITE in ('module', 'module_fails', 'module_skips'):
+    if SUITE == 'module':
+        def setUpModule(): print("setUpModule")
+        def tearDownModule():
+            print("tearDownModule")
+            raise RuntimeError("module late")
+    elif SUITE == 'module_fails':
+        def setUpModule():
+            print("setUpModule")
+            raise RuntimeError("no module")
+        def tearDownModule(): print("never")
+    else:
+        def setUpModule(): raise unittest.SkipTest("whole module")
+    class TestUser(unittest.TestCase):
+        @classmethod
+        def setUpClass(cls): print("setUpClass")
+        @classmethod
+        def tearDownClass(cls): print("tearDownClass")
+        def test_a(self): print("a")
+        def test_b(self): print("b")
+    class TestOther(unittest.TestCase):
+        def test_c(self): print("c")
+
 elif SUITE == 'notrun':
     class TestN(unittest.TestCase):
         def test_a(self): sys.exit(0)

@@ -41,8 +41,6 @@ impl TestRefcountTableGrowth {
         h.set("l1_table_offset", off_l1)?;
         h.set("l1_size", 512 * 512 * 4)?;
         h.update(&mut fd)?;
-        let refcount_table_clusters = h.get("refcount_table_clusters")?;
-        let l1_size = h.get("l1_size")?;
 
         // Python's file object buffers small writes, as this does.
         let mut fd = BufWriter::new(fd);
@@ -51,7 +49,7 @@ impl TestRefcountTableGrowth {
         // Write a refcount table
         fd.seek(SeekFrom::Start(off_reftable)).map_err(io)?;
 
-        for i in 0..refcount_table_clusters {
+        for i in 0..h.refcount_table_clusters() {
             let sector = pack_q((0..64).map(|j| off_refblock + i * 64 * 512 + j * 512));
             fd.write_all(&sector).map_err(io)?;
         }
@@ -59,19 +57,19 @@ impl TestRefcountTableGrowth {
         // Write the refcount blocks
         ensure!(fd.stream_position().map_err(io)? == off_refblock);
         let sector: Vec<u8> = (0..64 * 256).flat_map(|_| 1u16.to_be_bytes()).collect();
-        for _block in 0..refcount_table_clusters {
+        for _block in 0..h.refcount_table_clusters() {
             fd.write_all(&sector).map_err(io)?;
         }
 
         // Write the L1 table
         ensure!(fd.stream_position().map_err(io)? == off_l1);
-        ensure!(off_l2 + 512 * l1_size == off_data);
-        let table = pack_q((0..l1_size).map(|j| (1 << 63) | (off_l2 + 512 * j)));
+        ensure!(off_l2 + 512 * h.l1_size() == off_data);
+        let table = pack_q((0..h.l1_size()).map(|j| (1 << 63) | (off_l2 + 512 * j)));
         fd.write_all(&table).map_err(io)?;
 
         // Write the L2 tables
         ensure!(fd.stream_position().map_err(io)? == off_l2);
-        let img_file_size = refcount_table_clusters * 64 * 256 * 512;
+        let img_file_size = h.refcount_table_clusters() * 64 * 256 * 512;
         let mut remaining = img_file_size - off_data;
 
         let mut off = off_data;

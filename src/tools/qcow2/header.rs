@@ -60,6 +60,100 @@ fn index_of(name: &str) -> Option<usize> {
     HEADER_FIELDS.iter().position(|f| f.name == name)
 }
 
+/// Python's attribute reads, `h.l1_size` → `h.l1_size()`, in the order of
+/// qcow2_format.py's `fields` (checked by a test against `HEADER_FIELDS`).
+impl QcowHeader {
+    /// `h.magic`.
+    pub fn magic(&self) -> u64 {
+        self.header.values[0]
+    }
+
+    /// `h.version`.
+    pub fn version(&self) -> u64 {
+        self.header.values[1]
+    }
+
+    /// `h.backing_file_offset`.
+    pub fn backing_file_offset(&self) -> u64 {
+        self.header.values[2]
+    }
+
+    /// `h.backing_file_size`.
+    pub fn backing_file_size(&self) -> u64 {
+        self.header.values[3]
+    }
+
+    /// `h.cluster_bits`.
+    pub fn cluster_bits(&self) -> u64 {
+        self.header.values[4]
+    }
+
+    /// `h.size`.
+    pub fn size(&self) -> u64 {
+        self.header.values[5]
+    }
+
+    /// `h.crypt_method`.
+    pub fn crypt_method(&self) -> u64 {
+        self.header.values[6]
+    }
+
+    /// `h.l1_size`.
+    pub fn l1_size(&self) -> u64 {
+        self.header.values[7]
+    }
+
+    /// `h.l1_table_offset`.
+    pub fn l1_table_offset(&self) -> u64 {
+        self.header.values[8]
+    }
+
+    /// `h.refcount_table_offset`.
+    pub fn refcount_table_offset(&self) -> u64 {
+        self.header.values[9]
+    }
+
+    /// `h.refcount_table_clusters`.
+    pub fn refcount_table_clusters(&self) -> u64 {
+        self.header.values[10]
+    }
+
+    /// `h.nb_snapshots`.
+    pub fn nb_snapshots(&self) -> u64 {
+        self.header.values[11]
+    }
+
+    /// `h.snapshot_offset`.
+    pub fn snapshot_offset(&self) -> u64 {
+        self.header.values[12]
+    }
+
+    /// `h.incompatible_features`.
+    pub fn incompatible_features(&self) -> u64 {
+        self.header.values[13]
+    }
+
+    /// `h.compatible_features`.
+    pub fn compatible_features(&self) -> u64 {
+        self.header.values[14]
+    }
+
+    /// `h.autoclear_features`.
+    pub fn autoclear_features(&self) -> u64 {
+        self.header.values[15]
+    }
+
+    /// `h.refcount_order`.
+    pub fn refcount_order(&self) -> u64 {
+        self.header.values[16]
+    }
+
+    /// `h.header_length`.
+    pub fn header_length(&self) -> u64 {
+        self.header.values[17]
+    }
+}
+
 impl QcowHeader {
     /// `QcowHeader(fd)`: read the header (and its extensions and backing
     /// file name) of the qcow2 image open in `file`.
@@ -134,6 +228,37 @@ mod tests {
         let again = QcowHeader::read(&mut file).unwrap();
         assert_eq!(again.get("l1_size").unwrap(), 1 << 20);
         assert_eq!(again.get("refcount_table_offset").unwrap(), 512);
+    }
+
+    #[test]
+    fn getters_follow_the_field_table() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&v3_image()).unwrap();
+        let h = QcowHeader::read(&mut file).unwrap();
+        let getters: [(&str, u64); 18] = [
+            ("magic", h.magic()),
+            ("version", h.version()),
+            ("backing_file_offset", h.backing_file_offset()),
+            ("backing_file_size", h.backing_file_size()),
+            ("cluster_bits", h.cluster_bits()),
+            ("size", h.size()),
+            ("crypt_method", h.crypt_method()),
+            ("l1_size", h.l1_size()),
+            ("l1_table_offset", h.l1_table_offset()),
+            ("refcount_table_offset", h.refcount_table_offset()),
+            ("refcount_table_clusters", h.refcount_table_clusters()),
+            ("nb_snapshots", h.nb_snapshots()),
+            ("snapshot_offset", h.snapshot_offset()),
+            ("incompatible_features", h.incompatible_features()),
+            ("compatible_features", h.compatible_features()),
+            ("autoclear_features", h.autoclear_features()),
+            ("refcount_order", h.refcount_order()),
+            ("header_length", h.header_length()),
+        ];
+        for (i, (name, v)) in getters.iter().enumerate() {
+            assert_eq!(HEADER_FIELDS[i].name, *name);
+            assert_eq!(h.get(name).unwrap(), *v);
+        }
     }
 
     #[test]

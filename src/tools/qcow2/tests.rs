@@ -214,3 +214,25 @@ fn context_method_writes_stdout_into_the_log_verbatim() {
     assert!(t.qcow2_py(&[img.as_str(), "del-header-ext", "0x2"]).unwrap().stdout == "No such header extension\n");
     assert!(t.contents().ends_with("No such header extension\n"));
 }
+
+#[test]
+fn qcow_header_reads_fields_with_version_2_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&dir, &image(2, &[], Some(b"base.img")));
+    let mut fd = std::fs::File::open(&img).unwrap();
+    let h = QcowHeader::read(&mut fd).unwrap();
+    assert_eq!((h.magic(), h.version(), h.cluster_bits()), (0x514649fb, 2, 16));
+    assert_eq!((h.backing_file_size(), h.refcount_order(), h.header_length()), (8, 4, 72));
+    // The position is where qcow2.py leaves it: after the backing file name.
+    use std::io::Seek;
+    assert_eq!(fd.stream_position().unwrap(), h.backing_file_offset() + 8);
+}
+
+#[test]
+fn qcow_header_of_a_short_file_is_python_s_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(&dir, &[0u8; 10]);
+    let mut fd = std::fs::File::open(&img).unwrap();
+    let e = QcowHeader::read(&mut fd).unwrap_err();
+    assert!(e.to_string().starts_with("struct.error: unpack requires a buffer of 104 bytes"), "{e}");
+}
