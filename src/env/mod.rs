@@ -173,10 +173,8 @@ pub struct TestEnv {
     pub test_dir_root: Option<PathBuf>,
     /// `SOCK_DIR` as given; `None` means a temporary directory per test.
     pub sock_dir_root: Option<PathBuf>,
-    /// `TMPDIR` (else `/tmp`): where the temporary directories go when
-    /// `TEST_DIR` / `SOCK_DIR` are unset — the socket directory only while
-    /// `TMPDIR` is short enough for UNIX socket paths (see
-    /// [`TestContext::new`](crate::TestContext::new)).
+    /// `TMPDIR` (else `/tmp`), for scratch when `TEST_DIR` / `SOCK_DIR`
+    /// are unset (see [`TestContext::new`](crate::TestContext::new)).
     pub tmp_dir: PathBuf,
     /// `OUTPUT_DIR`.
     pub output_dir: PathBuf,
