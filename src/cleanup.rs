@@ -208,11 +208,19 @@ fn clean_up_and_die(sig: libc::c_int) -> ! {
     }
 }
 
-/// Remove every registered scratch directory; how many there were.
+/// Remove every registered scratch directory; how many there were. A test
+/// thread may still be writing into one (its processes are dead, it is
+/// not): look again a few times.
 fn remove_registered_scratch() -> usize {
     let dirs: Vec<PathBuf> = scratch().iter().map(|(_, p)| p.clone()).collect();
-    for d in &dirs {
-        let _ = std::fs::remove_dir_all(d);
+    for attempt in 0..4 {
+        for d in &dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        if dirs.iter().all(|d| !d.exists()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20 << attempt));
     }
     dirs.len()
 }

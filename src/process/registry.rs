@@ -77,7 +77,7 @@ impl Tracked {
         let what = match status.map(returncode) {
             Some(rc) if rc < 0 && -rc != sent => format!("was killed by signal {} ({})", -rc, signal_name(-rc)),
             Some(_) => return None,
-            None if self.daemon && sent == 0 => "died without the test stopping it".to_string(),
+            None if self.daemon && sent == 0 => "(a forked daemon) ended without the test stopping it".to_string(),
             None => return None,
         };
         Some(format!("{} {what}: {}", self.label(), self.cmdline))
