@@ -15,7 +15,9 @@
 //!    and `SOCK_DIR`, the probes' `iotests-probe-*`), except those kept by
 //!    `IOTESTS_KEEP_SCRATCH`;
 //! 3. die of the same signal (its default action), so that whoever waits
-//!    for the process sees what happened.
+//!    for the process sees what happened — also when a test that failed
+//!    because its processes were killed makes the harness exit first: an
+//!    `atexit` handler waits for the cleanup and dies of the signal.
 //!
 //! The signal handler itself only writes the signal number into a pipe
 //! (async-signal-safe, no allocation); a thread of its own reads the pipe
@@ -30,7 +32,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::Duration;
 
@@ -45,6 +47,15 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 
 /// The write end of the signal pipe (`-1` before installation).
 static PIPE_WR: AtomicI32 = AtomicI32::new(-1);
+
+/// The signal being handled (0: none), set by the handler itself.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+/// The cleanup for [`PENDING`] is done.
+static DONE: AtomicBool = AtomicBool::new(false);
+
+/// How long an `exit` during the cleanup waits for it.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
 
 /// The scratch directories to remove on a signal.
 static SCRATCH: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
@@ -104,6 +115,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     // SAFETY: only errno access and write(2), both async-signal-safe.
     unsafe {
         let errno = *libc::__errno_location();
+        let _ = PENDING.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
         let fd = PIPE_WR.load(Ordering::Relaxed);
         if fd >= 0 {
             let byte = sig as u8;
@@ -142,6 +154,8 @@ fn install() -> std::io::Result<()> {
     // The write end lives as long as the process.
     PIPE_WR.store(wr.as_raw_fd(), Ordering::Relaxed);
     std::mem::forget(wr);
+    // SAFETY: registering a function without preconditions.
+    unsafe { libc::atexit(at_exit) };
     for sig in CLEANUP_SIGNALS {
         // SAFETY: sigaction with a zeroed struct to read the current action,
         // then an async-signal-safe handler.
@@ -179,6 +193,39 @@ fn cleanup_thread(rd: OwnedFd) {
     }
 }
 
+/// When the process exits while a signal is being handled — the killed
+/// processes made the running test fail, and the harness exits with its
+/// verdict — it waits for the cleanup and dies of the signal instead, so
+/// that whoever waits for it sees what happened (not "exit status 101",
+/// nor a pass).
+extern "C" fn at_exit() {
+    let sig = PENDING.load(Ordering::SeqCst);
+    if sig == 0 {
+        return;
+    }
+    let deadline = std::time::Instant::now() + EXIT_WAIT;
+    while !DONE.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    die_of(sig);
+}
+
+/// Die of `sig` (its default action); if it is blocked on every thread,
+/// exit as a shell would report it.
+fn die_of(sig: libc::c_int) -> ! {
+    // SAFETY: restoring the default action and signalling ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+        std::thread::sleep(Duration::from_millis(200));
+        libc::_exit(128 + sig)
+    }
+}
+
 /// Kill, remove, and die of `sig`.
 fn clean_up_and_die(sig: libc::c_int) -> ! {
     let killed = process::kill_everything(KILL_WAIT);
@@ -194,18 +241,8 @@ fn clean_up_and_die(sig: libc::c_int) -> ! {
         said.push_str(&format!("; removed {removed} scratch director{}", if removed == 1 { "y" } else { "ies" }));
     }
     eprintln!("{said}");
-    // SAFETY: restoring the default action and signalling ourselves; if
-    // the signal is blocked on every thread, exit as a shell would report.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
-        std::thread::sleep(Duration::from_millis(200));
-        libc::_exit(128 + sig)
-    }
+    DONE.store(true, Ordering::SeqCst);
+    die_of(sig)
 }
 
 /// Remove every registered scratch directory; how many there were. A test

@@ -61,10 +61,11 @@ fn child() {
     std::thread::sleep(Duration::from_secs(120));
 }
 
-/// Run the child, send it `sig` once it is ready; its PIDs and status.
-fn signal_child(sig: i32, root: &Path) -> (Vec<(String, i32)>, std::process::ExitStatus) {
+/// Run the child test `name`, send it `sig` once it is ready; its PIDs and
+/// status.
+fn signal_child(name: &str, sig: i32, root: &Path) -> (Vec<(String, i32)>, std::process::ExitStatus) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "nothing_survives_a_signal", "--nocapture", "--test-threads=1"])
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .env("TEST_DIR", root.join("test"))
         .env("SOCK_DIR", root.join("sock"))
@@ -121,7 +122,7 @@ fn nothing_survives_a_signal() {
     }
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL] {
         let root = tempfile::Builder::new().prefix("iot-sig-").tempdir_in("/tmp").unwrap();
-        let (pids, status) = signal_child(sig, root.path());
+        let (pids, status) = signal_child("nothing_survives_a_signal", sig, root.path());
         assert!(pids.iter().any(|(n, _)| n == "qemu-nbd"), "{pids:?}");
         assert_eq!(status.signal(), Some(sig), "signal {sig}: the child ended with {status:?}");
         // The reaper acts once the child is gone: give it a moment.
@@ -138,6 +139,41 @@ fn nothing_survives_a_signal() {
                     .unwrap_or_default();
                 assert!(entries.is_empty(), "signal {sig}: scratch left: {entries:?}");
             }
+        }
+    }
+}
+
+/// The cleanup kills the processes a test waits for, so the test fails and
+/// the harness exits (status 101) — possibly before the cleanup is done.
+/// The process must still die of the signal it got, its cleanup complete.
+#[test]
+fn a_test_failing_because_of_the_cleanup_still_dies_of_the_signal() {
+    if std::env::var_os(CHILD).is_some() {
+        let Some(env) = env() else { return };
+        let t = TestContext::new("signals-waiting-child", env).unwrap();
+        let img = t.file_path("disk");
+        t.qemu_img_create(&args!["-f", "qcow2", &img, "1M"]).unwrap();
+        let mut bg = t.qemu_io_popen(&["-r", "-c", "sleep 60000", &img]).unwrap();
+        println!("READY qemu-io={}", bg.pid());
+        let rc = bg.wait(Duration::from_secs(60)).unwrap();
+        // What the harness does once the test failed: exit, at once.
+        eprintln!("qemu-io ended with {rc}");
+        std::process::exit(101);
+    }
+    if env().is_none() {
+        return;
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let root = tempfile::Builder::new().prefix("iot-sig-").tempdir_in("/tmp").unwrap();
+        let (pids, status) =
+            signal_child("a_test_failing_because_of_the_cleanup_still_dies_of_the_signal", sig, root.path());
+        assert_eq!(status.signal(), Some(sig), "signal {sig}: the child ended with {status:?}");
+        assert!(pids.iter().all(|(_, p)| !alive(*p)), "{pids:?}");
+        for sub in ["test", "sock"] {
+            let entries: Vec<_> = std::fs::read_dir(root.path().join(sub))
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(entries.is_empty(), "signal {sig}: scratch left: {entries:?}");
         }
     }
 }
