@@ -201,9 +201,12 @@ def one_run(args, rng, test, snapshots_before):
             if time.monotonic() - start > args.hang_after:
                 break
             procs = processes()
-            tests = [procs[p] for p in descendants(procs, check.pid)
-                     if p in procs and procs[p].exe() == binary
-                     and b"IOTESTS_LIST=1" not in procs[p].environ()]
+            # The test process: a child of check running the test binary
+            # (not its listing run, nor the binary's own forks — the
+            # spawner's children before exec, the reaper).
+            tests = [p for p in procs.values()
+                     if p.ppid == check.pid and p.exe() == binary
+                     and b"IOTESTS_LIST=1" not in p.environ()]
             if tests:
                 candidates = tests
                 if kind == "child":
