@@ -23,6 +23,22 @@ iotests::iotest! {
     }
 }
 
+// A VM and one QMP command: `debug_mode_traces_qmp` checks what
+// IOTESTS_DEBUG prints on stderr for them.
+iotests::iotest! {
+    name: "harness-selftest-vm", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
+    supported_fmts: ["generic"],
+    fn harness_vm_e2e(t) {
+        let mut vm = t.vm();
+        vm.launch()?;
+        let status = vm.cmd("query-status", None)?;
+        t.log(format!("running: {}", status["running"]));
+        vm.shutdown()?;
+        Ok(())
+    }
+}
+
 // The same, with a short limit: used by `time_limit_from_outside` only.
 iotests::iotest! {
     name: "harness-selftest-hang", groups: [rw],
@@ -72,6 +88,20 @@ iotests::iotest! {
     fn harness_xfail_error_e2e(t) {
         t.log("before");
         Err(Error::exception("the VM died"))
+    }
+}
+
+// Declared as failing here some of the time: its snapshot says "expected";
+// it logs HARNESS_SELFTEST_OUTPUT, "expected" by default.
+iotests::iotest! {
+    name: "harness-selftest-xfail-intermittent", groups: [quick],
+    snapshot_dir: "tests/selftest-snapshots",
+    supported_fmts: ["generic"],
+    xfail: "QEMU fails it now and then (a stand-in for a QEMU race)",
+    xfail_intermittent: true,
+    fn harness_xfail_intermittent_e2e(t) {
+        t.log(std::env::var("HARNESS_SELFTEST_OUTPUT").unwrap_or_else(|_| "expected".into()));
+        Ok(())
     }
 }
 
@@ -198,6 +228,23 @@ fn unittest_e2e_log_is_the_reproducible_summary() {
 }
 
 #[test]
+fn debug_mode_traces_qmp() {
+    if !qemu_installed() {
+        return;
+    }
+    let (ok, stdout, stderr) = run_self("harness_vm_e2e", &[("IOTESTS_DEBUG", "1")]);
+    assert!(ok, "{stdout}\n{stderr}");
+    // What python/qemu logs at DEBUG level under check -d.
+    assert!(stderr.contains("DEBUG:qemu.machine.machine:VM launch command: '"), "{stderr}");
+    assert!(stderr.contains(":Request: query-status {}"), "{stderr}");
+    assert!(stderr.contains(":Response: {\"return\": {"), "{stderr}");
+    // Without it, nothing.
+    let (ok, _, stderr) = run_self("harness_vm_e2e", &[]);
+    assert!(ok);
+    assert!(!stderr.contains("DEBUG:"), "{stderr}");
+}
+
+#[test]
 fn list_mode_describes_without_running() {
     let (ok, stdout, _) = run_self("harness_unittest_e2e", &[("IOTESTS_LIST", "1")]);
     assert!(ok);
@@ -277,6 +324,30 @@ fn declared_xfail_reports_the_expected_failure() {
         let reason = std::fs::read_to_string(out.path().join(format!("{name}.xfail"))).unwrap();
         assert!(!reason.trim().is_empty());
     }
+}
+
+#[test]
+fn declared_intermittent_xfail_passes_when_the_output_matches() {
+    if !qemu_installed() {
+        return;
+    }
+    let name = "harness-selftest-xfail-intermittent";
+    // The output equals the reference: a pass, no .xfail.
+    let out = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_self("harness_xfail_intermittent_e2e", &[("OUTPUT_DIR", out.path().to_str().unwrap())]);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("expected failure"), "{stderr}");
+    assert!(!out.path().join(format!("{name}.xfail")).exists());
+    // It differs this time: the expected failure, with its reason and the diff.
+    let out = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_self(
+        "harness_xfail_intermittent_e2e",
+        &[("OUTPUT_DIR", out.path().to_str().unwrap()), ("HARNESS_SELFTEST_OUTPUT", "actual")],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains(&format!("{name}: expected failure: QEMU fails it now and then")), "{stderr}");
+    assert!(stderr.contains("+actual"), "{stderr}");
+    assert!(out.path().join(format!("{name}.xfail")).exists());
 }
 
 #[test]

@@ -7,11 +7,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The newest `iotests-<hash>` test binary next to this one (cargo builds
-/// every test target before running any).
+/// The newest `iotests-<hash>` binary next to this one that lists the
+/// ported tests (cargo builds every test target before running any; the
+/// library's unit tests have the same file name prefix).
 fn iotests_binary() -> Option<PathBuf> {
     let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    std::fs::read_dir(deps)
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(deps)
         .ok()?
         .flatten()
         .map(|e| e.path())
@@ -21,7 +22,14 @@ fn iotests_binary() -> Option<PathBuf> {
             })
         })
         .filter(|p| p.metadata().is_ok_and(|m| m.is_file()))
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .collect();
+    candidates.sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["--list", "--format", "terse"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == "t209::t209: test"))
+    })
 }
 
 fn run(bin: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {

@@ -10,10 +10,21 @@
 #
 #   tools/setup.sh            install what is missing
 #   tools/setup.sh --check    only report what is missing (exit 1 if any)
+#   tools/setup.sh --ssh      also what the ssh-protocol tests need: QEMU's
+#                             ssh block driver (qemu-block-extra, pinned like
+#                             the emulator) and openssh-server (started by
+#                             tools/test-sshd.sh, not as a service)
 set -euo pipefail
 
 check_only=false
-[ "${1:-}" = "--check" ] && check_only=true
+want_ssh=false
+for arg in "$@"; do
+  case "$arg" in
+    --check) check_only=true ;;
+    --ssh) want_ssh=true ;;
+    *) printf 'setup: unknown option %s\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -22,6 +33,18 @@ tool_version() { # qemu-img version 10.0.2 (Debian ...) -> 10.0.2
   "$1" --version 2>/dev/null | sed -n 's/^.* version \([0-9][0-9.]*\).*/\1/p' | head -n1
 }
 
+# openssh-server from the machine's release suite, apart from QEMU's pinned
+# packages; Debian's policy-rc.d (or none of its init) keeps the service down.
+if $want_ssh && [ ! -x /usr/sbin/sshd ]; then
+  if $check_only; then
+    say "missing: openssh-server"
+    exit 1
+  fi
+  say "installing openssh-server"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+fi
+
 missing=()
 command -v qemu-img >/dev/null || missing+=(qemu-utils)
 command -v qemu-io >/dev/null || missing+=(qemu-utils)
@@ -29,6 +52,10 @@ command -v qemu-nbd >/dev/null || missing+=(qemu-utils)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-utils)
 # Upstream's sample images are bzip2-compressed (unarchive_sample_image).
 command -v bzip2 >/dev/null || missing+=(bzip2)
+# The ssh driver is a module of qemu-block-extra.
+if $want_ssh && ! dpkg-query -W -f='${Status}' qemu-block-extra 2>/dev/null | grep -q 'install ok installed'; then
+  missing+=(qemu-block-extra)
+fi
 
 img_ver=$(tool_version qemu-img || true)
 sys_ver=$(tool_version qemu-system-x86_64 || true)

@@ -100,7 +100,8 @@ pub use verify::{
 /// (seconds), `activate_logging` (bool), `before_main` (unittest-style: a
 /// `fn(&TestContext) -> Result<()>` such as `|t| t.verify_quorum()`, the
 /// module's code before `iotests.main()`), `xfail` (a reason: see
-/// [`TestSpec::xfail`]), `xfail_fmts` (the formats `xfail` is limited to).
+/// [`TestSpec::xfail`]), `xfail_fmts` (the formats `xfail` is limited to),
+/// `xfail_intermittent` (bool: see [`TestSpec::xfail_intermittent`]).
 /// `name` comes first, `groups` may
 /// follow as bare words, and the declaration ends with
 ///

@@ -41,6 +41,11 @@ impl Args {
         }
     }
 
+    /// The arguments as sent: `{}` for none.
+    pub fn to_value(&self) -> Value {
+        self.clone().or_empty()
+    }
+
     /// The arguments as python's `execute` sends them: always an object.
     fn or_empty(self) -> Value {
         match self.0 {
@@ -243,7 +248,7 @@ impl QmpClient {
 
     /// Sets the time limit for a command's response and for
     /// [`Wait::Forever`](super::Wait::Forever) (default:
-    /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), 60 s).
+    /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), 300 s).
     ///
     /// ```
     /// # use std::time::Duration;

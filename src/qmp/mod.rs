@@ -67,5 +67,12 @@ pub use queue::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_EVENTS};
 pub use wire::DEFAULT_MAX_MESSAGE;
 
 /// The default time limit for a command's response and for
-/// [`Wait::Forever`]: python's default `events_wait` timeout.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// [`Wait::Forever`], where python waits without limit.
+///
+/// It is as long as a tool run may take
+/// ([`DEFAULT_TOOL_TIMEOUT`](crate::process::DEFAULT_TOOL_TIMEOUT)): some
+/// commands are whole operations (`human-monitor-command` running a
+/// `qemu-io read` over a qcow v1 image takes minutes on a loaded machine).
+/// A hung QEMU is usually caught first by the test's own time limit, which
+/// kills it and so ends the wait with an error.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);

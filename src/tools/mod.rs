@@ -2,9 +2,9 @@
 //! `qemu_nbd*`, `QemuStorageDaemon`, `create_image`, `Timeout` and friends.
 //! Also the helpers upstream tests use besides iotests.py: QEMU's qcow2.py
 //! ([`qcow2`], [`TestContext::qcow2_py`]), QEMU's fat16.py ([`fat16`]),
-//! Python's `tarfile` for OVA files
-//! ([`TarWriter`], [`tar_members`]) and a plain `subprocess.run(cmd)`
-//! ([`TestContext::subprocess_run`]).
+//! Python's `tarfile` for OVA files ([`TarWriter`], [`tar_members`]), a plain
+//! `subprocess.run(cmd)` ([`TestContext::subprocess_run`]) and libnbd's Python
+//! binding for talking NBD directly ([`Nbd`], in [`nbd_client`]).
 //!
 //! Each function of iotests.py that runs a tool is a method of
 //! [`TestContext`] with the Python name, taking the arguments as a slice of
@@ -55,6 +55,7 @@ mod img;
 mod interactive;
 mod io;
 mod nbd;
+pub mod nbd_client;
 mod pipe;
 pub mod qcow2;
 mod qsd;
@@ -71,6 +72,7 @@ pub use interactive::QemuIoInteractive;
 pub use io::qemu_io_wrap_args;
 pub use nbd::NBD_STARTUP_TIMEOUT;
 pub use nbd::NbdServer;
+pub use nbd_client::{NBD_CLIENT_TIMEOUT, Nbd};
 pub use qcow2::{QCOW2_PY_ARGV0, Qcow2PyOutput, QcowHeader, qcow2_py};
 pub use qsd::QSD_TIMEOUT;
 pub use qsd::{QemuStorageDaemon, QsdOptions};

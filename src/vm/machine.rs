@@ -205,6 +205,10 @@ impl Vm {
         }
         full.extend(self.args.iter().cloned());
         self.full_args = full;
+        if self.env.debug {
+            // What python/qemu logs at DEBUG level (check -d).
+            eprintln!("DEBUG:qemu.machine.machine:VM launch command: '{}'", self.full_args.join(" "));
+        }
 
         let mut inherit: Vec<RawFd> = qtest_fd.into_iter().collect();
         inherit.extend(mon_fd);

@@ -20,6 +20,25 @@ const PEER_END_WAIT: Duration = Duration::from_secs(1);
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Vm {
+    /// Under `IOTESTS_DEBUG` (check -d), QMP traffic on stderr, as
+    /// python/qemu logs it at DEBUG level.
+    fn debug_qmp(&self, what: &str, cmd: &str, args: &Args) {
+        if self.env.debug {
+            let args = args.to_value();
+            eprintln!(
+                "DEBUG:qemu.qmp.qmp_client.{}:{what}: {cmd} {}",
+                self.name,
+                crate::json::dumps(&args, false, None)
+            );
+        }
+    }
+
+    fn debug_reply(&self, reply: &Value) {
+        if self.env.debug {
+            eprintln!("DEBUG:qemu.qmp.qmp_client.{}:Response: {}", self.name, crate::json::dumps(reply, false, None));
+        }
+    }
+
     /// The QMP connection, for what the VM does not wrap.
     pub fn qmp_client(&mut self) -> Result<&mut QmpClient> {
         Ok(self.state.running().and_then(|r| r.qmp.as_mut()).ok_or(VmError::NoQmp)?)
@@ -56,7 +75,10 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
+        let args = args.into();
+        self.debug_qmp("Request", cmd, &args);
         let ret = self.with_qmp(|q| q.qmp(cmd, args))?;
+        self.debug_reply(&ret);
         if cmd == "quit" && ret.get("error").is_none() && ret.get("return").is_some() {
             self.note_quit();
         }
@@ -67,7 +89,16 @@ impl Vm {
     /// return value; an error response is
     /// [`QmpError::Command`].
     pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
-        let ret = self.with_qmp(|q| q.cmd(cmd, args))?;
+        let args = args.into();
+        self.debug_qmp("Request", cmd, &args);
+        let ret = self.with_qmp(|q| q.cmd(cmd, args));
+        if self.env.debug {
+            match &ret {
+                Ok(v) => self.debug_reply(&serde_json::json!({ "return": v })),
+                Err(e) => eprintln!("DEBUG:qemu.qmp.qmp_client.{}:Response: {e}", self.name),
+            }
+        }
+        let ret = ret?;
         if cmd == "quit" {
             self.note_quit();
         }

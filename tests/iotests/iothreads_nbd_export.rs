@@ -7,6 +7,13 @@ iotests::iotest! {
     name: "iothreads-nbd-export", groups: [rw, quick],
     supported_fmts: ["qcow2"],
     supported_platforms: ["linux"],
+    xfail: "QEMU under this machine's (nested) KVM, which the test's `-accel kvm` selects: in some runs the guest \
+            firmware (SeaBIOS) hits `KVM internal error. Suberror: 1` (emulation failure) during the ten \
+            system_resets, QEMU stops the VM (STOP event, runstate internal-error) and the next reset leaves it \
+            in prelaunch, so query-status answers `running: false, status: prelaunch` (QEMU's log shows the KVM \
+            error). With `-accel tcg` it never happened (12 of 12 runs); upstream's check fails the same way here \
+            (4 of 8 runs)",
+    xfail_intermittent: true,
     fn iothreads_nbd_export(t) {
         let path = t.scoped_file_paths(["disk1.img"]);
         let path = &path[0];

@@ -12,12 +12,12 @@ fn top_img() -> String {
     os::path::join(test_dir(), "top.img")
 }
 
+/// `class TcgVM(iotests.VM)`, as a constructor:
 /// Variant of iotests.VM that uses -accel tcg.  Simply using
 /// iotests.VM.add_args('-accel', 'tcg') is not sufficient, because that will
 /// put -accel qtest before -accel tcg, and -accel arguments are prioritized in
 /// the order they appear.
-#[allow(non_snake_case)]
-fn TcgVM(t: &Case) -> Vm {
+fn tcg_vm(t: &Case) -> Vm {
     let mut vm = t.vm();
     // Put -accel tcg first so it takes precedence
     vm.prepend_base_args(["-accel", "tcg"]);
@@ -67,7 +67,7 @@ impl TestStreamWithThrottle {
 
         // Issue 1215 is not reproducible in qtest mode, which is why we need to
         // create an -accel tcg VM
-        self.vm = TcgVM(t);
+        self.vm = tcg_vm(t);
         self.vm.add_object("iothread,id=iothr0");
         self.vm.add_object("throttle-group,id=thrgr-unlimited");
         self.vm.add_object("throttle-group,id=thrgr-limited,x-iops-total=10000,x-bps-total=104857600");
@@ -110,5 +110,12 @@ iotests::iotest! {
     supported_fmts: ["qcow", "qcow2", "qed"],
     supported_protocols: ["file"],
     required_fmts: ["throttle"],
+    xfail: "in the qcow cell QEMU 10.0.2 streams this 256 MiB image far slower than run_job's 60 s event wait allows: \
+            the qcow (v1) driver allocates 4 KiB clusters and flushes after each L2 update (strace of qemu-io \
+            `write 0 4M` on a qcow image: 1029 fdatasync for 1024 clusters), so here the stream job ran at \
+            0.5 MiB/s on disk (16 MiB in 30 s) and 1.3-1.8 MiB/s on tmpfs, and qemu-io's write of the same \
+            image took 137 s; the job is still `running` when the wait expires (TimeoutError). Upstream's \
+            harness fails the same way here (127.7 s, 138 s; 67 s with TEST_DIR on tmpfs); qcow2 and qed pass",
+    xfail_fmts: ["qcow"],
     fn stream_under_throttle: unittest { TestStreamWithThrottle }
 }
