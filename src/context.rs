@@ -5,7 +5,8 @@
 //! Here a [`TestContext`] owns all of it, so the tests of one test binary can
 //! run as parallel threads: each has its own scratch and socket directories,
 //! its own log buffer and its own set of child processes, all cleaned up when
-//! the context is dropped — also when the test panics.
+//! the context is dropped — also when the test panics, and when the test
+//! process is stopped by SIGTERM, SIGINT or SIGHUP (see [`crate::cleanup`]).
 //!
 //! Scratch file names are `<dir>/<pid>-<name>` exactly as iotests makes them,
 //! so after [`filters::testfiles`](crate::filters) they render as
@@ -20,6 +21,11 @@ use crate::error::{Error, Result};
 use crate::filters::Scope;
 use crate::log::{Log, LogOpts, Msg};
 use crate::process::ProcessRegistry;
+
+/// The longest `TMPDIR` that holds a test's temporary socket directory:
+/// `<TMPDIR>/iot-sock-XXXXXX/<pid>-<name>` must leave room for socket
+/// names of about 40 bytes within the 107 a UNIX socket path may have.
+pub const MAX_SOCK_ROOT_LEN: usize = 40;
 
 /// A test's environment view, scratch space, log and processes.
 ///
@@ -42,29 +48,38 @@ pub struct TestContext {
     log: Log,
     processes: Arc<ProcessRegistry>,
     files: Mutex<Vec<String>>,
+    /// The scratch directories, for removal on a signal (after `scratch`:
+    /// dropped once the directories are gone).
+    _on_signal: Vec<crate::cleanup::Registered>,
 }
 
 impl TestContext {
     /// Create the context of test `name`: scratch and socket directories
-    /// (under `TEST_DIR` / `SOCK_DIR` when set, else temporary), an empty
-    /// log, no processes.
+    /// (under `TEST_DIR` / `SOCK_DIR` when set, else temporary ones in
+    /// `TMPDIR`), an empty log, no processes.
+    ///
+    /// A UNIX socket path holds at most 107 bytes, so the temporary socket
+    /// directory goes to `/tmp` instead when `TMPDIR` is longer than
+    /// [`MAX_SOCK_ROOT_LEN`].
     pub fn new(name: &str, env: TestEnv) -> Result<TestContext> {
         let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-        let mk = |root: Option<&Path>, prefix: &str| {
-            let mut b = tempfile::Builder::new();
-            b.prefix(prefix);
-            let dir = match root {
-                Some(r) => {
-                    std::fs::create_dir_all(r).map_err(|e| Error::io(format!("creating {}", r.display()), e))?;
-                    b.tempdir_in(r)
-                }
-                // Socket paths are limited to 108 bytes: keep the root short.
-                None => b.tempdir_in("/tmp"),
-            };
-            dir.map_err(|e| Error::io(format!("creating a scratch directory for {name}"), e))
+        let mk = |root: &Path, prefix: &str| {
+            std::fs::create_dir_all(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(root)
+                .map_err(|e| Error::io(format!("creating a scratch directory for {name} in {}", root.display()), e))
         };
-        let test_dir = mk(env.test_dir_root.as_deref(), &format!("iotests-{safe}-"))?;
-        let sock_dir = mk(env.sock_dir_root.as_deref(), "iot-sock-")?;
+        crate::cleanup::install_signal_cleanup();
+        let tmp = env.tmp_dir.as_path();
+        let sock_tmp = if tmp.as_os_str().len() <= MAX_SOCK_ROOT_LEN { tmp } else { Path::new("/tmp") };
+        let test_dir = mk(env.test_dir_root.as_deref().unwrap_or(tmp), &format!("iotests-{safe}-"))?;
+        let sock_dir = mk(env.sock_dir_root.as_deref().unwrap_or(sock_tmp), "iot-sock-")?;
+        let on_signal = if env.keep_scratch {
+            Vec::new()
+        } else {
+            [&test_dir, &sock_dir].map(|d| crate::cleanup::register_scratch(d.path())).into()
+        };
         let path_str = |d: &tempfile::TempDir| d.path().to_string_lossy().into_owned();
         let scope = Scope {
             test_dir: path_str(&test_dir),
@@ -81,6 +96,7 @@ impl TestContext {
             scratch: vec![test_dir, sock_dir],
             processes: Arc::new(ProcessRegistry::default()),
             files: Mutex::new(Vec::new()),
+            _on_signal: on_signal,
         })
     }
 

@@ -71,6 +71,7 @@
 // Lets the procedural macros name `::iotests` inside the crate too.
 extern crate self as iotests;
 
+pub mod cleanup;
 pub mod context;
 pub mod env;
 pub mod error;

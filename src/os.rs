@@ -263,9 +263,17 @@ pub mod path {
 }
 
 /// `time.sleep(seconds)`, for ports that wait as their original does.
+/// Zero, negative and NaN do not sleep; a length too large for a
+/// `Duration` (or infinite) sleeps "forever" — until the test's time
+/// limit — rather than panic.
+///
+/// ```
+/// iotests::os::sleep(0.001);
+/// iotests::os::sleep(-1.0);
+/// ```
 pub fn sleep(seconds: f64) {
-    if seconds > 0.0 && seconds.is_finite() {
-        std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+    if seconds > 0.0 {
+        std::thread::sleep(std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX));
     }
 }
 

@@ -265,8 +265,10 @@ macro_rules! assert_log_snapshot {
         let env: ::std::option::Option<&$crate::env::TestEnv> = $env;
         let dir = $crate::snapshot::snapshots_in(::std::env!("CARGO_MANIFEST_DIR"), $rel);
         let (dir, snapshot) = $crate::snapshot::__prepare_assertion_in(dir, name, log, env);
-        $crate::snapshot::settings(&dir).bind(|| {
-            $crate::__insta::assert_snapshot!(snapshot.as_str(), log);
+        $crate::snapshot::__explain_failure(&dir, &snapshot, || {
+            $crate::snapshot::settings(&dir).bind(|| {
+                $crate::__insta::assert_snapshot!(snapshot.as_str(), log);
+            });
         });
     }};
     (@cell $name:expr, $log:expr, $env:expr) => {{
@@ -274,10 +276,33 @@ macro_rules! assert_log_snapshot {
         let log: &str = &$log;
         let env: ::std::option::Option<&$crate::env::TestEnv> = $env;
         let (dir, snapshot) = $crate::snapshot::__prepare_assertion(::std::env!("CARGO_MANIFEST_DIR"), name, log, env);
-        $crate::snapshot::settings(&dir).bind(|| {
-            $crate::__insta::assert_snapshot!(snapshot.as_str(), log);
+        $crate::snapshot::__explain_failure(&dir, &snapshot, || {
+            $crate::snapshot::settings(&dir).bind(|| {
+                $crate::__insta::assert_snapshot!(snapshot.as_str(), log);
+            });
         });
     }};
+}
+
+#[doc(hidden)]
+/// Run insta's assertion; when it fails only because it could not save the
+/// new output as `<snapshot>.snap.new` (a read-only snapshot directory, as
+/// CI images have), say so instead of insta's bare I/O error. A snapshot
+/// that matches passes on a read-only directory: nothing is written then.
+pub fn __explain_failure(dir: &Path, snapshot: &str, assert: impl FnOnce()) {
+    let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(assert)) else { return };
+    let msg = crate::unittest::panic_message(&*payload);
+    let unwritable = ["ReadOnlyFilesystem", "PermissionDenied", "Read-only file system", "Permission denied"];
+    if msg.contains(".snap.new") && unwritable.iter().any(|u| msg.contains(u)) {
+        panic!(
+            "snapshot {snapshot}: the output differs from {}/{snapshot}.snap (diff above), and it could not be \
+             saved as {snapshot}.snap.new because {} is not writable ({msg}); set CI=true or INSTA_UPDATE=no \
+             to compare without saving",
+            dir.display(),
+            dir.display()
+        );
+    }
+    std::panic::resume_unwind(payload)
 }
 
 /// For a test declared `xfail`: how its log differs from the reference

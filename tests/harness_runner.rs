@@ -201,6 +201,9 @@ fn time_limit_never_blocks_on_a_stuck_body() {
     .unwrap();
     assert!(matches!(r, harness::Finished::TimedOut { .. }), "{r:?}");
     assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    // The body keeps the context alive on its thread: the scratch is
+    // removed at the deadline all the same.
+    assert!(!Path::new(t.test_dir()).exists() && !Path::new(t.sock_dir()).exists());
 }
 
 #[test]

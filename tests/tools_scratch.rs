@@ -129,3 +129,33 @@ fn unarchive_sample_image_from_sample_img_dir() {
     t.unarchive_sample_image("sample", &disk).unwrap();
     assert!(std::fs::read(&disk).unwrap() == data);
 }
+
+/// Without `TEST_DIR` / `SOCK_DIR`, scratch goes to `TMPDIR` — the socket
+/// directory too, unless `TMPDIR` is too long for UNIX socket paths; then
+/// it falls back to `/tmp`.
+#[test]
+fn scratch_honours_tmpdir() {
+    let env_with_tmpdir = |tmpdir: &std::path::Path| {
+        let mut vars: Vars = std::env::vars().collect();
+        vars.remove("TEST_DIR");
+        vars.remove("SOCK_DIR");
+        vars.insert("TMPDIR".into(), tmpdir.to_string_lossy().into_owned());
+        TestEnv::from_vars(&vars, "raw")
+    };
+    let short = tempfile::Builder::new().prefix("iot-tmp-").tempdir_in("/tmp").unwrap();
+    let t = TestContext::new("scratch-tmpdir", env_with_tmpdir(short.path())).unwrap();
+    assert!(t.test_dir().starts_with(&*short.path().to_string_lossy()), "{}", t.test_dir());
+    assert!(t.sock_dir().starts_with(&*short.path().to_string_lossy()), "{}", t.sock_dir());
+    let (test_dir, sock_dir) = (t.test_dir().to_string(), t.sock_dir().to_string());
+    drop(t);
+    assert!(!std::path::Path::new(&test_dir).exists() && !std::path::Path::new(&sock_dir).exists());
+
+    let long = short.path().join("a-directory-name-long-enough-to-overflow-socket-paths");
+    let t = TestContext::new("scratch-tmpdir-long", env_with_tmpdir(&long)).unwrap();
+    assert!(t.test_dir().starts_with(&*long.to_string_lossy()), "{}", t.test_dir());
+    assert!(t.sock_dir().starts_with("/tmp/iot-sock-"), "{}", t.sock_dir());
+    // A socket path there has room for a long name.
+    let sock = t.sock_path("qemu-storage-daemon-export.sock");
+    assert!(sock.len() < 108, "{sock}");
+    std::os::unix::net::UnixListener::bind(&sock).unwrap();
+}

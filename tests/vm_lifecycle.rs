@@ -380,3 +380,57 @@ fn no_leak_when_test_process_is_killed() {
     child.kill().unwrap();
     assert!(wait_gone(pid, Duration::from_secs(5)), "QEMU {pid} outlived the SIGKILLed test process");
 }
+
+/// The death signal of QEMU is bound to the thread that forks it: a VM
+/// launched in a scoped thread and used after the join must still run
+/// (every child is forked by the toolkit's process-wide spawner thread).
+#[test]
+fn vm_launched_in_a_scoped_thread_survives_the_thread() {
+    let Some(t) = ctx("vm-scoped-thread") else { return };
+    let mut vm = t.vm();
+    std::thread::scope(|s| s.spawn(|| vm.launch().unwrap()).join().unwrap());
+    // A background tool started on a short-lived thread, too.
+    let mut sleeper = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("60");
+            iotests::process::spawn("sleep", cmd, t.processes()).unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    // Give a death signal time to arrive, were there one.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(vm.is_running(), "QEMU died with the thread that launched it: {:?}", vm.exitcode());
+    assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
+    assert!(sleeper.try_wait().unwrap().is_none(), "sleep died with the thread that started it");
+    vm.shutdown().unwrap();
+    assert_eq!(iotests::process::returncode(sleeper.kill().unwrap()), -9);
+}
+
+/// The VM's state is one thing at a time: a relaunch that fails before
+/// QEMU starts reports no exit code and no output — not those of the run
+/// before it — and leaves a VM that can be launched again.
+#[test]
+fn a_launch_that_never_started_shows_nothing_of_the_run_before() {
+    let Some(t) = ctx("vm-relaunch") else { return };
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    assert_eq!((vm.exitcode(), vm.get_log()), (None, None));
+    vm.shutdown().unwrap();
+    assert_eq!(vm.exitcode(), Some(0));
+    assert!(vm.get_log().is_some());
+    // The next launch cannot even create its log directory.
+    std::fs::remove_dir_all(t.test_dir()).unwrap();
+    match vm.launch().unwrap_err() {
+        Error::Vm(VmError::LaunchFailure { exitcode, output, .. }) => assert_eq!((exitcode, output), (None, None)),
+        e => panic!("unexpected {e}"),
+    }
+    assert!(!vm.is_running());
+    assert_eq!((vm.exitcode(), vm.get_pid(), vm.get_log()), (None, None, None));
+    assert!(matches!(vm.qmp("query-status", ()), Err(Error::Vm(VmError::NoQmp))));
+    std::fs::create_dir_all(t.test_dir()).unwrap();
+    vm.launch().unwrap();
+    assert_eq!(vm.cmd("query-status", ()).unwrap()["status"], "running");
+    vm.shutdown().unwrap();
+}

@@ -173,6 +173,9 @@ pub struct TestEnv {
     pub test_dir_root: Option<PathBuf>,
     /// `SOCK_DIR` as given; `None` means a temporary directory per test.
     pub sock_dir_root: Option<PathBuf>,
+    /// `TMPDIR` (else `/tmp`), for scratch when `TEST_DIR` / `SOCK_DIR`
+    /// are unset (see [`TestContext::new`](crate::TestContext::new)).
+    pub tmp_dir: PathBuf,
     /// `OUTPUT_DIR`.
     pub output_dir: PathBuf,
     /// `SAMPLE_IMG_DIR`.
@@ -344,6 +347,7 @@ impl TestEnv {
             default_machine: get("QEMU_DEFAULT_MACHINE").map(OnceLock::from).unwrap_or_default(),
             test_dir_root: get("TEST_DIR").map(PathBuf::from),
             sock_dir_root: get("SOCK_DIR").map(PathBuf::from),
+            tmp_dir: get("TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp")),
             output_dir: get("OUTPUT_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/iotests")),
             sample_img_dir: get("SAMPLE_IMG_DIR")
                 .map(PathBuf::from)

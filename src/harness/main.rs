@@ -78,6 +78,7 @@ thread_local! {
 /// The harness's `main`: run the registered tests with libtest's command
 /// line, or list them under `IOTESTS_LIST=1`.
 pub fn main() -> ! {
+    crate::cleanup::install_signal_cleanup();
     let tests = declared();
     if std::env::var(LIST_VAR).is_ok_and(|v| v == "1") {
         for d in &tests {
@@ -172,7 +173,7 @@ pub fn conclude_xfail(
     manifest_dir: &str,
 ) -> RunEnd {
     let what = match outcome {
-        Ok(super::Outcome::Passed { log, env }) => {
+        Ok(super::Outcome::Passed { log, env, .. }) => {
             match crate::snapshot::differs_from_reference(manifest_dir, spec.snapshot_dir, spec.name, &log, &env) {
                 Some(diff) => (diff, *env),
                 None if spec.xfail_intermittent => return RunEnd::Passed,

@@ -79,7 +79,10 @@ pub use probes::{
     supports_qcow2_zstd_compression, supports_quorum, unsupported_formats, verify_qcow2_zstd_compression,
     verify_quorum, verify_virtio_blk, verify_virtio_scsi_pci_or_ccw, verify_working_luks,
 };
-pub use run::{Failure, FailureKind, Outcome, run_declared_script, run_declared_unittest, run_script, run_unittest};
+pub use run::{
+    Failure, FailureKind, Outcome, assert_with_deaths, run_declared_script, run_declared_unittest, run_script,
+    run_unittest,
+};
 pub use timeout::{DEFAULT_TIMEOUT, Finished, TIMEOUT_VAR, resolve_timeout, run_with_timeout};
 pub use verify::{
     verify_aio_mode, verify_cache_mode, verify_formats, verify_image_format, verify_imgopts, verify_platform,
@@ -171,8 +174,10 @@ macro_rules! iotest {
                     return $crate::harness::conclude_xfail(&SPEC, reason, outcome, ::std::env!("CARGO_MANIFEST_DIR"));
                 }
                 match outcome {
-                    ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env }) => {
-                        $crate::assert_log_snapshot!(in SPEC.snapshot_dir; SPEC.name, log, ::std::option::Option::Some(&*env));
+                    ::std::result::Result::Ok($crate::harness::Outcome::Passed { log, env, deaths }) => {
+                        $crate::harness::assert_with_deaths(&deaths, || {
+                            $crate::assert_log_snapshot!(in SPEC.snapshot_dir; SPEC.name, log, ::std::option::Option::Some(&*env));
+                        });
                         $crate::harness::RunEnd::Passed
                     }
                     ::std::result::Result::Ok($crate::harness::Outcome::NotRun { reason }) => {

@@ -147,9 +147,10 @@ pub fn verify_quorum(env: &TestEnv) -> Result<()> {
 }
 
 /// A scratch directory for probes that create an image: not a test's own,
-/// since the answer is shared by all tests.
-fn probe_dir() -> Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix("iotests-probe-").tempdir().map_err(|e| Error::io("creating a probe directory", e))
+/// since the answer is shared by all tests. Removed also on SIGTERM,
+/// SIGINT or SIGHUP (see [`crate::cleanup`]).
+fn probe_dir() -> Result<crate::cleanup::ScratchDir> {
+    crate::cleanup::ScratchDir::new("iotests-probe-")
 }
 
 /// iotests' `has_working_luks()`: whether qemu-img can create a LUKS image,

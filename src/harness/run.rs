@@ -34,6 +34,10 @@ pub enum Outcome {
         log: String,
         /// The environment it ran in (which picks the snapshot variant).
         env: Box<TestEnv>,
+        /// Processes that died in a way the test did not ask for (see
+        /// [`ProcessRegistry::deaths`](crate::process::ProcessRegistry::deaths)):
+        /// shown should the log not match its snapshot.
+        deaths: Vec<String>,
     },
     /// It is not run in this environment; `.notrun` has been written.
     NotRun {
@@ -74,6 +78,19 @@ pub struct Failure {
     /// Its last log lines (for [`FailureKind::Cases`], the whole log:
     /// progress line, case output and summary).
     pub log: String,
+    /// Processes that died in a way the test did not ask for — killed by a
+    /// signal it did not send, a daemon gone by itself — as
+    /// [`ProcessRegistry::deaths`](crate::process::ProcessRegistry::deaths)
+    /// says: often the cause of what failed next.
+    pub deaths: Vec<String>,
+}
+
+/// The report section on processes that died unexpectedly ("" for none).
+pub(crate) fn deaths_section(deaths: &[String]) -> String {
+    if deaths.is_empty() {
+        return String::new();
+    }
+    format!("\n--- processes that died during the test ---\n{}", deaths.join("\n"))
 }
 
 impl std::fmt::Display for Failure {
@@ -93,16 +110,25 @@ impl std::fmt::Display for Failure {
             FailureKind::Cases(result) => {
                 let (n_f, n_e) = (result.failures.len(), result.errors.len());
                 writeln!(f, "{name}: {n_f} failure(s), {n_e} error(s) in {} case(s)", result.tests_run)?;
-                return write!(f, "{}--- log ---\n{}", result.error_blocks(), self.log);
+                write!(f, "{}", result.error_blocks())?;
+                if !self.deaths.is_empty() {
+                    writeln!(f, "{}", deaths_section(&self.deaths).trim_start())?;
+                }
+                return write!(f, "--- log ---\n{}", self.log);
             }
         }
-        write!(f, "\n--- last log lines ---\n{}", self.log)
+        write!(f, "{}\n--- last log lines ---\n{}", deaths_section(&self.deaths), self.log)
     }
 }
 
 impl Failure {
     fn new(name: &str, kind: FailureKind, log: String) -> Failure {
-        Failure { name: name.to_string(), kind: Box::new(kind), log }
+        Failure { name: name.to_string(), kind: Box::new(kind), log, deaths: Vec::new() }
+    }
+
+    /// A failure of a test that ran in `ctx`: with the deaths it saw.
+    fn of(ctx: &TestContext, name: &str, kind: FailureKind, log: String) -> Failure {
+        Failure { deaths: ctx.processes().deaths(), ..Failure::new(name, kind, log) }
     }
 
     /// Fail the calling Rust test with the report: what went wrong (for a
@@ -134,7 +160,7 @@ where
         Prepared::Ran(ctx, finished) => (ctx, finished),
     };
     match finished {
-        Finished::Returned(Ok(())) => Ok(Outcome::Passed { log: ctx.contents(), env: Box::new(ctx.env().clone()) }),
+        Finished::Returned(Ok(())) => Ok(passed(&ctx)),
         Finished::Returned(Err(e)) => conclude_error(spec, &ctx, e),
         other => Err(abnormal(spec, &ctx, other)),
     }
@@ -169,9 +195,9 @@ where
                 return not_run(spec, ctx.env(), reason);
             }
             if result.was_successful() {
-                Ok(Outcome::Passed { log: ctx.contents(), env: Box::new(ctx.env().clone()) })
+                Ok(passed(&ctx))
             } else {
-                Err(Failure::new(spec.name, FailureKind::Cases(result), ctx.contents()))
+                Err(Failure::of(&ctx, spec.name, FailureKind::Cases(result), ctx.contents()))
             }
         }
         Finished::Returned(Err(e)) => conclude_error(spec, &ctx, e),
@@ -212,7 +238,7 @@ fn not_run(spec: &TestSpec, env: &TestEnv, reason: String) -> Result<Outcome, Fa
 fn conclude_error(spec: &TestSpec, ctx: &TestContext, e: Error) -> Result<Outcome, Failure> {
     match not_run_reason(&e) {
         Some(reason) => not_run(spec, ctx.env(), reason),
-        None => Err(Failure::new(spec.name, FailureKind::Error(e), ctx.logger().tail(TAIL_LINES))),
+        None => Err(Failure::of(ctx, spec.name, FailureKind::Error(e), ctx.logger().tail(TAIL_LINES))),
     }
 }
 
@@ -223,7 +249,23 @@ fn abnormal<T>(spec: &TestSpec, ctx: &TestContext, finished: Finished<T>) -> Fai
         // Handled by the callers; kept total so nothing can panic here.
         Finished::Returned(_) => FailureKind::Error(Error::Unexpected("unexpected result".into())),
     };
-    Failure::new(spec.name, kind, ctx.logger().tail(TAIL_LINES))
+    Failure::of(ctx, spec.name, kind, ctx.logger().tail(TAIL_LINES))
+}
+
+fn passed(ctx: &TestContext) -> Outcome {
+    Outcome::Passed { log: ctx.contents(), env: Box::new(ctx.env().clone()), deaths: ctx.processes().deaths() }
+}
+
+/// Run the snapshot assertion `assert`; should it fail, its message is
+/// followed by the processes that died unexpectedly during the test.
+#[doc(hidden)]
+pub fn assert_with_deaths(deaths: &[String], assert: impl FnOnce()) {
+    if deaths.is_empty() {
+        return assert();
+    }
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(assert)) {
+        panic!("{}{}", crate::unittest::panic_message(&*payload), deaths_section(deaths));
+    }
 }
 
 /// What the generated `#[test]` does before running: list mode and group

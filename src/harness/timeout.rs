@@ -206,8 +206,8 @@ where
                 }) as Box<dyn Any + Send>
             });
             drop(current);
-            // Drop the context's last references on this thread, before
-            // reporting: its processes were forked here.
+            // Drop this thread's reference before reporting, so that the
+            // context is released as soon as the caller lets go of it.
             drop(thread_ctx);
             let _ = tx.send(r);
         })

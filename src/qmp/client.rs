@@ -1,6 +1,5 @@
 //! [`QmpClient`]: connection set-up, negotiation and commands.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -11,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::DEFAULT_TIMEOUT;
 use super::error::{QmpError, value_snippet};
+use super::queue::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_EVENTS, Queue};
 use super::wire::{Budget, Deadline, Wire};
 
 /// The arguments of a command: anything that converts into a JSON object,
@@ -100,12 +100,19 @@ impl From<Option<Map<String, Value>>> for Args {
 /// *incoming* queue (python's `QMPClient.events`: events read off the socket
 /// and not yet pulled) and the *cache* (`QEMUMachine._events`: events that
 /// [`events_wait`](QmpClient::events_wait) pulled but did not want).
+///
+/// Nothing waits past its deadline, also while the peer keeps sending, and
+/// the queues are bounded ([`set_max_queued_events`](QmpClient::set_max_queued_events)):
+/// a peer that floods the connection with events makes the call that
+/// would queue too many fail with [`QmpError::Flooded`].
 #[derive(Debug)]
 pub struct QmpClient {
     pub(super) wire: Wire,
     greeting: Option<Value>,
-    pub(super) incoming: VecDeque<Value>,
-    pub(super) cache: VecDeque<Value>,
+    pub(super) incoming: Queue,
+    pub(super) cache: Queue,
+    /// Limits on the queued events: how many, how many bytes.
+    pub(super) max_queued: (usize, usize),
     pub(super) default_timeout: Duration,
     /// Counter for python's `__qmp#NNNNN` execution ids.
     next_id: u64,
@@ -130,8 +137,9 @@ impl QmpClient {
         QmpClient {
             wire: Wire::new(stream),
             greeting: None,
-            incoming: VecDeque::new(),
-            cache: VecDeque::new(),
+            incoming: Queue::default(),
+            cache: Queue::default(),
+            max_queued: (DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_MAX_QUEUED_BYTES),
             default_timeout: DEFAULT_TIMEOUT,
             next_id: 0,
             stale: 0,
@@ -263,6 +271,52 @@ impl QmpClient {
     /// longer one is a [`QmpError::Oversize`].
     pub fn set_max_message_size(&mut self, bytes: usize) {
         self.wire.max_message = bytes;
+    }
+
+    /// Sets the limits on events queued and not yet taken by the test:
+    /// their number and their total size as received (defaults:
+    /// [`DEFAULT_MAX_QUEUED_EVENTS`](super::DEFAULT_MAX_QUEUED_EVENTS),
+    /// [`DEFAULT_MAX_QUEUED_BYTES`](super::DEFAULT_MAX_QUEUED_BYTES)).
+    /// A call that would queue more fails with [`QmpError::Flooded`].
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// qmp.set_max_queued_events(2, 1 << 20);
+    /// for _ in 0..3 {
+    ///     writeln!(theirs, r#"{{"event": "STOP"}}"#).unwrap();
+    /// }
+    /// writeln!(theirs, r#"{{"return": {{}}}}"#).unwrap();
+    /// let e = qmp.qmp("stop", ()).unwrap_err();
+    /// assert!(matches!(e, iotests::qmp::QmpError::Flooded { queued: 3, .. }), "{e}");
+    /// qmp.clear_events();
+    /// ```
+    pub fn set_max_queued_events(&mut self, events: usize, bytes: usize) {
+        self.max_queued = (events, bytes);
+    }
+
+    /// Queues an event just read (its size: the wire's last message), or
+    /// fails once the queues hold more than the limits allow.
+    pub(super) fn queue_event(&mut self, ev: Value, what: &str) -> Result<(), QmpError> {
+        self.incoming.push_back(ev, self.wire.last_len);
+        self.check_queues(what)
+    }
+
+    /// [`QmpError::Flooded`] once the queues hold more than the limits.
+    pub(super) fn check_queues(&self, what: &str) -> Result<(), QmpError> {
+        let queued = self.incoming.len() + self.cache.len();
+        let bytes = self.incoming.bytes() + self.cache.bytes();
+        if queued <= self.max_queued.0 && bytes <= self.max_queued.1 {
+            return Ok(());
+        }
+        let newest = self.incoming.back().or(self.cache.back());
+        Err(QmpError::Flooded {
+            what: what.to_owned(),
+            queued,
+            bytes,
+            last: newest.map(value_snippet).unwrap_or_default(),
+        })
     }
 
     /// The underlying socket, e.g. to check its peer's credentials.
@@ -397,14 +451,21 @@ impl QmpClient {
             Err(e) => return Err(e),
         }
         loop {
-            let Some(m) = self.wire.recv(Deadline::At(budget.deadline), &what)? else {
+            // Checked before every message, not only when none is buffered:
+            // a peer that keeps sending must not extend the wait.
+            let m = if Instant::now() < budget.deadline {
+                self.wire.recv(Deadline::At(budget.deadline), &what)?
+            } else {
+                None
+            };
+            let Some(m) = m else {
                 if id.is_none() {
                     self.stale += 1;
                 }
                 return Err(QmpError::Timeout { what, after: budget.after });
             };
             if m.contains_key("event") {
-                self.incoming.push_back(Value::Object(m));
+                self.queue_event(Value::Object(m), &what)?;
                 continue;
             }
             if m.get("id") == id {
@@ -424,7 +485,11 @@ impl QmpClient {
     fn salvage(&mut self, err: QmpError) -> QmpError {
         loop {
             match self.wire.recv(Deadline::Now, "reading what the peer sent before it hung up") {
-                Ok(Some(m)) if m.contains_key("event") => self.incoming.push_back(Value::Object(m)),
+                Ok(Some(m)) if m.contains_key("event") => {
+                    if self.queue_event(Value::Object(m), "reading what the peer sent before it hung up").is_err() {
+                        return err;
+                    }
+                }
                 Ok(Some(_)) => {}
                 Err(QmpError::Eof { partial, .. }) if !partial.is_empty() => {
                     let QmpError::Eof { what, .. } = err else { return err };

@@ -81,6 +81,24 @@ pub enum QmpError {
         after: Duration,
     },
 
+    /// More events arrived than the client keeps queued (see
+    /// [`QmpClient::set_max_queued_events`](super::QmpClient::set_max_queued_events)):
+    /// the peer sends events faster than the test takes them.
+    #[error(
+        "QMP: {queued} events ({bytes} bytes) queued and not taken while {what}, more than the client keeps: \
+         the peer floods the connection with events; the last one: {last}"
+    )]
+    Flooded {
+        /// What the client was doing.
+        what: String,
+        /// How many events were queued.
+        queued: usize,
+        /// Their size, as received.
+        bytes: usize,
+        /// The last event (truncated).
+        last: String,
+    },
+
     /// A socket operation failed.
     #[error("QMP: {context}: {source}")]
     Io {
@@ -131,6 +149,26 @@ impl QmpError {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, QmpError::Timeout { .. })
+    }
+
+    /// The error with `note` on what became of the peer (how the process
+    /// behind the connection ended) added to a [`QmpError::Eof`]; other
+    /// errors are returned as they are.
+    ///
+    /// ```
+    /// # use iotests::qmp::QmpError;
+    /// let e = QmpError::Eof { what: "waiting for an event".into(), partial: String::new() };
+    /// let e = e.with_peer_note("qemu (pid 7) was killed by signal 9 (SIGKILL)");
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "QMP: connection closed by the peer while waiting for an event; qemu (pid 7) was killed by signal 9 (SIGKILL)"
+    /// );
+    /// ```
+    pub fn with_peer_note(self, note: &str) -> Self {
+        match self {
+            QmpError::Eof { what, partial } => QmpError::Eof { what: format!("{what}; {note}"), partial },
+            other => other,
+        }
     }
 
     /// Whether this is a [`QmpError::Eof`] (the peer hung up).

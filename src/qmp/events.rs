@@ -1,7 +1,7 @@
 //! Events: python's `pull_event`/`get_events` and `QEMUMachine`'s
 //! `get_qmp_event(s)`, `event_wait`, `events_wait` and `event_match`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Number, Value};
 
@@ -248,25 +248,37 @@ fn describe(events: &[EventSpec<'_>]) -> String {
     format!("waiting for event {}", parts.join(" or "))
 }
 
+/// How much longer than its per-event `timeout` a wait for an event may
+/// last in all while other events keep arriving: python restarts the
+/// timeout at each event, which a peer that never stops sending would make
+/// endless. [`QmpClient::events_wait`] keeps python's per-event timeout
+/// within a total of `timeout ×` this factor.
+pub const EVENTS_WAIT_TOTAL_FACTOR: u32 = 10;
+
 impl QmpClient {
     /// Reads one message into the queues. `Ok(false)`: the deadline passed.
     fn read_one(&mut self, deadline: Deadline, what: &str) -> Result<bool, QmpError> {
         match self.wire.recv(deadline, what)? {
             None => Ok(false),
-            Some(m) if m.contains_key("event") => {
-                self.incoming.push_back(Value::Object(m));
-                Ok(true)
-            }
+            Some(m) if m.contains_key("event") => self.queue_event(Value::Object(m), what).map(|()| true),
             Some(m) => self.unrouted(m, what).map(|()| true),
         }
     }
 
-    /// Queues every complete message that is readable right now. A closed
-    /// connection is not an error here — nothing was waited for — and the
-    /// next blocking read reports it.
+    /// Queues every complete message that is readable right now: what the
+    /// socket held when the call began, and what that completes — not what
+    /// a peer that keeps sending adds meanwhile. A closed connection is not
+    /// an error here — nothing was waited for — and the next blocking read
+    /// reports it.
     fn drain_ready(&mut self, what: &str) -> Result<(), QmpError> {
+        let until = self.wire.received() + self.wire.readable();
+        let mut deadline = Deadline::Now;
         loop {
-            match self.read_one(Deadline::Now, what) {
+            if self.wire.received() >= until {
+                // Read what was there: take what is buffered, read no more.
+                deadline = Deadline::Buffered;
+            }
+            match self.read_one(deadline, what) {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(e) if e.is_eof() => return Ok(()),
@@ -285,6 +297,11 @@ impl QmpClient {
 
     /// The next event off the connection, not looking at the cache.
     fn pull(&mut self, wait: Wait, what: &str) -> Result<Option<Value>, QmpError> {
+        Ok(self.pull_sized(wait, what)?.map(|(ev, _)| ev))
+    }
+
+    /// [`pull`](Self::pull), with the event's size as received.
+    fn pull_sized(&mut self, wait: Wait, what: &str) -> Result<Option<(Value, usize)>, QmpError> {
         let Some(budget) = self.wait_budget(wait) else {
             self.drain_ready(what)?;
             return Ok(self.incoming.pop_front());
@@ -327,7 +344,7 @@ impl QmpClient {
     /// # Ok::<(), iotests::qmp::QmpError>(())
     /// ```
     pub fn get_event(&mut self, wait: impl Into<Wait>) -> Result<Option<Value>, QmpError> {
-        if let Some(ev) = self.cache.pop_front() {
+        if let Some((ev, _)) = self.cache.pop_front() {
             return Ok(Some(ev));
         }
         self.pull_event(wait)
@@ -358,11 +375,11 @@ impl QmpClient {
     pub fn get_events(&mut self, wait: impl Into<Wait>) -> Result<Vec<Value>, QmpError> {
         let what = "waiting for events";
         self.drain_ready(what)?;
-        let mut events: Vec<Value> = self.incoming.drain(..).collect();
+        let mut events: Vec<Value> = self.incoming.drain_all().collect();
         if events.is_empty() {
             events.extend(self.pull(wait.into(), what)?);
         }
-        events.extend(self.cache.drain(..));
+        events.extend(self.cache.drain_all());
         Ok(events)
     }
 
@@ -411,28 +428,62 @@ impl QmpClient {
     /// Events set aside earlier are searched first (and the match removed);
     /// then events are read, and those that do not match are set aside.
     /// As in python, `timeout` applies to each wait for the next event, so a
-    /// stream of unrelated events extends the total wait. A zero `timeout`
+    /// stream of unrelated events extends the total wait — but only up to
+    /// `timeout ×` [`EVENTS_WAIT_TOTAL_FACTOR`]: a peer that never stops
+    /// sending cannot keep the test waiting forever. A zero `timeout`
     /// fails at once unless a matching event is at hand; for python's
     /// `timeout=0` (return `None`), use [`QmpClient::events_poll`].
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # use std::os::unix::net::UnixStream;
+    /// use std::time::{Duration, Instant};
+    /// let (ours, mut theirs) = UnixStream::pair().unwrap();
+    /// let mut qmp = iotests::qmp::QmpClient::from_stream(ours);
+    /// // An unrelated event every 10 ms, each within the 50 ms timeout.
+    /// std::thread::spawn(move || while writeln!(theirs, r#"{{"event": "TICK"}}"#).is_ok() {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// });
+    /// let start = Instant::now();
+    /// let e = qmp.event_wait("NEVER", Duration::from_millis(50), None).unwrap_err();
+    /// assert!(e.is_timeout() && start.elapsed() < Duration::from_secs(5), "{e}");
+    /// ```
     pub fn events_wait(&mut self, events: &[EventSpec<'_>], timeout: Duration) -> Result<Value, QmpError> {
         if let Some(ev) = self.take_cached(events) {
             return Ok(ev);
         }
         let what = describe(events);
+        let total = Budget::new(timeout.saturating_mul(EVENTS_WAIT_TOTAL_FACTOR));
+        let started = Instant::now();
+        let overall = |client: &Self| QmpError::Timeout {
+            what: format!(
+                "{what} (events kept arriving, each within the per-event timeout of {timeout:?}){}",
+                client.seen_note()
+            ),
+            after: started.elapsed(),
+        };
+        let mut first = true;
         loop {
-            let ev = match self.pull(Wait::For(timeout), &what) {
-                Ok(Some(ev)) => ev,
-                // Unreachable with Wait::For; a timeout says so.
-                Ok(None) => return Err(QmpError::Timeout { what, after: timeout }),
-                Err(QmpError::Timeout { what, after }) => {
-                    return Err(QmpError::Timeout { what: format!("{what}{}", self.seen_note()), after });
+            let left = total.deadline.saturating_duration_since(Instant::now());
+            if !first && left.is_zero() {
+                return Err(overall(self));
+            }
+            first = false;
+            let per_event = timeout.min(left);
+            match self.pull_sized(Wait::For(per_event), &what) {
+                Ok(Some((ev, size))) => {
+                    if spec_matches(events, &ev) {
+                        return Ok(ev);
+                    }
+                    self.cache.push_back(ev, size);
+                    self.check_queues(&what)?;
+                }
+                Ok(None) | Err(QmpError::Timeout { .. }) if per_event < timeout => return Err(overall(self)),
+                Ok(None) | Err(QmpError::Timeout { .. }) => {
+                    return Err(QmpError::Timeout { what: format!("{what}{}", self.seen_note()), after: timeout });
                 }
                 Err(e) => return Err(e),
-            };
-            if spec_matches(events, &ev) {
-                return Ok(ev);
             }
-            self.cache.push_back(ev);
         }
     }
 
@@ -444,11 +495,14 @@ impl QmpClient {
             return Ok(Some(ev));
         }
         let what = describe(events);
-        while let Some(ev) = self.pull(Wait::No, &what)? {
+        // What is readable now, once: a peer that keeps sending does not
+        // keep a poll going.
+        self.drain_ready(&what)?;
+        while let Some((ev, size)) = self.incoming.pop_front() {
             if spec_matches(events, &ev) {
                 return Ok(Some(ev));
             }
-            self.cache.push_back(ev);
+            self.cache.push_back(ev, size);
         }
         Ok(None)
     }
@@ -460,8 +514,7 @@ impl QmpClient {
     }
 
     fn take_cached(&mut self, events: &[EventSpec<'_>]) -> Option<Value> {
-        let i = self.cache.iter().position(|ev| spec_matches(events, ev))?;
-        self.cache.remove(i)
+        self.cache.take_first(|ev| spec_matches(events, ev))
     }
 
     /// For a timeout message: which other events did arrive.

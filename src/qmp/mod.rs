@@ -50,16 +50,20 @@ mod events;
 mod fdpass;
 mod kwargs;
 mod listener;
+mod queue;
 mod wire;
 
+#[cfg(test)]
+mod flood_tests;
 #[cfg(test)]
 mod tests;
 
 pub use client::{Args, QmpClient};
 pub use error::QmpError;
-pub use events::{EventSpec, Wait, event_match};
+pub use events::{EVENTS_WAIT_TOTAL_FACTOR, EventSpec, Wait, event_match};
 pub use kwargs::Kwargs;
 pub use listener::QmpListener;
+pub use queue::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_EVENTS};
 pub use wire::DEFAULT_MAX_MESSAGE;
 
 /// The default time limit for a command's response and for

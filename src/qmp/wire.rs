@@ -28,6 +28,8 @@ const CHUNK: usize = 64 * 1024;
 /// When a read may give up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Deadline {
+    /// Only complete messages already buffered: do not even read.
+    Buffered,
     /// Do not block: use only what is already readable.
     Now,
     /// Block until this instant at the latest.
@@ -40,7 +42,7 @@ impl Deadline {
     /// passed: a passed deadline still looks at what is readable.
     fn poll_timeout(self) -> PollTimeout {
         match self {
-            Deadline::Now => PollTimeout::ZERO,
+            Deadline::Buffered | Deadline::Now => PollTimeout::ZERO,
             Deadline::At(t) => {
                 let left = t.saturating_duration_since(Instant::now());
                 let ms = left.as_micros().div_ceil(1000);
@@ -51,7 +53,7 @@ impl Deadline {
 
     fn passed(self) -> bool {
         match self {
-            Deadline::Now => true,
+            Deadline::Buffered | Deadline::Now => true,
             Deadline::At(t) => Instant::now() >= t,
         }
     }
@@ -68,9 +70,7 @@ impl Budget {
     /// A budget of `after` starting now.
     pub(crate) fn new(after: Duration) -> Self {
         // An absurd timeout (Duration::MAX) must not overflow Instant.
-        let deadline =
-            Instant::now().checked_add(after).unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365));
-        Budget { deadline, after }
+        Budget { deadline: crate::process::deadline_after(after), after }
     }
 }
 
@@ -89,11 +89,24 @@ pub(crate) struct Wire {
     /// remainder and are dropped, so the stream stays in sync.
     skipping: bool,
     pub(crate) max_message: usize,
+    /// Bytes received in all, to bound a drain of "what is readable now".
+    received: u64,
+    /// The size of the last message returned, as received.
+    pub(crate) last_len: usize,
 }
 
 impl Wire {
     pub(crate) fn new(stream: UnixStream) -> Self {
-        Wire { stream, buf: Vec::new(), scanned: 0, eof: false, skipping: false, max_message: DEFAULT_MAX_MESSAGE }
+        Wire {
+            stream,
+            buf: Vec::new(),
+            scanned: 0,
+            eof: false,
+            skipping: false,
+            max_message: DEFAULT_MAX_MESSAGE,
+            received: 0,
+            last_len: 0,
+        }
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -102,6 +115,18 @@ impl Wire {
 
     pub(crate) fn stream(&self) -> &UnixStream {
         &self.stream
+    }
+
+    /// How many bytes have been received in all.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// How many bytes the socket holds, ready to be read, right now.
+    pub(crate) fn readable(&self) -> u64 {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD stores an int through the pointer.
+        if unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut n) } == 0 { n.max(0) as u64 } else { 0 }
     }
 
     /// The next message (a JSON object).
@@ -118,10 +143,14 @@ impl Wire {
                     // than fail a test over whitespace.
                     continue;
                 }
+                self.last_len = line.len();
                 return parse_message(&line, what).map(Some);
             }
             if self.eof {
                 return self.at_eof(what);
+            }
+            if matches!(deadline, Deadline::Buffered) {
+                return Ok(None);
             }
             // Past an At deadline, stop even if a slow peer keeps trickling
             // in bytes; but look at least once. `Now` reads on while data
@@ -152,7 +181,10 @@ impl Wire {
             return Err(QmpError::Eof { what: what.to_owned(), partial: String::new() });
         }
         match serde_json::from_slice::<Value>(&rest) {
-            Ok(Value::Object(m)) => Ok(Some(m)),
+            Ok(Value::Object(m)) => {
+                self.last_len = rest.len();
+                Ok(Some(m))
+            }
             _ => Err(QmpError::Eof { what: what.to_owned(), partial: snippet(&rest) }),
         }
     }
@@ -211,6 +243,7 @@ impl Wire {
         match res {
             Ok(n) => {
                 self.buf.truncate(start + n);
+                self.received += n as u64;
                 if n == 0 {
                     self.eof = true;
                 }

@@ -91,7 +91,7 @@ impl QemuIoInteractive {
             buf: VecDeque::new(),
             timeout,
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         let first = qio.read_exact_until(PROMPT.len(), deadline);
         if first.as_slice() != PROMPT {
             // Most probably qemu-io failed to start: collect everything.
@@ -131,7 +131,7 @@ impl QemuIoInteractive {
         if cmd == "q" || cmd == "quit" {
             return Err(Error::Usage("QemuIoInteractive.cmd: use close() to quit".into()));
         }
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::process::deadline_after(self.timeout);
         // A failed write means qemu-io is gone; the read reports it with its
         // output.
         if let Some(stdin) = &mut self.stdin {
@@ -157,7 +157,7 @@ impl QemuIoInteractive {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"q\n");
         }
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::process::deadline_after(self.timeout);
         let _ = self.read_to(None, deadline);
         let remaining = deadline.saturating_duration_since(Instant::now());
         match self.child.wait_timeout(remaining)? {

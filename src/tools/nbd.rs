@@ -5,10 +5,13 @@
 //! not die with the test by itself. [`TestContext::qemu_nbd`] finds it —
 //! from the `--pid-file` argument when there is one, else by looking in
 //! `/proc` for a process started after the call whose command line is
-//! exactly ours — and records it in the test's process registry, so that it
-//! is killed when the test ends. A watcher thread forgets it as soon as it
-//! exits, so a recycled PID is never killed by mistake. (If the test process
-//! itself is SIGKILLed, such a daemon survives, as with iotests.py.)
+//! exactly ours — and adopts it by pidfd into the test's process registry,
+//! so that it is killed when the test ends, never a process that got its
+//! PID later. The pidfd is opened *before* the daemon's start time is
+//! checked, so a pid file naming an unrelated older process is refused.
+//! Should the test process die without killing it (SIGKILL), the reaper
+//! of [`crate::process`] does; on SIGTERM, SIGINT or SIGHUP the signal
+//! cleanup of [`crate::cleanup`] does.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use crate::context::{TestContext, try_remove};
 use crate::error::{Error, Result};
 use crate::filters::Filter;
 use crate::log::Log;
-use crate::process::{Child, DEFAULT_TOOL_TIMEOUT, ProcessRegistry, returncode};
+use crate::process::{self, Child, DEFAULT_TOOL_TIMEOUT, ProcessRegistry, procfs, returncode};
 
 /// How long [`TestContext::qemu_nbd_popen`] waits for the pid file.
 pub const NBD_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,7 +46,7 @@ impl TestContext {
     /// ```
     pub fn qemu_nbd<S: AsRef<str>>(&self, args: &[S]) -> Result<i32> {
         let argv = self.nbd_fork_args(args)?;
-        let since = boot_ticks();
+        let since = procfs::boot_ticks();
         let (rc, _) = pipe::run_plumbed(
             self.logger(),
             self.processes(),
@@ -64,7 +67,7 @@ impl TestContext {
     /// goes to the log).
     pub fn qemu_nbd_early_pipe<S: AsRef<str>>(&self, args: &[S]) -> Result<(i32, String)> {
         let argv = self.nbd_fork_args(args)?;
-        let since = boot_ticks();
+        let since = procfs::boot_ticks();
         let (rc, out) = pipe::run_plumbed(
             self.logger(),
             self.processes(),
@@ -237,61 +240,16 @@ fn pid_file_arg(argv: &[String]) -> Option<&str> {
     None
 }
 
-/// Now, in clock ticks since boot (the unit of `/proc/<pid>/stat`'s
-/// `starttime`), rounded down a little to be safe.
-fn boot_ticks() -> Option<u64> {
-    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
-    let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    Some(((secs - 0.05).max(0.0) * hz) as u64)
-}
-
-/// `starttime` and state of a process, from `/proc/<pid>/stat`.
-fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: split after the
-    // last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    // starttime is field 22 overall, the 20th after the name.
-    Some((fields.get(19)?.parse().ok()?, state))
-}
-
-fn proc_cmdline(pid: i32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut parts: Vec<String> = raw.split(|&b| b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-    if parts.last().is_some_and(String::is_empty) {
-        parts.pop();
-    }
-    Some(parts)
-}
-
-/// Find the daemon a successful `qemu-nbd --fork <argv>` left and record it
-/// in `registry` until it exits.
+/// Find the daemon a successful `qemu-nbd --fork <argv>` left and adopt
+/// it into `registry` (by pidfd, checking that it started after `since`:
+/// a stale pid file naming an older process is ignored).
 fn track_daemon(registry: &Arc<ProcessRegistry>, argv: &[String], since: Option<u64>) {
     let pids = match pid_file_arg(argv) {
         Some(f) => pid_from_file(f).into_iter().collect(),
         None => find_by_cmdline(registry, argv, since),
     };
     for pid in pids {
-        let Some((start, _)) = proc_stat(pid) else { continue };
-        registry.register(pid, "qemu-nbd");
-        let reg = Arc::clone(registry);
-        let watcher = std::thread::Builder::new().name("qemu-nbd-watch".into()).spawn(move || {
-            // Forget the daemon once it is gone, before its PID can be reused.
-            while matches!(proc_stat(pid), Some((s, st)) if s == start && st != 'Z' && st != 'X') {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            reg.unregister(pid);
-        });
-        if watcher.is_err() {
-            // Without a watcher, keep the PID registered: killing it at the
-            // end of the test is still better than leaking the daemon.
-            continue;
-        }
+        process::adopt_daemon(registry, pid, "qemu-nbd", since);
     }
 }
 
@@ -317,8 +275,8 @@ fn find_by_cmdline(registry: &ProcessRegistry, argv: &[String], since: Option<u6
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me && !known.contains(&pid))
-        .filter(|&pid| proc_cmdline(pid).as_deref() == Some(argv))
-        .filter(|&pid| match (since, proc_stat(pid)) {
+        .filter(|&pid| procfs::cmdline(pid).as_deref() == Some(argv))
+        .filter(|&pid| match (since, procfs::stat(pid)) {
             (Some(since), Some((start, _))) => start >= since,
             (None, Some(_)) => true,
             (_, None) => false,
@@ -336,13 +294,5 @@ mod tests {
         assert_eq!(pid_file_arg(&v(&["x", "--pid-file", "/p"])), Some("/p"));
         assert_eq!(pid_file_arg(&v(&["x", "--pid-file=/q", "y"])), Some("/q"));
         assert_eq!(pid_file_arg(&v(&["x", "-k", "s"])), None);
-    }
-
-    #[test]
-    fn own_stat_is_readable() {
-        let me = std::process::id() as i32;
-        let (start, _state) = proc_stat(me).unwrap();
-        assert!(start <= boot_ticks().unwrap() + 100);
-        assert!(!proc_cmdline(me).unwrap().is_empty());
     }
 }

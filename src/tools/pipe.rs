@@ -166,7 +166,7 @@ impl LogPipe {
     /// Wait up to `timeout` for EOF (every writer gone), copying as it
     /// comes; then stop the thread.
     pub(crate) fn finish(mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         while !self.sync_eof() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -11,7 +11,7 @@ use super::{Deadline, strings};
 use crate::context::{TestContext, try_remove};
 use crate::error::{Error, Result};
 use crate::process::{Child, cmdline, returncode};
-use crate::qmp::{Args, QmpClient, QmpListener};
+use crate::qmp::{Args, QmpClient, QmpError, QmpListener};
 
 /// How long [`TestContext::qemu_storage_daemon`](crate::TestContext::qemu_storage_daemon) waits for the pid file, and
 /// [`QemuStorageDaemon::stop`] for the daemon to exit.
@@ -222,13 +222,23 @@ impl QemuStorageDaemon {
     /// `qsd.qmp(cmd, args)`: the raw QMP response (`{"return": …}` or
     /// `{"error": …}`). Arguments: `()`, `None`, or a JSON object.
     pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
-        Ok(self.get_qmp()?.qmp(cmd, args)?)
+        self.with_qmp(|q| q.qmp(cmd, args))
     }
 
     /// `qsd.cmd(cmd, args)`: the command's return value; a QMP error
     /// response is an [`Error::Qmp`].
     pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
-        Ok(self.get_qmp()?.cmd(cmd, args)?)
+        self.with_qmp(|q| q.cmd(cmd, args))
+    }
+
+    /// Run `f` on the QMP connection; should the daemon hang up, the error
+    /// says how it ended.
+    fn with_qmp<T>(&mut self, f: impl FnOnce(&mut QmpClient) -> Result<T, QmpError>) -> Result<T> {
+        let r = f(self.get_qmp()?);
+        r.map_err(|e| {
+            if e.is_eof() { e.with_peer_note(&self.child.describe_end_within(Duration::from_secs(1))) } else { e }
+                .into()
+        })
     }
 
     /// `qsd.get_qmp()`: the QMP client (for events and the like).

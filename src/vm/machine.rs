@@ -21,6 +21,7 @@ use nix::sys::signal::Signal;
 
 use std::path::Path;
 
+use super::state::{Running, State, Stopped, read_log};
 use super::{Vm, VmError, firmware};
 use crate::error::{Error, Result};
 use crate::process::{self, returncode};
@@ -35,12 +36,15 @@ pub(super) const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a failed launch waits for QEMU to exit before killing it.
 const LAUNCH_FAILURE_WAIT: Duration = Duration::from_secs(10);
 
+/// How a qtest error caused by QEMU hanging up starts.
+const QTEST_CLOSED: &str = "connection closed by QEMU";
+
 /// How long a qtest command may take to answer.
 const QTEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The qtest channel: python/qemu's `QEMUQtestProtocol` on a socketpair.
 #[derive(Debug)]
-pub(super) struct Qtest {
+pub(crate) struct Qtest {
     reader: BufReader<UnixStream>,
 }
 
@@ -53,11 +57,17 @@ impl Qtest {
     }
 
     fn cmd(&mut self, cmd: &str) -> Result<String> {
-        let err = |what: &str, e: std::io::Error| VmError::Qtest(format!("{what} {cmd:?}: {e}"));
+        let err = |what: &str, e: std::io::Error| match e.kind() {
+            // QEMU went away, whether or not it had read our command.
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                VmError::Qtest(format!("{QTEST_CLOSED} while {what} {cmd:?} ({e})"))
+            }
+            _ => VmError::Qtest(format!("{what} {cmd:?}: {e}")),
+        };
         self.reader.get_mut().write_all(format!("{cmd}\n").as_bytes()).map_err(|e| err("sending", e))?;
         let mut resp = String::new();
         match self.reader.read_line(&mut resp) {
-            Ok(0) => Err(VmError::Qtest(format!("connection closed by QEMU while waiting for the answer to {cmd:?}"))),
+            Ok(0) => Err(VmError::Qtest(format!("{QTEST_CLOSED} while waiting for the answer to {cmd:?}"))),
             Ok(_) => Ok(resp),
             Err(e) => Err(err("waiting for the answer to", e)),
         }
@@ -82,7 +92,7 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn launch(&mut self) -> Result<()> {
-        if self.launched {
+        if self.state.is_launched() {
             return Err(VmError::AlreadyLaunched.into());
         }
         let binary = self.env.qemu.get()?.to_string();
@@ -91,47 +101,106 @@ impl Vm {
             Err(cause) => {
                 // QEMU may have started and be on its way out: reap it so
                 // that the exit code and its output are known.
-                if self.launched {
+                if self.state.is_launched() {
                     let _ = self.wait(LAUNCH_FAILURE_WAIT);
-                } else {
-                    self.post_shutdown();
                 }
                 Err(VmError::LaunchFailure {
                     cause: cause.to_string(),
                     exitcode: self.exitcode(),
                     command: self.full_args.join(" "),
-                    output: self.iolog.clone(),
+                    output: self.get_log().map(str::to_string),
                 }
                 .into())
             }
         }
     }
 
+    /// Start QEMU and connect. Leaves the VM running once QEMU has started
+    /// (also when connecting then fails), else stopped.
     fn launch_inner(&mut self, binary: &str) -> Result<()> {
         // _pre_launch: socketpairs (QEMUQtestMachine's first), log file.
         let pair = || UnixStream::pair().map_err(|e| Error::io("creating a socketpair", e));
-        let qtest_pair = if self.qtest_set { Some(pair()?) } else { None };
-        let mon_pair = if self.qmp_set { Some(pair()?) } else { None };
-        let temp_dir = tempfile::Builder::new()
-            .prefix("qemu-machine-")
-            .tempdir_in(&self.test_dir)
-            .map_err(|e| Error::io(format!("creating a directory in {}", self.test_dir), e))?;
-        let log_path = temp_dir.path().join(format!("{}.log", self.name));
-        let log_file = File::create(&log_path).map_err(|e| Error::io(format!("creating {}", log_path.display()), e))?;
-        self.temp_dir = Some(temp_dir);
-        self.log_path = Some(log_path.clone());
-        self.iolog = None;
-
-        let accel_qtest =
-            self.qtest_set && crate::env::qemu_accels(std::path::Path::new(binary)).iter().any(|a| a == "qtest");
+        let log = (|| {
+            let qtest_pair = if self.qtest_set { Some(pair()?) } else { None };
+            let mon_pair = if self.qmp_set { Some(pair()?) } else { None };
+            let temp_dir = tempfile::Builder::new()
+                .prefix("qemu-machine-")
+                .tempdir_in(&self.test_dir)
+                .map_err(|e| Error::io(format!("creating a directory in {}", self.test_dir), e))?;
+            let log_path = temp_dir.path().join(format!("{}.log", self.name));
+            let log_file =
+                File::create(&log_path).map_err(|e| Error::io(format!("creating {}", log_path.display()), e))?;
+            Ok::<_, Error>((qtest_pair, mon_pair, temp_dir, log_path, log_file))
+        })();
+        let (qtest_pair, mon_pair, temp_dir, log_path, log_file) = match log {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.state = State::not_started(None);
+                return Err(e);
+            }
+        };
         let mon_fd = mon_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
         let qtest_fd = qtest_pair.as_ref().map(|(theirs, _)| theirs.as_raw_fd());
+        let started = self
+            .command(binary, mon_fd, qtest_fd, temp_dir.path(), log_file)
+            .and_then(|cmd| process::spawn("qemu", cmd, &self.registry));
+        let child = match started {
+            Ok(child) => child,
+            Err(e) => {
+                self.state = State::not_started(Some(&log_path));
+                return Err(e);
+            }
+        };
+        self.state = State::Running(Box::new(Running {
+            child,
+            qmp: None,
+            qtest: None,
+            temp_dir,
+            log_path,
+            quit_issued: false,
+            user_killed: false,
+        }));
+
+        // _post_launch: close QEMU's ends so that its exit is EOF here.
+        let qtest_ours = qtest_pair.map(|(qtest_theirs, qtest_ours)| {
+            drop(qtest_theirs);
+            qtest_ours
+        });
+        let qmp = match mon_pair {
+            Some((mon_theirs, mon_ours)) => {
+                drop(mon_theirs);
+                let mut qmp = QmpClient::from_stream(mon_ours);
+                qmp.negotiate(self.qmp_timer)?;
+                Some(qmp)
+            }
+            None => None,
+        };
+        let qtest = qtest_ours.map(Qtest::new).transpose()?;
+        if let Some(run) = self.state.running() {
+            run.qmp = qmp;
+            run.qtest = qtest;
+        }
+        Ok(())
+    }
+
+    /// QEMU's command line (also kept as [`full_args`](Vm::full_args)),
+    /// its output into `log_file` and the descriptors it inherits.
+    fn command(
+        &mut self,
+        binary: &str,
+        mon_fd: Option<RawFd>,
+        qtest_fd: Option<RawFd>,
+        dir: &Path,
+        log_file: File,
+    ) -> Result<Command> {
+        let accel_qtest =
+            self.qtest_set && crate::env::qemu_accels(std::path::Path::new(binary)).iter().any(|a| a == "qtest");
         let mut full = vec![binary.to_string()];
         full.extend(self.base_args_prefix.iter().cloned());
         full.extend(self.base_args(mon_fd, qtest_fd, accel_qtest));
         let own_args: Vec<String> = self.base_args_prefix.iter().chain(&self.args).cloned().collect();
         if self.qtest_set && !accel_qtest && self.env.halt_firmware && firmware::applies(binary, &own_args) {
-            let bios = firmware::write_halt_bios(self.temp_dir.as_ref().map(|d| d.path()).unwrap_or(Path::new(".")))?;
+            let bios = firmware::write_halt_bios(dir)?;
             full.extend(["-bios".to_string(), bios.to_string_lossy().into_owned()]);
         }
         full.extend(self.args.iter().cloned());
@@ -145,7 +214,7 @@ impl Vm {
         inherit.extend(mon_fd);
         inherit.extend(self.pass_fds.iter().map(AsRawFd::as_raw_fd));
 
-        let stderr = log_file.try_clone().map_err(|e| Error::io(format!("duplicating {}", log_path.display()), e))?;
+        let stderr = log_file.try_clone().map_err(|e| Error::io("duplicating the log file of QEMU", e))?;
         let mut cmd = Command::new(&self.full_args[0]);
         cmd.args(&self.full_args[1..]).stdin(Stdio::null()).stdout(log_file).stderr(stderr);
         // SAFETY: only fcntl, which is async-signal-safe, runs between fork
@@ -161,25 +230,7 @@ impl Vm {
                 Ok(())
             });
         }
-        let child = process::spawn("qemu", cmd, &self.registry)?;
-        self.child = Some(child);
-        self.launched = true;
-
-        // _post_launch: close QEMU's ends so that its exit is EOF here.
-        let qtest_ours = qtest_pair.map(|(qtest_theirs, qtest_ours)| {
-            drop(qtest_theirs);
-            qtest_ours
-        });
-        if let Some((mon_theirs, mon_ours)) = mon_pair {
-            drop(mon_theirs);
-            let mut qmp = QmpClient::from_stream(mon_ours);
-            qmp.negotiate(self.qmp_timer)?;
-            self.qmp = Some(qmp);
-        }
-        if let Some(qtest_ours) = qtest_ours {
-            self.qtest = Some(Qtest::new(qtest_ours)?);
-        }
-        Ok(())
+        Ok(cmd)
     }
 
     /// `QEMUQtestMachine._base_args` (`QEMUMachine._base_args` without a
@@ -207,32 +258,36 @@ impl Vm {
 
     /// python/qemu's `is_running()`.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.state.child_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// python/qemu's `exitcode()`: the exit code once QEMU has exited (`-N`
     /// for signal `N`), else `None`.
     pub fn exitcode(&mut self) -> Option<i32> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).map(returncode)
+        self.state.child_mut().and_then(|c| c.try_wait().ok().flatten()).map(returncode)
     }
 
     /// python/qemu's `get_pid()`: QEMU's PID while it runs.
     pub fn get_pid(&mut self) -> Option<i32> {
-        if self.is_running() { self.child.as_ref().map(|c| c.pid()) } else { None }
+        if self.is_running() { self.state.child().map(|c| c.pid()) } else { None }
     }
 
     /// python/qemu's `get_log()`: everything QEMU printed, once it has been
     /// shut down (`None` before).
     pub fn get_log(&self) -> Option<&str> {
-        self.iolog.as_deref()
+        match &self.state {
+            State::Stopped(s) => s.iolog.as_deref(),
+            _ => None,
+        }
     }
 
     /// What QEMU has printed so far, also while it runs (for diagnostics;
     /// python has no equivalent).
     pub fn read_log(&self) -> Option<String> {
-        match &self.log_path {
-            Some(p) => std::fs::read(p).ok().map(|b| String::from_utf8_lossy(&b).into_owned()),
-            None => self.iolog.clone(),
+        match &self.state {
+            State::Running(r) => read_log(&r.log_path),
+            State::Stopped(s) => s.iolog.clone(),
+            State::Configured => None,
         }
     }
 
@@ -247,7 +302,15 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn qtest(&mut self, cmd: &str) -> Result<String> {
-        self.qtest.as_mut().ok_or(VmError::NoQtest)?.cmd(cmd)
+        let qtest = self.state.running().and_then(|r| r.qtest.as_mut()).ok_or(VmError::NoQtest)?;
+        match qtest.cmd(cmd) {
+            // Say how QEMU ended, not only that it hung up.
+            Err(Error::Vm(VmError::Qtest(msg))) if msg.starts_with(QTEST_CLOSED) => {
+                let note = self.state.child().map(|c| c.describe_end_within(Duration::from_secs(1)));
+                Err(VmError::Qtest(format!("{msg}; {}", note.unwrap_or_default())).into())
+            }
+            other => other,
+        }
     }
 
     /// python/qemu's `shutdown()`: ask QEMU to `quit` and wait up to 30 s,
@@ -267,12 +330,10 @@ impl Vm {
     /// the SIGKILL of a hard shutdown, python/qemu's warning
     /// `qemu received signal N; command: "…"` goes to stderr.
     pub fn shutdown_with(&mut self, hard: bool, timeout: Duration) -> Result<()> {
-        if !self.launched {
-            return Ok(());
-        }
+        let Some(run) = self.state.running() else { return Ok(()) };
         if hard {
-            self.user_killed = true;
-            let killed = self.hard_shutdown();
+            run.user_killed = true;
+            let killed = run.child.kill().map(|_| ());
             self.post_shutdown();
             return killed;
         }
@@ -286,7 +347,9 @@ impl Vm {
         self.post_shutdown();
         match cause {
             None => Ok(()),
-            Some(cause) => Err(VmError::AbnormalShutdown { cause, log: self.iolog.clone().unwrap_or_default() }.into()),
+            Some(cause) => {
+                Err(VmError::AbnormalShutdown { cause, log: self.get_log().unwrap_or_default().to_string() }.into())
+            }
         }
     }
 
@@ -301,40 +364,36 @@ impl Vm {
     pub fn wait(&mut self, timeout: Duration) -> Result<()> {
         // Python sets the flag even when not launched, where it would then
         // stop the next shutdown from sending `quit`; we do not.
-        if !self.launched {
-            return Ok(());
-        }
-        self.quit_issued = true;
+        let Some(run) = self.state.running() else { return Ok(()) };
+        run.quit_issued = true;
         self.shutdown_with(false, timeout)
     }
 
     fn soft_shutdown(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        if let Some(mut qmp) = self.qmp.take() {
+        let deadline = crate::process::deadline_after(timeout);
+        let Some(run) = self.state.running() else { return Ok(()) };
+        if let Some(mut qmp) = run.qmp.take() {
             // The connection is closed (dropped) whatever happens.
-            if !self.quit_issued {
+            if !run.quit_issued {
                 qmp.set_default_timeout(timeout);
                 qmp.qmp("quit", ())?;
             }
-        } else if !self.quit_issued
-            && let Some(child) = &self.child
-        {
-            child.signal(Signal::SIGTERM)?;
+        } else if !run.quit_issued {
+            run.child.signal(Signal::SIGTERM)?;
         }
-        let Some(child) = self.child.as_mut() else { return Ok(()) };
         let left = deadline.saturating_duration_since(Instant::now());
-        match child.wait_timeout(left)? {
+        match run.child.wait_timeout(left)? {
             Some(_) => Ok(()),
             None => Err(Error::Timeout {
-                what: format!("QEMU (pid {}) did not exit within {timeout:?}", child.pid()),
+                what: format!("QEMU (pid {}) did not exit within {timeout:?}", run.child.pid()),
                 log: String::new(),
             }),
         }
     }
 
     fn hard_shutdown(&mut self) -> Result<()> {
-        if let Some(child) = self.child.as_mut() {
-            child.kill()?;
+        if let Some(run) = self.state.running() {
+            run.child.kill()?;
         }
         Ok(())
     }
@@ -342,15 +401,14 @@ impl Vm {
     /// python/qemu's `_post_shutdown`: drop the connections, collect the
     /// output, remove the temporary directory, report death by signal.
     fn post_shutdown(&mut self) {
-        self.qmp = None;
-        self.qtest = None;
-        if let Some(path) = self.log_path.take() {
-            self.iolog = std::fs::read(&path).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
-        }
-        self.temp_dir = None;
-        if let Some(code) = self.exitcode()
+        let State::Running(run) = std::mem::replace(&mut self.state, State::Configured) else { return };
+        let Running { mut child, qmp, qtest, temp_dir, log_path, user_killed, .. } = *run;
+        drop((qmp, qtest));
+        let iolog = read_log(&log_path);
+        drop(temp_dir);
+        if let Some(code) = child.try_wait().ok().flatten().map(returncode)
             && code < 0
-            && !(self.user_killed && code == -libc::SIGKILL)
+            && !(user_killed && code == -libc::SIGKILL)
         {
             // python/qemu's LOG.warning, as logging.basicConfig formats it.
             eprintln!(
@@ -359,8 +417,6 @@ impl Vm {
                 self.full_args.join(" ")
             );
         }
-        self.quit_issued = false;
-        self.user_killed = false;
-        self.launched = false;
+        self.state = State::Stopped(Stopped { child: Some(child), iolog });
     }
 }

@@ -37,18 +37,17 @@ mod machine;
 mod monitor;
 mod opts;
 pub(crate) mod pyval;
+mod state;
 pub mod testcase;
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::context::TestContext;
 use crate::env::TestEnv;
 use crate::log::Log;
-use crate::process::{Child, ProcessRegistry};
-use crate::qmp::QmpClient;
+use crate::process::ProcessRegistry;
 
 pub use crate::qmp::{Wait, event_match};
 pub use args::{DriveFile, OptList};
@@ -119,8 +118,9 @@ fn log_note(log: &str) -> String {
 /// and qtest, shut it down. Dropping a running VM shuts it down (softly,
 /// for a few seconds, then by SIGKILL).
 ///
-/// QEMU is killed when the thread that launched it ends (the death signal
-/// of [`crate::process`]): launch a VM from the thread that owns it.
+/// A `Vm` may move between threads (launch it in a scoped thread, use it
+/// after the join): QEMU dies with the test *process*, not with the thread
+/// that launched it (see [`crate::process`]).
 ///
 /// ```no_run
 /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2"))?;
@@ -158,17 +158,10 @@ pub struct Vm {
     /// Time allowed for QEMU to greet on QMP after it started.
     qmp_timer: Duration,
 
-    // Run state.
-    launched: bool,
-    child: Option<Child>,
-    qmp: Option<QmpClient>,
-    qtest: Option<machine::Qtest>,
+    /// The whole command line of the last launch.
     full_args: Vec<String>,
-    temp_dir: Option<tempfile::TempDir>,
-    log_path: Option<PathBuf>,
-    iolog: Option<String>,
-    quit_issued: bool,
-    user_killed: bool,
+    /// Configured, running or stopped, with what each holds.
+    state: state::State,
 }
 
 impl Vm {
@@ -190,16 +183,8 @@ impl Vm {
             num_drives: 0,
             pass_fds: Vec::new(),
             qmp_timer: Duration::from_secs(15),
-            launched: false,
-            child: None,
-            qmp: None,
-            qtest: None,
             full_args: Vec::new(),
-            temp_dir: None,
-            log_path: None,
-            iolog: None,
-            quit_issued: false,
-            user_killed: false,
+            state: state::State::Configured,
         }
     }
 
@@ -254,7 +239,7 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        if self.launched {
+        if self.state.is_launched() {
             // Errors have nowhere to go from here; the signal warning, if
             // any, is still printed.
             let _ = self.shutdown_with(false, machine::DROP_SHUTDOWN_TIMEOUT);

@@ -10,7 +10,11 @@ use serde_json::Value;
 use super::opts::EventWait;
 use super::{Vm, VmError};
 use crate::error::Result;
-use crate::qmp::{Args, QmpClient, Wait};
+use crate::qmp::{Args, QmpClient, QmpError, Wait};
+
+/// How long to wait for QEMU to end after it hung up on QMP, to say how it
+/// ended.
+const PEER_END_WAIT: Duration = Duration::from_secs(1);
 
 /// python/qemu's default `event_wait` / `events_wait` timeout (60 s).
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,7 +41,25 @@ impl Vm {
 
     /// The QMP connection, for what the VM does not wrap.
     pub fn qmp_client(&mut self) -> Result<&mut QmpClient> {
-        Ok(self.qmp.as_mut().ok_or(VmError::NoQmp)?)
+        Ok(self.state.running().and_then(|r| r.qmp.as_mut()).ok_or(VmError::NoQmp)?)
+    }
+
+    /// `quit` was sent: a shutdown only waits for QEMU to exit.
+    fn note_quit(&mut self) {
+        if let Some(run) = self.state.running() {
+            run.quit_issued = true;
+        }
+    }
+
+    /// Run `f` on the QMP connection. Should QEMU hang up, the error says
+    /// how QEMU ended (`qemu (pid N) was killed by signal 9 (SIGKILL)`),
+    /// not only that the connection closed.
+    fn with_qmp<T>(&mut self, f: impl FnOnce(&mut QmpClient) -> Result<T, QmpError>) -> Result<T> {
+        let r = f(self.qmp_client()?);
+        r.map_err(|e| match self.state.child() {
+            Some(child) if e.is_eof() => e.with_peer_note(&child.describe_end_within(PEER_END_WAIT)).into(),
+            _ => e.into(),
+        })
     }
 
     /// python/qemu's `qmp(cmd, args_dict)`: run a command and return the raw
@@ -55,21 +77,21 @@ impl Vm {
     pub fn qmp(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
         let args = args.into();
         self.debug_qmp("Request", cmd, &args);
-        let ret = self.qmp_client()?.qmp(cmd, args)?;
+        let ret = self.with_qmp(|q| q.qmp(cmd, args))?;
         self.debug_reply(&ret);
         if cmd == "quit" && ret.get("error").is_none() && ret.get("return").is_some() {
-            self.quit_issued = true;
+            self.note_quit();
         }
         Ok(ret)
     }
 
     /// python/qemu's `cmd(cmd, args_dict)`: run a command and return its
     /// return value; an error response is
-    /// [`QmpError::Command`](crate::qmp::QmpError::Command).
+    /// [`QmpError::Command`].
     pub fn cmd(&mut self, cmd: &str, args: impl Into<Args>) -> Result<Value> {
         let args = args.into();
         self.debug_qmp("Request", cmd, &args);
-        let ret = self.qmp_client()?.cmd(cmd, args);
+        let ret = self.with_qmp(|q| q.cmd(cmd, args));
         if self.env.debug {
             match &ret {
                 Ok(v) => self.debug_reply(&serde_json::json!({ "return": v })),
@@ -78,7 +100,7 @@ impl Vm {
         }
         let ret = ret?;
         if cmd == "quit" {
-            self.quit_issued = true;
+            self.note_quit();
         }
         Ok(ret)
     }
@@ -92,7 +114,7 @@ impl Vm {
     /// python/qemu's `get_qmp_event(wait)`: one queued event, or the next
     /// to arrive (per `wait`: `false`, `true`, seconds, a `Duration`).
     pub fn get_qmp_event_with(&mut self, wait: impl Into<Wait>) -> Result<Option<Value>> {
-        Ok(self.qmp_client()?.get_event(wait)?)
+        self.with_qmp(|q| q.get_event(wait))
     }
 
     /// python/qemu's `get_qmp_events()`: all queued events (no waiting).
@@ -112,12 +134,12 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn get_qmp_events_with(&mut self, wait: impl Into<Wait>) -> Result<Vec<Value>> {
-        Ok(self.qmp_client()?.get_events(wait)?)
+        self.with_qmp(|q| q.get_events(wait))
     }
 
     /// python/qemu's `event_wait(name)`: the first event `name` (at most
     /// 60 s), setting aside the others. No such event in time is a
-    /// [`QmpError::Timeout`](crate::qmp::QmpError::Timeout).
+    /// [`QmpError::Timeout`].
     ///
     /// ```no_run
     /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
@@ -146,7 +168,7 @@ impl Vm {
     /// ```
     pub fn event_wait_with(&mut self, name: &str, opts: impl Into<EventWait>) -> Result<Value> {
         let EventWait { timeout, match_ } = opts.into();
-        Ok(self.qmp_client()?.event_wait(name, timeout.as_timeout(), match_.as_ref())?)
+        self.with_qmp(|q| q.event_wait(name, timeout.as_timeout(), match_.as_ref()))
     }
 
     /// python/qemu's `events_wait([(name, match), …])`: the first event that
@@ -158,13 +180,13 @@ impl Vm {
     /// python/qemu's `events_wait(events, timeout)`.
     pub fn events_wait_with(&mut self, events: &[(&str, Option<&Value>)], timeout: impl Into<Wait>) -> Result<Value> {
         let timeout = timeout.into().as_timeout();
-        Ok(self.qmp_client()?.events_wait(events, timeout)?)
+        self.with_qmp(|q| q.events_wait(events, timeout))
     }
 
     /// python/qemu's `event_wait(name, timeout=0, match)`: a matching event
     /// if one is at hand, else `None`.
     pub fn event_poll(&mut self, name: &str, pattern: Option<&Value>) -> Result<Option<Value>> {
-        Ok(self.qmp_client()?.event_poll(name, pattern)?)
+        self.with_qmp(|q| q.event_poll(name, pattern))
     }
 
     /// The legacy client's `clear_events()`: forget all queued events.
@@ -187,24 +209,24 @@ impl Vm {
     /// # Ok::<(), iotests::Error>(())
     /// ```
     pub fn send_fd_scm(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
-        Ok(self.qmp_client()?.send_fd_scm(fd)?)
+        self.with_qmp(|q| q.send_fd_scm(fd))
     }
 
     /// python/qemu's `send_fd_scm(file_path=…)`: open the file read-only
     /// and pass it.
     pub fn send_file_scm(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        Ok(self.qmp_client()?.send_file_scm(path)?)
+        self.with_qmp(|q| q.send_file_scm(path))
     }
 
     /// Pass `fd` and name it `fdname` (`send_fd_scm` + `getfd`).
     pub fn getfd(&mut self, fd: BorrowedFd<'_>, fdname: &str) -> Result<()> {
-        Ok(self.qmp_client()?.getfd(fd, fdname)?)
+        self.with_qmp(|q| q.getfd(fd, fdname))
     }
 
     /// Pass `fd` and put it in a descriptor set (`send_fd_scm` + `add-fd`);
     /// returns QEMU's `{"fdset-id": N, "fd": M}`. For the command-line
     /// `-add-fd`, see [`Vm::add_fd`].
     pub fn qmp_add_fd(&mut self, fd: BorrowedFd<'_>, fdset_id: Option<i64>, opaque: Option<&str>) -> Result<Value> {
-        Ok(self.qmp_client()?.add_fd(fd, fdset_id, opaque)?)
+        self.with_qmp(|q| q.add_fd(fd, fdset_id, opaque))
     }
 }

@@ -20,6 +20,11 @@
 //! `when` (`before` = 0, `after` = -1, or a number of bytes; default
 //! `before`).
 //!
+//! Unlike the script, the server does not take any length a client sends
+//! at its word: a request (or export name) longer than NBD allows
+//! ([`MAX_REQUEST_LENGTH`], [`MAX_EXPORT_NAME`]) ends it with status 1 and
+//! a message, instead of allocating gigabytes.
+//!
 //! ```no_run
 //! # fn main() -> iotests::Result<()> {
 //! # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
@@ -47,6 +52,13 @@ use std::time::{Duration, Instant};
 
 use crate::context::TestContext;
 use crate::error::{Error, Result};
+
+/// The longest read or write request the server serves: QEMU's
+/// `NBD_MAX_BUFFER_SIZE` (32 MiB), which no QEMU client exceeds.
+pub const MAX_REQUEST_LENGTH: u32 = 32 * 1024 * 1024;
+
+/// The longest export name the server reads (NBD's limit, 4 KiB).
+pub const MAX_EXPORT_NAME: u32 = 4096;
 
 /// The size of the fake disk the server exports (8 GiB).
 pub const FAKE_DISK_SIZE: u64 = 8 * 1024 * 1024 * 1024;
@@ -118,7 +130,9 @@ pub(super) struct State {
 pub(super) struct Shared {
     state: Mutex<State>,
     cond: Condvar,
-    killed: AtomicBool,
+    /// Set to stop the server: by [`NbdFaultInjector::kill`], or by the
+    /// test's process registry when the test times out or ends.
+    killed: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -151,8 +165,12 @@ pub struct NbdFaultInjector {
 impl TestContext {
     /// Start `nbd-fault-injector.py` with `args` (its command line without
     /// the program name). See [the module](crate::tools::fault_injector).
+    /// It belongs to the test like a process does: a timeout, or the end of
+    /// the test, stops it.
     pub fn nbd_fault_injector<S: AsRef<str>>(&self, args: &[S]) -> NbdFaultInjector {
-        NbdFaultInjector::start(args)
+        let server = NbdFaultInjector::start(args);
+        self.processes().register_stopper(&server.shared.killed);
+        server
     }
 }
 
@@ -195,7 +213,7 @@ impl NbdFaultInjector {
     /// what is left without one once the server has exited, `""` at the
     /// end. Waiting longer than `timeout` is an [`Error::Timeout`].
     pub fn readline(&mut self, timeout: Duration) -> Result<String> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         let mut st = self.shared.lock();
         loop {
             if let Some(nl) = st.out[st.read..].find('\n') {
@@ -227,7 +245,7 @@ impl NbdFaultInjector {
     /// `Popen.wait(timeout)`: the exit status, or [`Error::Timeout`] (the
     /// server keeps running).
     pub fn wait(&mut self, timeout: Duration) -> Result<i32> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::process::deadline_after(timeout);
         let mut st = self.shared.lock();
         while st.returncode.is_none() {
             st = self.wait_until(st, deadline, "nbd-fault-injector to exit")?;

@@ -129,6 +129,9 @@ pub(super) fn negotiate_export<S: Read + Write>(conn: &mut FaultInjectionSocket<
     if opt != NBD_OPT_EXPORT_NAME {
         return Err(exc("AssertionError: export.opt == NBD_OPT_EXPORT_NAME"));
     }
+    if len > MAX_EXPORT_NAME {
+        return Err(exc(format!("ValueError: export name of {len} bytes, more than the {MAX_EXPORT_NAME} NBD allows")));
+    }
     let _name = conn.recv(len as usize, "export-name")?;
 
     // Send negotiation part 2: '>QH124x'
@@ -165,6 +168,12 @@ pub(super) fn handle_connection<S: Read + Write>(conn: &mut FaultInjectionSocket
             (be_u32(&buf[0..4]), be_u32(&buf[4..8]), be_u64(&buf[8..16]), be_u32(&buf[24..28]));
         if magic != NBD_REQUEST_MAGIC {
             return Err(exc("AssertionError: req.magic == NBD_REQUEST_MAGIC"));
+        }
+        if matches!(kind, NBD_CMD_READ | NBD_CMD_WRITE) && len > MAX_REQUEST_LENGTH {
+            // The client chooses the length: do not allocate what it says.
+            return Err(exc(format!(
+                "ValueError: request of {len} bytes, more than the {MAX_REQUEST_LENGTH} the server accepts"
+            )));
         }
         match kind {
             NBD_CMD_READ => {

@@ -97,3 +97,45 @@ fn timeout_and_kill() {
     assert_eq!(srv.kill(), -9);
     assert_eq!(srv.poll(), Some(-9));
 }
+
+#[test]
+fn a_client_controlled_length_is_capped_not_allocated() {
+    // No rule: the server would serve the request as it comes.
+    let (_dir, sock, conf) = setup("");
+    let mut srv = NbdFaultInjector::start(&["--classic-negotiation", &sock, &conf]);
+    srv.readline(T).unwrap();
+    let mut c = UnixStream::connect(&sock).unwrap();
+    c.set_read_timeout(Some(T)).unwrap();
+    let mut hello = [0u8; 152];
+    c.read_exact(&mut hello).unwrap();
+    let mut req = Vec::new();
+    req.extend(super::NBD_REQUEST_MAGIC.to_be_bytes());
+    req.extend(super::NBD_CMD_READ.to_be_bytes());
+    req.extend(1u64.to_be_bytes());
+    req.extend(0u64.to_be_bytes());
+    req.extend(u32::MAX.to_be_bytes());
+    c.write_all(&req).unwrap();
+    // Not 4 GiB of zeros (which it would still be sending): an error, at once.
+    assert_eq!(srv.wait(T).unwrap(), 1);
+    let out = srv.communicate(T).unwrap();
+    assert!(out.contains("request of 4294967295 bytes, more than the 33554432"), "{out}");
+}
+
+#[test]
+fn the_test_timing_out_stops_the_server() {
+    let env = crate::env::TestEnv::from_process_env("raw");
+    let t = std::sync::Arc::new(crate::TestContext::new("fault-injector-timeout", env).unwrap());
+    let start = std::time::Instant::now();
+    let r = crate::harness::run_with_timeout(&t, Some(Duration::from_millis(300)), |t| {
+        let (_dir, sock, conf) = setup("");
+        let mut srv = t.nbd_fault_injector(&[&sock, &conf]);
+        srv.readline(T).unwrap();
+        // Blocks until the server says more — or is stopped by the timeout.
+        srv.readline(Duration::from_secs(60)).unwrap()
+    })
+    .unwrap();
+    assert!(matches!(r, crate::harness::Finished::TimedOut { .. }), "{r:?}");
+    // The body got its answer (the server "exited") without waiting for
+    // the 5 s grace period of a stuck body.
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+}

@@ -188,7 +188,10 @@ pub fn decide(exit: &Exit, ev: &Evidence) -> Verdict {
                 } else {
                     format!("output mismatch (see {})", m.see)
                 };
-                return Verdict { detail_is_diff: true, ..fail(d).with_detail(&m.diff) };
+                // The diff says what differs; a process that died under the
+                // test often says why: keep the library's note on it.
+                let detail = format!("{}{}", m.diff, deaths_note(&ev.tail));
+                return Verdict { detail_is_diff: true, ..fail(d).with_detail(&detail) };
             }
             let v = fail(format!("failed, {description}")).with_detail(&ev.tail);
             if signal.is_some() { v.marked_error() } else { v }
@@ -218,6 +221,20 @@ pub fn decide(exit: &Exit, ev: &Evidence) -> Verdict {
             }
         }
     }
+}
+
+/// The header of the library's note on processes that died during a test
+/// (`iotests::harness::Failure`, and a snapshot mismatch's message).
+const DEATHS_HEADER: &str = "--- processes that died during the test ---";
+
+/// The note on processes that died during the test, from its output (empty
+/// when there is none): the header and its lines.
+fn deaths_note(output: &str) -> String {
+    let mut lines = output.lines().skip_while(|l| *l != DEATHS_HEADER);
+    let Some(header) = lines.next() else { return String::new() };
+    let died: Vec<&str> =
+        lines.take_while(|l| !l.trim().is_empty() && !l.starts_with("--- ") && !l.starts_with("(at ")).collect();
+    format!("{header}\n{}\n", died.join("\n"))
 }
 
 /// Seconds without a useless fraction: `300`, `0.5`.
@@ -303,6 +320,18 @@ mod tests {
         let v = decide(&failed(), &Evidence { mismatch: Some(mm.clone()), ..ev.clone() });
         assert_eq!(v.description, "output mismatch (see s/x.snap.new)");
         assert!(v.detail_is_diff);
+        assert_eq!(v.detail.as_deref(), Some("-a\n+b\n"));
+        // A process killed under the test is named below the diff.
+        let died = "snapshot assertion for 'x' failed in line 1\n--- processes that died during the test ---\n\
+                    qemu-io (pid 7) was killed by signal 2 (SIGINT): qemu-io -c x\n(at src/x.rs:1)\n";
+        let v = decide(&failed(), &Evidence { mismatch: Some(mm.clone()), tail: died.into(), ..ev.clone() });
+        assert_eq!(
+            v.detail.as_deref(),
+            Some(
+                "-a\n+b\n--- processes that died during the test ---\n\
+                 qemu-io (pid 7) was killed by signal 2 (SIGINT): qemu-io -c x\n"
+            )
+        );
         let v = decide(&failed(), &Evidence { mismatch: Some(Mismatch { new: true, ..mm }), ..ev.clone() });
         assert_eq!(v.description, "new: no reference snapshot yet (see s/x.snap.new)");
 

@@ -1,0 +1,122 @@
+//! A process that dies during a test — killed by a signal the test did not
+//! send — is named in the failure, whatever failed next: a background
+//! qemu-io killed under the test shows in its snapshot mismatch, a killed
+//! storage daemon in the failure of the VM that then cannot connect, and
+//! QMP's or qtest's "connection closed" says how QEMU ended.
+
+use std::path::Path;
+
+use iotests::env::{TestEnv, Vars};
+use iotests::harness::{self, Outcome, TestSpec};
+use iotests::{Error, TestContext, args};
+
+fn env(out: &Path) -> Option<TestEnv> {
+    let mut vars: Vars = std::env::vars().collect();
+    vars.insert("OUTPUT_DIR".into(), out.display().to_string());
+    vars.insert("IMGFMT".into(), "raw".into());
+    let env = TestEnv::from_vars(&vars, "raw");
+    for p in [&env.qemu, &env.qemu_img, &env.qemu_io, &env.qsd] {
+        if !p.exists() {
+            println!("not run: {} not found", p.name);
+            return None;
+        }
+    }
+    Some(env)
+}
+
+fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default(),
+    }
+}
+
+fn sigkill(pid: i32) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+}
+
+/// The background qemu-io is killed by someone else; the test carries on
+/// and its log no longer matches: the mismatch report names qemu-io and
+/// the signal.
+#[test]
+fn a_killed_background_qemu_io_shows_in_the_snapshot_mismatch() {
+    let out = tempfile::tempdir().unwrap();
+    let Some(env) = env(out.path()) else { return };
+    const SPEC: TestSpec = TestSpec::new("deaths-popen");
+    let r = harness::run_script(&SPEC, env, |t| {
+        let img = t.file_path("disk");
+        t.qemu_img_create(&args!["-f", "raw", &img, "1M"])?;
+        let mut bg = t.qemu_io_popen(&["-f", "raw", "-c", "sleep 60000", "-c", "read 0 512", &img])?;
+        sigkill(bg.pid());
+        let out = bg.communicate(std::time::Duration::from_secs(10))?;
+        t.log(out);
+        Ok(())
+    });
+    let Ok(Outcome::Passed { deaths, .. }) = r else { panic!("{r:?}") };
+    assert_eq!(deaths.len(), 1, "{deaths:?}");
+    assert!(deaths[0].starts_with("qemu-io (pid ") && deaths[0].contains("killed by signal 9 (SIGKILL)"), "{deaths:?}");
+    // What the generated test does with it when the snapshot differs.
+    let caught = std::panic::catch_unwind(|| harness::assert_with_deaths(&deaths, || panic!("snapshot differs")));
+    let msg = message(caught.unwrap_err());
+    assert!(msg.starts_with("snapshot differs\n--- processes that died during the test ---\nqemu-io (pid "), "{msg}");
+    // Nothing died: the assertion's own message, untouched.
+    let caught = std::panic::catch_unwind(|| harness::assert_with_deaths(&[], || panic!("snapshot differs")));
+    assert_eq!(message(caught.unwrap_err()), "snapshot differs");
+}
+
+/// The storage daemon serving a VM's disk is killed; the VM then fails to
+/// launch with "Connection refused". The failure names the daemon.
+#[test]
+fn a_killed_storage_daemon_is_named_not_only_the_next_vm_failure() {
+    let out = tempfile::tempdir().unwrap();
+    let Some(env) = env(out.path()) else { return };
+    const SPEC: TestSpec = TestSpec::new("deaths-qsd");
+    let r = harness::run_script(&SPEC, env, |t| {
+        let sock = t.sock_path("nbd.sock");
+        let _qsd = t.qemu_storage_daemon(&[
+            "--blockdev",
+            "null-co,node-name=n0",
+            "--nbd-server",
+            &format!("addr.type=unix,addr.path={sock}"),
+            "--export",
+            "nbd,id=e0,node-name=n0",
+        ])?;
+        sigkill(_qsd.pid());
+        let mut vm = t.vm();
+        vm.add_blockdev(format!("nbd,node-name=nbd0,server.type=unix,server.path={sock},export=n0"));
+        vm.launch()?;
+        Ok(())
+    });
+    let f = r.unwrap_err();
+    let text = f.to_string();
+    assert!(text.contains("Connection refused") || text.contains("No such file"), "{text}");
+    assert!(text.contains("--- processes that died during the test ---\nqemu-storage-daemon (pid "), "{text}");
+    assert!(text.contains("was killed by signal 9 (SIGKILL)"), "{text}");
+}
+
+/// QEMU killed under a running VM: QMP and qtest say how it ended.
+#[test]
+fn connection_closed_says_how_qemu_ended() {
+    let out = tempfile::tempdir().unwrap();
+    let Some(env) = env(out.path()) else { return };
+    let t = TestContext::new("deaths-eof", env).unwrap();
+    for channel in ["qmp", "qtest"] {
+        let mut vm = t.vm();
+        vm.launch().unwrap();
+        let pid = vm.get_pid().unwrap();
+        sigkill(pid);
+        let e = match channel {
+            "qmp" => vm.qmp("query-status", ()).unwrap_err(),
+            _ => vm.qtest("readb 0x0").unwrap_err(),
+        };
+        let text = e.to_string();
+        assert!(text.contains(&format!("; qemu (pid {pid}) was killed by signal 9 (SIGKILL)")), "{channel}: {text}");
+        let deaths = t.processes().deaths();
+        assert!(
+            deaths.iter().any(|d| d.starts_with(&format!("qemu (pid {pid}) was killed by signal 9"))),
+            "{deaths:?}"
+        );
+        let _ = vm.shutdown();
+        assert!(matches!(e, Error::Qmp(_) | Error::Vm(_)), "{e:?}");
+    }
+}
