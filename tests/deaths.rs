@@ -120,3 +120,27 @@ fn connection_closed_says_how_qemu_ended() {
         assert!(matches!(e, Error::Qmp(_) | Error::Vm(_)), "{e:?}");
     }
 }
+
+/// QEMU stopped by someone else's SIGINT exits by itself (status 0) and
+/// hangs up before answering the shutdown's `quit`: the failed shutdown
+/// says which QEMU ended and how, not only that the connection closed.
+#[test]
+fn a_shutdown_whose_quit_finds_qemu_gone_says_how_it_ended() {
+    let out = tempfile::tempdir().unwrap();
+    let Some(env) = env(out.path()) else { return };
+    let t = TestContext::new("deaths-quit", env).unwrap();
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    let pid = vm.get_pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).unwrap();
+    // Until QEMU has exited (a zombie: its owner has not reaped it).
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        && t0.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let text = vm.shutdown().unwrap_err().to_string();
+    assert!(text.starts_with("Could not perform graceful shutdown: QMP: "), "{text}");
+    assert!(text.contains(&format!("; qemu (pid {pid}) exited with code 0")), "{text}");
+}

@@ -376,7 +376,12 @@ impl Vm {
             // The connection is closed (dropped) whatever happens.
             if !run.quit_issued {
                 qmp.set_default_timeout(timeout);
-                qmp.qmp("quit", ())?;
+                // Should QEMU hang up instead of answering, say how it
+                // ended (a signal, an exit status), as every QMP call does.
+                qmp.qmp("quit", ()).map_err(|e| match e.is_eof() {
+                    true => e.with_peer_note(&run.child.describe_end_within(super::monitor::PEER_END_WAIT)),
+                    false => e,
+                })?;
             }
         } else if !run.quit_issued {
             run.child.signal(Signal::SIGTERM)?;

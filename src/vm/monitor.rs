@@ -14,7 +14,7 @@ use crate::qmp::{Args, QmpClient, QmpError, Wait};
 
 /// How long to wait for QEMU to end after it hung up on QMP, to say how it
 /// ended.
-const PEER_END_WAIT: Duration = Duration::from_secs(1);
+pub(super) const PEER_END_WAIT: Duration = Duration::from_secs(1);
 
 /// python/qemu's default `event_wait` / `events_wait` timeout (60 s).
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
