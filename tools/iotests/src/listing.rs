@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::proc;
 
 /// What precedes each description (`iotests::harness::LIST_PREFIX`).
@@ -114,9 +114,15 @@ pub fn parse_libtest_list(text: &str) -> Vec<String> {
 /// binary is not an iotests binary, or declares nothing).
 pub fn list(binary: &Path, cwd: &Path) -> Result<Vec<TestDef>> {
     let bad = |msg: String| Error::Listing { binary: binary.to_path_buf(), msg };
+    // Listing may probe QEMU (a test that cannot run here is listed as
+    // ignored), and a probe keeps its files in TMPDIR: give the listing
+    // runs a TMPDIR of their own, removed here even when one is killed
+    // before it could clean up.
+    let tmp = std::env::temp_dir();
+    let tmp = tempfile::Builder::new().prefix("iotests-list-").tempdir_in(&tmp).at(&tmp)?;
     let run = |args: &[&str], listing: bool| -> Result<String> {
         let mut cmd = Command::new(binary);
-        cmd.args(args).current_dir(cwd);
+        cmd.args(args).current_dir(cwd).env("TMPDIR", tmp.path());
         for v in ["IOTESTS_GROUP", "IOTESTS_EXCLUDE_GROUP", "IOTESTS_LIST"] {
             cmd.env_remove(v);
         }

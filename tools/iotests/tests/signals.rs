@@ -166,3 +166,27 @@ fn after_a_sigkilled_test_its_daemon_is_killed_and_scratch_removed() {
     let test_dir = env.lines().find_map(|l| l.strip_prefix("TEST_DIR=")).unwrap();
     assert!(!Path::new(test_dir).exists(), "{test_dir} left behind");
 }
+
+/// The test binary's listing run leaves a probe's files in TMPDIR, as one
+/// killed in the middle of a probe does (found by fault injection): they
+/// are gone all the same when check ends.
+#[test]
+fn a_listing_that_leaves_probe_files_leaves_nothing() {
+    let ws = Ws::new(&[("p", "pass", "rw")]);
+    let bin = ws.fake_binary();
+    let o = Out::from(
+        ws.cmd()
+            .env("FAKE_LIST_LEAVES", "1")
+            .args(["check", "--test-binary", bin.to_str().unwrap(), "p"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let left: Vec<_> = std::fs::read_dir(ws.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("iotests-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

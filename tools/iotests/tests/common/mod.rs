@@ -191,6 +191,8 @@ esac
 const FAKE_TEST_BIN: &str = r#"#!/bin/sh
 SPECS='@SPECS@'
 if [ "$1" = "--list" ]; then
+  # As a listing killed in the middle of a probe: its probe directory left.
+  [ -n "$FAKE_LIST_LEAVES" ] && mkdir -p "$TMPDIR/iotests-probe-fake"
   echo "$SPECS" | while IFS='|' read -r name test groups; do
     [ -n "$name" ] && echo "$test: test"
   done
