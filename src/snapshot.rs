@@ -291,6 +291,11 @@ macro_rules! assert_log_snapshot {
 /// that matches passes on a read-only directory: nothing is written then.
 pub fn __explain_failure(dir: &Path, snapshot: &str, assert: impl FnOnce()) {
     let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(assert)) else { return };
+    // insta takes a snapshot it cannot parse for a missing one (an empty
+    // old side): say that the file is corrupt instead.
+    if let Some(why) = corrupt(&dir.join(format!("{snapshot}.snap"))) {
+        panic!("snapshot {snapshot}: {why}");
+    }
     let msg = crate::unittest::panic_message(&*payload);
     let unwritable = ["ReadOnlyFilesystem", "PermissionDenied", "Read-only file system", "Permission denied"];
     if msg.contains(".snap.new") && unwritable.iter().any(|u| msg.contains(u)) {
@@ -318,6 +323,9 @@ pub fn differs_from_reference(
 ) -> Option<String> {
     let (dir, snapshot) = __prepare_assertion_in(snapshots_in(manifest_dir, relative), name, log, Some(env));
     let path = dir.join(format!("{snapshot}.snap"));
+    if let Some(why) = corrupt(&path) {
+        return Some(why);
+    }
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Some(format!("no reference snapshot {}", path.display()));
     };
@@ -328,4 +336,13 @@ pub fn differs_from_reference(
     }
     let diff = similar::TextDiff::from_lines(&old, &new);
     Some(diff.unified_diff().context_radius(3).header(&path.display().to_string(), "actual").to_string())
+}
+
+/// Why the snapshot file at `path` is corrupt — it exists but is not UTF-8
+/// text, which insta would take for a missing snapshot — or `None`.
+fn corrupt(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    std::str::from_utf8(&bytes)
+        .err()
+        .map(|e| format!("{} is corrupt: not UTF-8 text ({e}; restore it from version control)", path.display()))
 }
