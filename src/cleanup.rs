@@ -203,8 +203,8 @@ extern "C" fn at_exit() {
     if sig == 0 {
         return;
     }
-    let deadline = std::time::Instant::now() + EXIT_WAIT;
-    while !DONE.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+    let deadline = crate::deadline::Deadline::within(EXIT_WAIT);
+    while !DONE.load(Ordering::SeqCst) && !deadline.expired() {
         std::thread::sleep(Duration::from_millis(10));
     }
     die_of(sig);

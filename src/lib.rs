@@ -73,6 +73,7 @@ extern crate self as iotests;
 
 pub mod cleanup;
 pub mod context;
+pub mod deadline;
 pub mod env;
 pub mod error;
 pub mod filters;

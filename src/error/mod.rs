@@ -271,6 +271,12 @@ impl From<crate::qmp::QmpError> for Error {
     }
 }
 
+impl From<crate::deadline::Expired> for Error {
+    fn from(e: crate::deadline::Expired) -> Self {
+        Error::Timeout { what: e.what, log: String::new() }
+    }
+}
+
 impl From<io::Error> for Error {
     /// An I/O error without context; prefer [`Context::context`] to say
     /// what was being done.

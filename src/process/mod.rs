@@ -23,10 +23,11 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 
 pub(crate) mod pidfd;
@@ -44,13 +45,6 @@ pub use run::{Output, RunOptions, run};
 /// How long a tool may run before it is killed, unless the caller says
 /// otherwise. Generous: the per-test timeout is the real bound.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// The instant `timeout` from now, or a year from now when `timeout` is too
-/// large for an `Instant` (`Duration::MAX` means "no limit" to callers).
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(366 * 24 * 3600))
-}
 
 /// Python's view of an exit status: the exit code, or `-N` for signal `N`.
 ///
@@ -194,12 +188,12 @@ impl Child {
         if let Some(st) = self.status {
             return Ok(Some(st));
         }
-        let deadline = deadline_after(timeout);
+        let deadline = Deadline::within(timeout);
         loop {
             if let Some(st) = self.try_wait()? {
                 return Ok(Some(st));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.remaining();
             if left.is_zero() {
                 return Ok(None);
             }

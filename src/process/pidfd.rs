@@ -9,9 +9,11 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
+
+use crate::deadline::Deadline;
 
 /// A pidfd and the PID it was opened for.
 #[derive(Debug)]
@@ -72,10 +74,9 @@ impl PidFd {
     /// Wait up to `timeout` for the process to end; true if it has. Time
     /// spent in signal handlers does not shorten the wait.
     pub fn wait_exit(&self, timeout: Duration) -> bool {
-        let deadline = crate::process::deadline_after(timeout);
+        let deadline = Deadline::within(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+            let ms = libc::c_int::from(deadline.poll_timeout());
             let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: one valid pollfd.
             let r = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -87,7 +88,7 @@ impl PidFd {
                 // rather than wait forever on it.
                 return true;
             }
-            if Instant::now() >= deadline {
+            if deadline.expired() {
                 return false;
             }
         }

@@ -106,9 +106,9 @@ pub(crate) fn kill_everything(wait: Duration) -> Vec<String> {
             killed.push(t.label());
         }
     }
-    let deadline = super::deadline_after(wait);
+    let deadline = crate::deadline::Deadline::within(wait);
     for t in &victims {
-        t.pidfd.wait_exit(deadline.saturating_duration_since(std::time::Instant::now()));
+        t.pidfd.wait_exit(deadline.remaining());
     }
     killed
 }

@@ -4,14 +4,15 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::DEFAULT_TIMEOUT;
 use super::error::{QmpError, value_snippet};
 use super::queue::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_EVENTS, Queue};
-use super::wire::{Budget, Deadline, Wire};
+use super::wire::{Until, Wire};
+use crate::deadline::Deadline;
 
 /// The arguments of a command: anything that converts into a JSON object,
 /// or nothing.
@@ -159,18 +160,18 @@ impl QmpClient {
     /// ```
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Self, QmpError> {
         let path = path.as_ref();
-        let budget = Budget::new(timeout);
+        let deadline = Deadline::within(timeout);
         loop {
             match UnixStream::connect(path) {
                 Ok(s) => return Ok(Self::from_stream(s)),
                 Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
-                    if Instant::now() >= budget.deadline {
+                    if deadline.expired() {
                         return Err(QmpError::Timeout {
                             what: format!("connecting to {} (last error: {e})", path.display()),
                             after: timeout,
                         });
                     }
-                    std::thread::sleep(Duration::from_millis(10));
+                    deadline.sleep(Duration::from_millis(10));
                 }
                 Err(e) => return Err(QmpError::io(format!("connecting to {}", path.display()), e)),
             }
@@ -199,9 +200,9 @@ impl QmpClient {
     /// assert_eq!(sent, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}\n");
     /// ```
     pub fn negotiate(&mut self, timeout: Duration) -> Result<Value, QmpError> {
-        let budget = Budget::new(timeout);
+        let deadline = Deadline::within(timeout);
         let what = "waiting for the QMP greeting";
-        let greeting = match self.wire.recv(Deadline::At(budget.deadline), what) {
+        let greeting = match self.wire.recv(Until::By(&deadline), what) {
             Ok(Some(g)) => g,
             Ok(None) => return Err(QmpError::Timeout { what: what.into(), after: timeout }),
             // Python's GreetingError: the first line was not a greeting.
@@ -231,7 +232,7 @@ impl QmpClient {
         self.greeting = Some(greeting.clone());
 
         let msg = serde_json::json!({"execute": "qmp_capabilities", "arguments": args});
-        let reply = self.exchange(&msg, None, budget, "qmp_capabilities")?;
+        let reply = self.exchange(&msg, None, &deadline, "qmp_capabilities")?;
         if reply.contains_key("error") || !reply.contains_key("return") {
             return Err(QmpError::Negotiation {
                 reason: "qmp_capabilities was not accepted".into(),
@@ -372,8 +373,8 @@ impl QmpClient {
         let id = msg.get("id").cloned();
         let name = msg.get("execute").or_else(|| msg.get("exec-oob")).and_then(Value::as_str).unwrap_or("?");
         let name = name.to_owned();
-        let budget = Budget::new(self.default_timeout);
-        self.exchange(msg, id.as_ref(), budget, &name).map(Value::Object)
+        let deadline = Deadline::within(self.default_timeout);
+        self.exchange(msg, id.as_ref(), &deadline, &name).map(Value::Object)
     }
 
     /// Runs a command and returns its return value; an error response is a
@@ -403,8 +404,8 @@ impl QmpClient {
         let arguments = value_snippet(&args);
         msg.insert("arguments".into(), args);
         msg.insert("id".into(), id.clone());
-        let budget = Budget::new(self.default_timeout);
-        let mut reply = self.exchange(&Value::Object(msg), Some(&id), budget, cmd)?;
+        let deadline = Deadline::within(self.default_timeout);
+        let mut reply = self.exchange(&Value::Object(msg), Some(&id), &deadline, cmd)?;
         let what = || format!("running {cmd:?}");
         if let Some(err) = reply.get("error") {
             let class = err.get("class").and_then(Value::as_str);
@@ -441,11 +442,11 @@ impl QmpClient {
         &mut self,
         msg: &Value,
         id: Option<&Value>,
-        budget: Budget,
+        deadline: &Deadline,
         cmd: &str,
     ) -> Result<Map<String, Value>, QmpError> {
         let what = format!("waiting for the response to {cmd:?}");
-        match self.wire.send(msg, budget, &format!("sending {cmd:?}")) {
+        match self.wire.send(msg, deadline, &format!("sending {cmd:?}")) {
             Ok(()) => {}
             Err(e) if e.is_eof() => return Err(self.salvage(e)),
             Err(e) => return Err(e),
@@ -453,16 +454,12 @@ impl QmpClient {
         loop {
             // Checked before every message, not only when none is buffered:
             // a peer that keeps sending must not extend the wait.
-            let m = if Instant::now() < budget.deadline {
-                self.wire.recv(Deadline::At(budget.deadline), &what)?
-            } else {
-                None
-            };
+            let m = if !deadline.expired() { self.wire.recv(Until::By(deadline), &what)? } else { None };
             let Some(m) = m else {
                 if id.is_none() {
                     self.stale += 1;
                 }
-                return Err(QmpError::Timeout { what, after: budget.after });
+                return Err(QmpError::Timeout { what, after: deadline.length() });
             };
             if m.contains_key("event") {
                 self.queue_event(Value::Object(m), &what)?;
@@ -484,7 +481,7 @@ impl QmpClient {
     /// (events are queued, a partial message goes into the error).
     fn salvage(&mut self, err: QmpError) -> QmpError {
         loop {
-            match self.wire.recv(Deadline::Now, "reading what the peer sent before it hung up") {
+            match self.wire.recv(Until::Now, "reading what the peer sent before it hung up") {
                 Ok(Some(m)) if m.contains_key("event") => {
                     if self.queue_event(Value::Object(m), "reading what the peer sent before it hung up").is_err() {
                         return err;

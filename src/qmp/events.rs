@@ -7,7 +7,8 @@ use serde_json::{Number, Value};
 
 use super::QmpClient;
 use super::error::QmpError;
-use super::wire::{Budget, Deadline};
+use super::wire::Until;
+use crate::deadline::Deadline;
 
 /// How long to wait for an event: python's `wait` argument.
 ///
@@ -257,8 +258,8 @@ pub const EVENTS_WAIT_TOTAL_FACTOR: u32 = 10;
 
 impl QmpClient {
     /// Reads one message into the queues. `Ok(false)`: the deadline passed.
-    fn read_one(&mut self, deadline: Deadline, what: &str) -> Result<bool, QmpError> {
-        match self.wire.recv(deadline, what)? {
+    fn read_one(&mut self, until: Until<'_>, what: &str) -> Result<bool, QmpError> {
+        match self.wire.recv(until, what)? {
             None => Ok(false),
             Some(m) if m.contains_key("event") => self.queue_event(Value::Object(m), what).map(|()| true),
             Some(m) => self.unrouted(m, what).map(|()| true),
@@ -272,13 +273,13 @@ impl QmpClient {
     /// reports it.
     fn drain_ready(&mut self, what: &str) -> Result<(), QmpError> {
         let until = self.wire.received() + self.wire.readable();
-        let mut deadline = Deadline::Now;
+        let mut read = Until::Now;
         loop {
             if self.wire.received() >= until {
                 // Read what was there: take what is buffered, read no more.
-                deadline = Deadline::Buffered;
+                read = Until::Buffered;
             }
-            match self.read_one(deadline, what) {
+            match self.read_one(read, what) {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(e) if e.is_eof() => return Ok(()),
@@ -287,11 +288,11 @@ impl QmpClient {
         }
     }
 
-    fn wait_budget(&self, wait: Wait) -> Option<Budget> {
+    fn wait_deadline(&self, wait: Wait) -> Option<Deadline> {
         match wait {
             Wait::No => None,
-            Wait::Forever => Some(Budget::new(self.default_timeout)),
-            Wait::For(d) => Some(Budget::new(d)),
+            Wait::Forever => Some(Deadline::within(self.default_timeout)),
+            Wait::For(d) => Some(Deadline::within(d)),
         }
     }
 
@@ -302,7 +303,7 @@ impl QmpClient {
 
     /// [`pull`](Self::pull), with the event's size as received.
     fn pull_sized(&mut self, wait: Wait, what: &str) -> Result<Option<(Value, usize)>, QmpError> {
-        let Some(budget) = self.wait_budget(wait) else {
+        let Some(deadline) = self.wait_deadline(wait) else {
             self.drain_ready(what)?;
             return Ok(self.incoming.pop_front());
         };
@@ -310,8 +311,8 @@ impl QmpClient {
             if let Some(ev) = self.incoming.pop_front() {
                 return Ok(Some(ev));
             }
-            if !self.read_one(Deadline::At(budget.deadline), what)? {
-                return Err(QmpError::Timeout { what: what.to_owned(), after: budget.after });
+            if !self.read_one(Until::By(&deadline), what)? {
+                return Err(QmpError::Timeout { what: what.to_owned(), after: deadline.length() });
             }
         }
     }
@@ -453,7 +454,7 @@ impl QmpClient {
             return Ok(ev);
         }
         let what = describe(events);
-        let total = Budget::new(timeout.saturating_mul(EVENTS_WAIT_TOTAL_FACTOR));
+        let total = Deadline::within(timeout.saturating_mul(EVENTS_WAIT_TOTAL_FACTOR));
         let started = Instant::now();
         let overall = |client: &Self| QmpError::Timeout {
             what: format!(
@@ -464,7 +465,7 @@ impl QmpClient {
         };
         let mut first = true;
         loop {
-            let left = total.deadline.saturating_duration_since(Instant::now());
+            let left = total.remaining();
             if !first && left.is_zero() {
                 return Err(overall(self));
             }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::QmpClient;
 use super::error::QmpError;
-use super::wire::Budget;
+use crate::deadline::Deadline;
 
 impl QmpClient {
     /// Sends `fd` to the peer via SCM_RIGHTS, attached to one byte of
@@ -47,8 +47,8 @@ impl QmpClient {
     /// # Ok::<(), iotests::qmp::QmpError>(())
     /// ```
     pub fn send_fd_scm(&mut self, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
-        let budget = Budget::new(self.default_timeout);
-        self.wire.send_bytes(b" ", Some(fd), budget, "sending a file descriptor")
+        let deadline = Deadline::within(self.default_timeout);
+        self.wire.send_bytes(b" ", Some(fd), &deadline, "sending a file descriptor")
     }
 
     /// Opens `path` read-only and sends the descriptor: python's

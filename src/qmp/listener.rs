@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 
 use super::QmpClient;
 use super::error::QmpError;
-use super::wire::Budget;
+use crate::deadline::Deadline;
 
 /// A listening Unix socket that accepts one QMP peer at a time.
 ///
@@ -66,15 +66,13 @@ impl QmpListener {
     /// Waits up to `timeout` for a peer to connect. Does not negotiate; call
     /// [`QmpClient::negotiate`] on the result.
     pub fn accept(&self, timeout: Duration) -> Result<QmpClient, QmpError> {
-        let budget = Budget::new(timeout);
+        let deadline = Deadline::within(timeout);
         let what = || format!("waiting for a connection on {}", self.path.display());
         loop {
-            let left = budget.deadline.saturating_duration_since(std::time::Instant::now());
-            let ms = PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX);
             let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, ms) {
+            match poll(&mut fds, deadline.poll_timeout()) {
                 Ok(0) | Err(Errno::EINTR) => {
-                    if left.is_zero() {
+                    if deadline.expired() {
                         return Err(QmpError::Timeout { what: what(), after: timeout });
                     }
                     continue;

@@ -5,17 +5,16 @@
 //! so no read or write can block longer than its caller allowed, and writes
 //! use `MSG_NOSIGNAL` so that a vanished peer is an error, not a `SIGPIPE`.
 
-use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
-
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{ControlMessage, MsgFlags, recv, sendmsg};
 use serde_json::{Map, Value};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 
 use super::error::{QmpError, snippet};
+use crate::deadline::Deadline;
 
 /// The default limit on one incoming message: generous, since
 /// `query-named-block-nodes` on a big graph is large, but bounded so that a
@@ -25,52 +24,32 @@ pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// How much one `recv` asks for.
 const CHUNK: usize = 64 * 1024;
 
-/// When a read may give up.
+/// How long a read may wait.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Deadline {
+pub(crate) enum Until<'a> {
     /// Only complete messages already buffered: do not even read.
     Buffered,
     /// Do not block: use only what is already readable.
     Now,
-    /// Block until this instant at the latest.
-    At(Instant),
+    /// Block until this deadline at the latest.
+    By(&'a Deadline),
 }
 
-impl Deadline {
-    /// The `poll` timeout that ends at this deadline, rounded up to whole
-    /// milliseconds so that we do not spin just before it. Zero once it has
-    /// passed: a passed deadline still looks at what is readable.
+impl Until<'_> {
+    /// The `poll` timeout: zero once the deadline has passed (a passed
+    /// deadline still looks at what is readable).
     fn poll_timeout(self) -> PollTimeout {
         match self {
-            Deadline::Buffered | Deadline::Now => PollTimeout::ZERO,
-            Deadline::At(t) => {
-                let left = t.saturating_duration_since(Instant::now());
-                let ms = left.as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
+            Until::Buffered | Until::Now => PollTimeout::ZERO,
+            Until::By(d) => d.poll_timeout(),
         }
     }
 
     fn passed(self) -> bool {
         match self {
-            Deadline::Buffered | Deadline::Now => true,
-            Deadline::At(t) => Instant::now() >= t,
+            Until::Buffered | Until::Now => true,
+            Until::By(d) => d.expired(),
         }
-    }
-}
-
-/// A time budget: the deadline and, for error messages, how long it was.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Budget {
-    pub(crate) deadline: Instant,
-    pub(crate) after: Duration,
-}
-
-impl Budget {
-    /// A budget of `after` starting now.
-    pub(crate) fn new(after: Duration) -> Self {
-        // An absurd timeout (Duration::MAX) must not overflow Instant.
-        Budget { deadline: crate::process::deadline_after(after), after }
     }
 }
 
@@ -131,10 +110,10 @@ impl Wire {
 
     /// The next message (a JSON object).
     ///
-    /// `Ok(None)` means the deadline passed (or, with [`Deadline::Now`],
+    /// `Ok(None)` means the deadline passed (or, with [`Until::Now`],
     /// nothing complete was readable); a partially received message stays
     /// buffered for the next call.
-    pub(crate) fn recv(&mut self, deadline: Deadline, what: &str) -> Result<Option<Map<String, Value>>, QmpError> {
+    pub(crate) fn recv(&mut self, until: Until<'_>, what: &str) -> Result<Option<Map<String, Value>>, QmpError> {
         let mut polled = false;
         loop {
             if let Some(line) = self.take_line(what)? {
@@ -149,19 +128,19 @@ impl Wire {
             if self.eof {
                 return self.at_eof(what);
             }
-            if matches!(deadline, Deadline::Buffered) {
+            if matches!(until, Until::Buffered) {
                 return Ok(None);
             }
-            // Past an At deadline, stop even if a slow peer keeps trickling
+            // Past a deadline, stop even if a slow peer keeps trickling
             // in bytes; but look at least once. `Now` reads on while data
             // is readable: a message may span several chunks.
-            if polled && matches!(deadline, Deadline::At(_)) && deadline.passed() {
+            if polled && matches!(until, Until::By(_)) && until.passed() {
                 return Ok(None);
             }
             polled = true;
-            if !self.wait_for(PollFlags::POLLIN, deadline.poll_timeout(), what)? {
+            if !self.wait_for(PollFlags::POLLIN, until.poll_timeout(), what)? {
                 // An early wakeup (EINTR) polls again.
-                if deadline.passed() {
+                if until.passed() {
                     return Ok(None);
                 }
                 continue;
@@ -265,7 +244,7 @@ impl Wire {
     }
 
     /// Sends one message (compact JSON plus newline) before `deadline`.
-    pub(crate) fn send(&mut self, msg: &Value, budget: Budget, what: &str) -> Result<(), QmpError> {
+    pub(crate) fn send(&mut self, msg: &Value, deadline: &Deadline, what: &str) -> Result<(), QmpError> {
         let mut bytes = serde_json::to_vec(msg).map_err(|e| QmpError::Protocol {
             what: what.to_owned(),
             reason: format!("cannot serialize the message: {e}"),
@@ -274,7 +253,7 @@ impl Wire {
         // Python's client sends no newline, QEMU's streaming parser needs
         // none; one makes the stream readable in strace and for test peers.
         bytes.push(b'\n');
-        self.send_bytes(&bytes, None, budget, what)
+        self.send_bytes(&bytes, None, deadline, what)
     }
 
     /// Sends `bytes`, with `fd` attached to the first byte via SCM_RIGHTS.
@@ -282,17 +261,16 @@ impl Wire {
         &mut self,
         mut bytes: &[u8],
         mut fd: Option<BorrowedFd<'_>>,
-        budget: Budget,
+        deadline: &Deadline,
         what: &str,
     ) -> Result<(), QmpError> {
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
         while !bytes.is_empty() {
-            let deadline = Deadline::At(budget.deadline);
             if !self.wait_for(PollFlags::POLLOUT, deadline.poll_timeout(), what)? {
-                if deadline.passed() {
+                if deadline.expired() {
                     return Err(QmpError::Timeout {
                         what: format!("{what} (the peer is not reading)"),
-                        after: budget.after,
+                        after: deadline.length(),
                     });
                 }
                 continue;

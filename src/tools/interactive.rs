@@ -6,11 +6,12 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{ChildStdin, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, poll};
 
 use crate::context::TestContext;
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::process::{Child, cmdline, returncode, spawn};
 
@@ -91,12 +92,12 @@ impl QemuIoInteractive {
             buf: VecDeque::new(),
             timeout,
         };
-        let deadline = crate::process::deadline_after(timeout);
-        let first = qio.read_exact_until(PROMPT.len(), deadline);
+        let deadline = Deadline::within(timeout);
+        let first = qio.read_exact_until(PROMPT.len(), &deadline);
         if first.as_slice() != PROMPT {
             // Most probably qemu-io failed to start: collect everything.
             let mut out = first;
-            let rest = match qio.read_to(None, deadline) {
+            let rest = match qio.read_to(None, &deadline) {
                 ReadEnd::Prompt(s) | ReadEnd::Eof(s) | ReadEnd::Timeout(s) => s,
             };
             out.extend_from_slice(rest.as_bytes());
@@ -131,13 +132,13 @@ impl QemuIoInteractive {
         if cmd == "q" || cmd == "quit" {
             return Err(Error::Usage("QemuIoInteractive.cmd: use close() to quit".into()));
         }
-        let deadline = crate::process::deadline_after(self.timeout);
+        let deadline = Deadline::within(self.timeout);
         // A failed write means qemu-io is gone; the read reports it with its
         // output.
         if let Some(stdin) = &mut self.stdin {
             let _ = stdin.write_all(format!("{cmd}\n").as_bytes()).and_then(|()| stdin.flush());
         }
-        match self.read_to(Some(PROMPT), deadline) {
+        match self.read_to(Some(PROMPT), &deadline) {
             ReadEnd::Prompt(out) => Ok(out),
             ReadEnd::Eof(out) => Err(self.failed(out)),
             ReadEnd::Timeout(out) => {
@@ -157,10 +158,9 @@ impl QemuIoInteractive {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"q\n");
         }
-        let deadline = crate::process::deadline_after(self.timeout);
-        let _ = self.read_to(None, deadline);
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match self.child.wait_timeout(remaining)? {
+        let deadline = Deadline::within(self.timeout);
+        let _ = self.read_to(None, &deadline);
+        match self.child.wait_timeout(deadline.remaining())? {
             Some(st) => Ok(returncode(st)),
             None => {
                 let _ = self.child.kill();
@@ -190,9 +190,9 @@ impl QemuIoInteractive {
 
     /// Fill `buf` with more bytes, waiting until `deadline`. `Ok(false)` at
     /// EOF, `Err(())` on timeout.
-    fn fill(&mut self, deadline: Instant) -> std::result::Result<bool, ()> {
+    fn fill(&mut self, deadline: &Deadline) -> std::result::Result<bool, ()> {
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.remaining();
             if left.is_zero() {
                 return Err(());
             }
@@ -217,7 +217,7 @@ impl QemuIoInteractive {
     }
 
     /// Python's `stdout.read(n)`: `n` bytes, fewer at EOF or timeout.
-    fn read_exact_until(&mut self, n: usize, deadline: Instant) -> Vec<u8> {
+    fn read_exact_until(&mut self, n: usize, deadline: &Deadline) -> Vec<u8> {
         while self.buf.len() < n {
             if !matches!(self.fill(deadline), Ok(true)) {
                 break;
@@ -234,7 +234,7 @@ impl QemuIoInteractive {
     /// backtracking: a mismatch restarts the pattern at the *next*
     /// character, so `qqemu-io> ` is not taken as a prompt — exactly as in
     /// Python.
-    fn read_to(&mut self, pattern: Option<&[u8]>, deadline: Instant) -> ReadEnd {
+    fn read_to(&mut self, pattern: Option<&[u8]>, deadline: &Deadline) -> ReadEnd {
         let mut out = Vec::new();
         let mut pos = 0;
         loop {

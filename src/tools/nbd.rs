@@ -15,11 +15,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::pipe::{self, ErrTo, LogPipe, Out};
-use super::{Deadline, strings};
+use super::strings;
 use crate::context::{TestContext, try_remove};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::filters::Filter;
 use crate::log::Log;
@@ -142,14 +143,14 @@ impl TestContext {
                     cmdline: sp.cmdline.clone(),
                     output: server.output_tail(),
                 }),
-                Ok(None) => deadline.check().err(),
+                Ok(None) => deadline.check().err().map(Error::from),
                 Err(e) => Some(e),
             };
             if let Some(e) = err {
                 server.stop();
                 return Err(e);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            deadline.sleep(Duration::from_millis(10));
         }
     }
 
@@ -255,15 +256,15 @@ fn track_daemon(registry: &Arc<ProcessRegistry>, argv: &[String], since: Option<
 
 /// The PID in a pid file, waiting a little for qemu-nbd to write it.
 fn pid_from_file(path: &str) -> Option<i32> {
-    let deadline = Instant::now() + PID_FILE_GRACE;
+    let deadline = Deadline::within(PID_FILE_GRACE);
     loop {
         if let Some(pid) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
             return Some(pid);
         }
-        if Instant::now() >= deadline {
+        if deadline.expired() {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        deadline.sleep(Duration::from_millis(10));
     }
 }
 

@@ -20,11 +20,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
 
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::process::{Child, ProcessRegistry, cmdline, returncode, spawn};
@@ -166,9 +167,9 @@ impl LogPipe {
     /// Wait up to `timeout` for EOF (every writer gone), copying as it
     /// comes; then stop the thread.
     pub(crate) fn finish(mut self, timeout: Duration) {
-        let deadline = crate::process::deadline_after(timeout);
-        while !self.sync_eof() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        let deadline = Deadline::within(timeout);
+        while !self.sync_eof() && !deadline.expired() {
+            deadline.sleep(Duration::from_millis(5));
         }
         self.stop();
     }

@@ -7,8 +7,9 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use super::pipe::{self, ErrTo, LogPipe, Out};
-use super::{Deadline, strings};
+use super::strings;
 use crate::context::{TestContext, try_remove};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::process::{Child, cmdline, returncode};
 use crate::qmp::{Args, QmpClient, QmpError, QmpListener};
@@ -168,11 +169,11 @@ impl QemuStorageDaemon {
                 return Err(e);
             }
             deadline.check()?;
-            std::thread::sleep(Duration::from_millis(10));
+            deadline.sleep(Duration::from_millis(10));
         }
         // The file exists but may still be empty for a moment.
         let pid = deadline.poll_until(Duration::from_millis(10), || {
-            Ok(std::fs::read_to_string(&qsd.pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()))
+            Ok::<_, Error>(std::fs::read_to_string(&qsd.pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()))
         })?;
         if pid != qsd.child.pid() {
             return Err(Error::Usage(format!(

@@ -2,13 +2,14 @@
 //! migration and bitmap helpers, `assert_block_path`. Each logs exactly
 //! what iotests logs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::opts::{BlockdevCreate, GetBitmap, HmpQemuIo, RunJobOptions};
 use super::pyval::{py_eq, py_str, py_type};
 use super::{DEFAULT_EVENT_TIMEOUT, Vm};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::filters::Filter;
 use crate::kwargs;
@@ -395,14 +396,10 @@ impl Vm {
     /// })?;
     /// # Ok(()) }
     /// ```
-    pub fn wait_migration_until(
-        &mut self,
-        expect_runstate: Option<&str>,
-        deadline: Option<&crate::tools::Deadline>,
-    ) -> Result<bool> {
+    pub fn wait_migration_until(&mut self, expect_runstate: Option<&str>, deadline: Option<&Deadline>) -> Result<bool> {
         let limit = |default: Duration| deadline.map_or(default, |d| d.remaining().min(default));
         let expired = |e: Error| match deadline {
-            Some(d) if d.expired() => d.error(),
+            Some(d) if d.expired() => d.error().into(),
             _ => e,
         };
         let event = loop {
@@ -422,7 +419,7 @@ impl Vm {
             return Ok(true);
         }
         // The event may come in finish-migrate: wait for the run state.
-        let runstate_deadline = Instant::now() + limit(DEFAULT_EVENT_TIMEOUT);
+        let runstate_deadline = Deadline::within(limit(DEFAULT_EVENT_TIMEOUT));
         loop {
             let r = self.qmp("query-status", ())?;
             let runstate = index(index(&r, "return")?, "status")?.as_str();
@@ -430,15 +427,15 @@ impl Vm {
                 return Ok(true);
             }
             if let Some(d) = deadline.filter(|d| d.expired()) {
-                return Err(d.error());
+                return Err(d.error().into());
             }
-            if Instant::now() >= runstate_deadline {
+            if runstate_deadline.expired() {
                 return Err(Error::Timeout {
                     what: format!("waiting for run state {expect_runstate:?} after migration (last: {runstate:?})"),
                     log: String::new(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(5));
+            runstate_deadline.sleep(Duration::from_millis(5));
         }
     }
 

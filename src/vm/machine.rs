@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -23,6 +23,7 @@ use std::path::Path;
 
 use super::state::{Running, State, Stopped, read_log};
 use super::{Vm, VmError, firmware};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::process::{self, returncode};
 use crate::qmp::QmpClient;
@@ -370,7 +371,7 @@ impl Vm {
     }
 
     fn soft_shutdown(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = crate::process::deadline_after(timeout);
+        let deadline = Deadline::within(timeout);
         let Some(run) = self.state.running() else { return Ok(()) };
         if let Some(mut qmp) = run.qmp.take() {
             // The connection is closed (dropped) whatever happens.
@@ -386,8 +387,7 @@ impl Vm {
         } else if !run.quit_issued {
             run.child.signal(Signal::SIGTERM)?;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match run.child.wait_timeout(left)? {
+        match run.child.wait_timeout(deadline.remaining())? {
             Some(_) => Ok(()),
             None => Err(Error::Timeout {
                 what: format!("QEMU (pid {}) did not exit within {timeout:?}", run.child.pid()),

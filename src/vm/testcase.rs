@@ -19,13 +19,14 @@
 //! # Ok::<(), iotests::Error>(())
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::opts::{CancelAndWait, CompleteAndWait, PauseJob, WaitUntilCompleted};
 use super::pyval::{py_eq, py_str};
 use super::{Vm, flatten_qmp_object};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 
 #[track_caller]
@@ -401,7 +402,7 @@ impl Vm {
     #[track_caller]
     pub fn pause_wait_with(&mut self, job_id: &str) -> Result<Value> {
         let caller = std::panic::Location::caller();
-        let deadline = Instant::now() + PAUSE_TIMEOUT;
+        let deadline = Deadline::after(PAUSE_TIMEOUT, "Timeout waiting for job to pause");
         loop {
             let result = self.qmp("query-block-jobs", ())?;
             let jobs = result.get("return").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -413,10 +414,8 @@ impl Vm {
             if truthy("paused") && !truthy("busy") {
                 return Ok(job);
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout { what: "Timeout waiting for job to pause".into(), log: String::new() });
-            }
-            std::thread::sleep(Duration::from_millis(1));
+            deadline.check()?;
+            deadline.sleep(Duration::from_millis(1));
         }
     }
 

@@ -48,9 +48,10 @@ use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::context::TestContext;
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 
 /// The longest read or write request the server serves: QEMU's
@@ -213,7 +214,7 @@ impl NbdFaultInjector {
     /// what is left without one once the server has exited, `""` at the
     /// end. Waiting longer than `timeout` is an [`Error::Timeout`].
     pub fn readline(&mut self, timeout: Duration) -> Result<String> {
-        let deadline = crate::process::deadline_after(timeout);
+        let deadline = Deadline::within(timeout);
         let mut st = self.shared.lock();
         loop {
             if let Some(nl) = st.out[st.read..].find('\n') {
@@ -227,7 +228,7 @@ impl NbdFaultInjector {
                 st.read = st.out.len();
                 return Ok(line);
             }
-            st = self.wait_until(st, deadline, "a line from nbd-fault-injector")?;
+            st = self.wait_until(st, &deadline, "a line from nbd-fault-injector")?;
         }
     }
 
@@ -245,10 +246,10 @@ impl NbdFaultInjector {
     /// `Popen.wait(timeout)`: the exit status, or [`Error::Timeout`] (the
     /// server keeps running).
     pub fn wait(&mut self, timeout: Duration) -> Result<i32> {
-        let deadline = crate::process::deadline_after(timeout);
+        let deadline = Deadline::within(timeout);
         let mut st = self.shared.lock();
         while st.returncode.is_none() {
-            st = self.wait_until(st, deadline, "nbd-fault-injector to exit")?;
+            st = self.wait_until(st, &deadline, "nbd-fault-injector to exit")?;
         }
         drop(st);
         Ok(self.poll().unwrap_or(KILLED))
@@ -278,10 +279,10 @@ impl NbdFaultInjector {
     fn wait_until<'a>(
         &self,
         st: std::sync::MutexGuard<'a, State>,
-        deadline: Instant,
+        deadline: &Deadline,
         what: &str,
     ) -> Result<std::sync::MutexGuard<'a, State>> {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.remaining();
         if left.is_zero() {
             return Err(Error::Timeout {
                 what: format!("waiting for {what}: nbd-fault-injector {}", self.args.join(" ")),
