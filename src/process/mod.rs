@@ -30,6 +30,7 @@ use nix::sys::signal::Signal;
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 
+mod capture;
 pub(crate) mod pidfd;
 pub(crate) mod procfs;
 mod reaper;
@@ -37,6 +38,7 @@ mod registry;
 mod run;
 mod spawner;
 
+pub(crate) use capture::{Capture, PIPE_DRAIN, pipe_err, wait_tool};
 use pidfd::PidFd;
 pub use registry::ProcessRegistry;
 pub(crate) use registry::{Tracked, kill_everything, signal_name};

@@ -28,7 +28,8 @@ use nix::poll::{PollFd, PollFlags, poll};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::log::Log;
-use crate::process::{Child, ProcessRegistry, cmdline, returncode, spawn};
+pub(crate) use crate::process::{Capture, PIPE_DRAIN};
+use crate::process::{Child, ProcessRegistry, cmdline, pipe_err, spawn, wait_tool};
 
 /// How long the copying thread sleeps in `poll` before it looks at its stop
 /// flag again.
@@ -36,14 +37,6 @@ const POLL_SLICE_MS: u16 = 100;
 
 /// How much of a tool's output a [`LogPipe`] remembers for error messages.
 const TAIL_LIMIT: usize = 64 * 1024;
-
-/// How long to wait for a captured pipe's EOF once the tool has exited: a
-/// daemon it forked may keep the pipe open, and then we take what arrived.
-pub(crate) const PIPE_DRAIN: Duration = Duration::from_secs(2);
-
-fn pipe_err(tool: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::io(format!("creating a pipe for {tool}"), e)
-}
 
 struct Shared {
     file: File,
@@ -221,48 +214,6 @@ fn copy_loop(shared: &Shared) {
     }
 }
 
-/// A pipe read to the end by a background thread.
-pub(crate) struct Capture {
-    buf: Arc<Mutex<Vec<u8>>>,
-    done: std::sync::mpsc::Receiver<()>,
-}
-
-impl Capture {
-    pub(crate) fn new(tool: &str) -> Result<(Capture, OwnedFd)> {
-        let (mut reader, writer) = std::io::pipe().map_err(pipe_err(tool))?;
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let (tx, done) = std::sync::mpsc::channel();
-        let sink = Arc::clone(&buf);
-        std::thread::Builder::new()
-            .name(format!("{tool}-capture"))
-            .spawn(move || {
-                let mut chunk = [0u8; 8192];
-                loop {
-                    match reader.read(&mut chunk) {
-                        Ok(0) => break,
-                        Ok(n) => sink.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&chunk[..n]),
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => break,
-                    }
-                }
-                let _ = tx.send(());
-            })
-            .map_err(|e| Error::io(format!("starting the capture thread of {tool}"), e))?;
-        Ok((Capture { buf, done }, OwnedFd::from(writer)))
-    }
-
-    /// Everything read once EOF is seen, or after `drain` at most.
-    pub(crate) fn finish(&self, drain: Duration) -> String {
-        let _ = self.done.recv_timeout(drain);
-        self.snapshot()
-    }
-
-    /// What has been read so far.
-    pub(crate) fn snapshot(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
 /// Where a child's stdout goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Out {
@@ -356,23 +307,15 @@ pub(crate) fn run_plumbed(
     timeout: Duration,
 ) -> Result<(i32, String)> {
     let mut sp = spawn_with(log, registry, tool, argv, None, out, err)?;
-    let status = sp.child.wait_timeout(timeout)?;
-    let Some(status) = status else {
-        let _ = sp.child.kill();
-        let captured = sp.capture.as_ref().map(Capture::snapshot).unwrap_or_default();
+    let so_far = || {
         let shown = sp.log_pipe.as_ref().map(LogPipe::tail).unwrap_or_default();
-        return Err(Error::Timeout {
-            what: format!("{tool} did not finish within {timeout:?}: {}", sp.cmdline),
-            log: format!("{shown}{captured}"),
-        });
+        let captured = sp.capture.as_ref().map(Capture::snapshot).unwrap_or_default();
+        format!("{shown}{captured}")
     };
+    let rc = wait_tool(&mut sp.child, tool, &sp.cmdline, timeout, so_far)?;
     if let Some(p) = sp.log_pipe.take() {
         p.detach();
     }
     let stdout = sp.capture.as_ref().map(|c| c.finish(PIPE_DRAIN)).unwrap_or_default();
-    let rc = returncode(status);
-    if rc < 0 {
-        eprintln!("{tool} received signal {}: {}", -rc, sp.cmdline);
-    }
     Ok((rc, stdout))
 }
