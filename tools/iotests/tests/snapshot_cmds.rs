@@ -228,3 +228,42 @@ fn a_corrupt_snapshot_is_named_as_such() {
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.line("002").contains("002.snap is corrupt: not UTF-8 text"), "{o:?}");
 }
+
+/// check on a read-only snapshot directory (CI images mount the tree so):
+/// a matching snapshot passes, and a mismatch is a failure with its diff
+/// and a note that the pending snapshot could not be written — not an I/O
+/// error of the run. Needs a read-only bind mount (root); else not run.
+#[test]
+fn check_on_a_read_only_snapshot_directory() {
+    let ws = Ws::new(&[("001", "out_one", ""), ("002", "out_two", "")]);
+    ws.write_snap("001", "one output\n");
+    ws.write_snap("002", "something else\n");
+    let dir = ws.snapshots();
+    let d = dir.to_string_lossy().into_owned();
+    let mount = |args: &[&str]| std::process::Command::new("mount").args(args).status().is_ok_and(|s| s.success());
+    if !mount(&["--bind", &d, &d]) {
+        println!("not run: cannot bind-mount here");
+        return;
+    }
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(d.clone());
+    if !mount(&["-o", "remount,bind,ro", &d]) || std::fs::write(dir.join("probe"), "").is_ok() {
+        println!("not run: cannot make a read-only mount here");
+        return;
+    }
+    let o = ws.run_bin(&["check", "001"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.line("001").contains("pass"), "{o:?}");
+
+    let o = ws.run_bin(&["check", "002"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("-something else\n+two output\n"), "{o:?}");
+    assert!(o.stdout.contains("could not write the pending snapshot"), "{o:?}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
