@@ -78,3 +78,27 @@ fn list_exact_and_ignored_as_nextest_uses_them() {
     assert!(stdout.contains("test t209::t209 ... ignored"), "{stdout}");
     assert!(out.path().join("209.notrun").exists());
 }
+
+/// A QEMU program set explicitly but not there fails the run with one line
+/// per variable (not a green run of "not run" tests); listing still works.
+#[test]
+fn a_broken_program_setting_fails_the_run() {
+    let Some(bin) = iotests_binary() else {
+        eprintln!("not run: the iotests test binary is not built (cargo test builds it with the workspace)");
+        return;
+    };
+    let out = Command::new(&bin)
+        .args(["--exact", "t209::t209"])
+        .env("QEMU_PROG", "/nonexistent/qemu")
+        .env("QEMU_IMG_PROG", "no-such-qemu-img")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "iotests: QEMU_PROG=/nonexistent/qemu: no such executable file\n\
+         iotests: QEMU_IMG_PROG=no-such-qemu-img: not found in PATH\n"
+    );
+    let (ok, list) = run(&bin, &["--list", "--format", "terse"], &[("QEMU_PROG", "/nonexistent/qemu")]);
+    assert!(ok && list.contains("t209::t209: test"), "{list}");
+}

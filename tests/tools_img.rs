@@ -319,3 +319,16 @@ out.write(json.dumps([run(c) for c in json.load(sys.stdin)]))
         }
     }
 }
+
+/// A qemu-img that fails without a word (`/bin/false`): the LUKS check's
+/// not-run still says why (Python would pass on the empty message).
+#[test]
+fn a_luks_not_run_always_has_a_reason() {
+    let mut vars = Vars::new();
+    vars.insert("QEMU_IMG_PROG".into(), "/bin/false".into());
+    let env = TestEnv::from_vars(&vars, "luks");
+    match iotests::harness::verify_working_luks(&env) {
+        Err(Error::NotRun(reason)) => assert!(reason.contains("cannot create a LUKS image"), "{reason:?}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -23,7 +23,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A QEMU binary could not be found.
-    #[error("{program}: not found in PATH; set {var} to the binary to use")]
+    #[error(
+        "{program}: {}; set {var} to the binary to use",
+        if program.contains('/') { "no such executable file" } else { "not found in PATH" }
+    )]
     MissingBinary {
         /// The environment variable that selects the binary.
         var: &'static str,

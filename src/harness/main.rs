@@ -87,6 +87,16 @@ pub fn main() -> ! {
         std::process::exit(0);
     }
     let args = Arguments::from_args();
+    // A QEMU program the user named but that is not there is a broken
+    // setup: the run fails with a line saying so, rather than every test
+    // being "not run" in a green run. Listing still works.
+    let broken = if args.list { Vec::new() } else { broken_programs() };
+    if !broken.is_empty() {
+        for b in broken {
+            eprintln!("iotests: {b}");
+        }
+        std::process::exit(2);
+    }
     // Failures are reported through libtest's summary with the message and
     // where the panic happened; the default hook would print them twice.
     std::panic::set_hook(Box::new(|info| {
@@ -96,6 +106,22 @@ pub fn main() -> ! {
     let trials: Vec<Trial> = tests.iter().map(|d| trial(d)).collect();
     write_static_notruns(&args, &tests, &trials);
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// The QEMU programs set explicitly (`QEMU_PROG=…`, …) that are not
+/// executables: `QEMU_PROG=/nonexistent: no such executable file`.
+fn broken_programs() -> Vec<String> {
+    ["QEMU_PROG", "QEMU_IMG_PROG", "QEMU_IO_PROG", "QEMU_NBD_PROG", "QSD_PROG"]
+        .iter()
+        .filter_map(|var| {
+            let value = std::env::var(var).ok().filter(|v| !v.is_empty())?;
+            if crate::env::which(&value).is_some() {
+                return None;
+            }
+            let why = if value.contains('/') { "no such executable file" } else { "not found in PATH" };
+            Some(format!("{var}={value}: {why}"))
+        })
+        .collect()
 }
 
 /// Why `d` cannot run in this process's matrix cell, known before it

@@ -206,6 +206,11 @@ pub fn has_working_luks(env: &TestEnv) -> Result<(bool, String)> {
 pub fn verify_working_luks(env: &TestEnv) -> Result<()> {
     match has_working_luks(env)? {
         (true, _) => Ok(()),
+        // Python passes qemu-img's message on even when it is empty; a
+        // not-run always says why.
+        (false, reason) if reason.trim().is_empty() => {
+            Err(Error::NotRun("qemu-img cannot create a LUKS image (it failed without a message)".into()))
+        }
         (false, reason) => Err(Error::NotRun(reason)),
     }
 }
