@@ -16,7 +16,7 @@
 //!   (a colliding or corrupt file is ignored and replaced), and a changed
 //!   binary has another identity, hence other files.
 //!
-//! Probes run through [`process::run`](crate::process::run) with a time
+//! Probes run through [`process::run`] with a time
 //! limit: a hanging `QEMU_PROG` is an error after [`PROBE_TIMEOUT`], not a
 //! hang. A failure is remembered in the process (the next test fails fast
 //! with the same error) but never written to disk.
