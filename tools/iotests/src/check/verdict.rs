@@ -183,11 +183,16 @@ pub fn decide(exit: &Exit, ev: &Evidence) -> Verdict {
                 return fail(why.clone()).with_detail(&ev.tail);
             }
             if let Some(m) = &ev.mismatch {
-                let d = if m.new {
+                let mut d = if m.new {
                     format!("new: no reference snapshot yet (see {})", m.see)
                 } else {
                     format!("output mismatch (see {})", m.see)
                 };
+                // A test killed by a signal may have written its output
+                // first: the signal is the news, the diff its consequence.
+                if signal.is_some() {
+                    d = format!("failed, {description}; {d}");
+                }
                 // The diff says what differs; a process that died under the
                 // test often says why: keep the library's note on it.
                 let detail = format!("{}{}", m.diff, deaths_note(&ev.tail));
@@ -352,6 +357,14 @@ mod tests {
         let killed =
             Exit::Finished { success: false, signal: Some(9), description: "killed by signal SIGKILL (9)".into() };
         assert!(decide(&killed, &ev).error);
+        // Killed after writing its output (found by fault injection: a
+        // unittest test SIGTERMed): the signal is named, then the diff.
+        let mm = Mismatch { diff: "-a\n".into(), new: false, see: "o/x.out.bad".into() };
+        let term =
+            Exit::Finished { success: false, signal: Some(15), description: "killed by signal SIGTERM (15)".into() };
+        let v = decide(&term, &Evidence { mismatch: Some(mm), ..ev.clone() });
+        assert_eq!(v.description, "failed, killed by signal SIGTERM (15); output mismatch (see o/x.out.bad)");
+        assert!(v.detail_is_diff);
 
         let cnr = Evidence { casenotrun: Some("case x not run\n".into()), ..ev.clone() };
         assert_eq!(decide(&ok(), &cnr).casenotrun.as_deref(), Some("case x not run\n"));
