@@ -4,7 +4,7 @@
 //! it was made with (for messages: "did not answer within 5s") and,
 //! optionally, the message a wait fails with once it has passed — iotests'
 //! `Timeout(seconds, errmsg)`. Waits take what is left of it
-//! ([`Deadline::remaining`], or [`Deadline::poll_timeout`] for `poll(2)`),
+//! ([`Deadline::remaining`], or its `poll(2)` timeout inside the crate),
 //! so that a series of waits under one deadline cannot add up past it.
 //!
 //! Python arms `SIGALRM` and lets the handler raise `TimeoutError(errmsg)`
@@ -115,14 +115,9 @@ impl Deadline {
 
     /// The time left as a `poll(2)` timeout, rounded up to whole
     /// milliseconds so that a wait does not wake just before the deadline
-    /// and spin; zero once it has passed.
-    ///
-    /// ```
-    /// use iotests::deadline::Deadline;
-    /// let d = Deadline::within(std::time::Duration::from_micros(1500));
-    /// assert!(u16::try_from(d.poll_timeout()).is_ok_and(|ms| ms <= 2));
-    /// ```
-    pub fn poll_timeout(&self) -> nix::poll::PollTimeout {
+    /// and spin; zero once it has passed. (Crate-private: nix's type is
+    /// not part of the public API.)
+    pub(crate) fn poll_timeout(&self) -> nix::poll::PollTimeout {
         let ms = self.remaining().as_micros().div_ceil(1000);
         nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
     }
@@ -210,6 +205,12 @@ mod tests {
             assert_eq!(d.poll_timeout(), nix::poll::PollTimeout::MAX);
         }
         assert!(Deadline::seconds(f64::NAN, "x").expired());
+    }
+
+    #[test]
+    fn poll_timeouts_round_up() {
+        let d = Deadline::within(Duration::from_micros(1500));
+        assert!(u16::try_from(d.poll_timeout()).is_ok_and(|ms| (1..=2).contains(&ms)));
     }
 
     #[test]
