@@ -144,3 +144,34 @@ fn a_shutdown_whose_quit_finds_qemu_gone_says_how_it_ended() {
     assert!(text.starts_with("Could not perform graceful shutdown: QMP: "), "{text}");
     assert!(text.contains(&format!("; qemu (pid {pid}) exited with code 0")), "{text}");
 }
+
+/// QEMU ends on a SIGTERM it handles itself (status 0): the test's deaths
+/// name it all the same — what the next failure (an NBD client refused, a
+/// node gone from a query) does not say. A VM the test shut down is not
+/// news.
+#[test]
+fn a_vm_that_exits_on_its_own_is_named() {
+    let out = tempfile::tempdir().unwrap();
+    let Some(env) = env(out.path()) else { return };
+    let t = TestContext::new("deaths-exit", env).unwrap();
+    let mut quiet = t.vm_with("quiet");
+    quiet.launch().unwrap();
+    quiet.shutdown().unwrap();
+    let mut vm = t.vm();
+    vm.launch().unwrap();
+    let pid = vm.get_pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        && t0.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let deaths = t.processes().deaths();
+    assert_eq!(deaths.len(), 1, "{deaths:?}");
+    assert!(
+        deaths[0].starts_with(&format!("qemu (pid {pid}) exited with code 0 while the test was still using it: ")),
+        "{deaths:?}"
+    );
+    let _ = vm.shutdown();
+}

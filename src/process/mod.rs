@@ -240,6 +240,14 @@ impl Child {
         self.status
     }
 
+    /// Mark the process as a server the test is using (a VM, a storage
+    /// daemon, an NBD server), so that an exit nobody asked for shows in a
+    /// failure ([`ProcessRegistry::deaths`]); `false` once the test has
+    /// asked it to exit (QMP `quit`, or it waits for the exit).
+    pub(crate) fn set_serving(&self, serving: bool) {
+        self.tracked.set_serving(serving);
+    }
+
     /// The status if the process has ended, without reaping it (so that
     /// whoever waits for it later still gets it).
     pub(crate) fn peek_status(&self) -> Option<ExitStatus> {

@@ -34,6 +34,9 @@ pub(crate) struct Tracked {
     sent: AtomicI32,
     /// Its death has been recorded (once is enough).
     reported: AtomicBool,
+    /// A server the test is using (a VM, a storage daemon, an NBD server):
+    /// should it exit by itself, whatever its status, that is news.
+    serving: AtomicBool,
 }
 
 impl Tracked {
@@ -47,6 +50,7 @@ impl Tracked {
             daemon,
             sent: AtomicI32::new(0),
             reported: AtomicBool::new(false),
+            serving: AtomicBool::new(false),
         })
     }
 
@@ -65,17 +69,28 @@ impl Tracked {
         self.pidfd.send_signal(sig)
     }
 
+    /// Mark it as a server the test is using (or no longer: it was asked
+    /// to exit).
+    pub(crate) fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::SeqCst);
+    }
+
     /// `name (pid N)`.
     pub(crate) fn label(&self) -> String {
         format!("{} (pid {})", self.name, self.pid())
     }
 
     /// How a death with `status` (a child's) reads, if it is news: a signal
-    /// the toolkit did not send.
+    /// the toolkit did not send, or a server's exit nobody asked for (QEMU
+    /// handles SIGTERM and SIGINT itself and exits with status 0).
     fn death_note(&self, status: Option<std::process::ExitStatus>) -> Option<String> {
         let sent = self.sent.load(Ordering::SeqCst);
+        let serving = self.serving.load(Ordering::SeqCst);
         let what = match status.map(returncode) {
             Some(rc) if rc < 0 && -rc != sent => format!("was killed by signal {} ({})", -rc, signal_name(-rc)),
+            Some(rc) if rc >= 0 && serving && sent == 0 => {
+                format!("exited with code {rc} while the test was still using it")
+            }
             Some(_) => return None,
             None if self.daemon && sent == 0 => "(a forked daemon) ended without the test stopping it".to_string(),
             None => return None,

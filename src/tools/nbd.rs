@@ -127,6 +127,7 @@ impl TestContext {
 
         self.log("Start NBD server");
         let sp = pipe::spawn_with(self.logger(), self.processes(), "qemu-nbd", &cmd, None, Out::Log, ErrTo::Stdout)?;
+        sp.child.set_serving(true);
         let mut server =
             NbdServer { child: sp.child, log: self.logger().clone(), pid_file, out: sp.log_pipe, stopped: false };
         let deadline =

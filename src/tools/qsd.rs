@@ -135,6 +135,7 @@ impl QemuStorageDaemon {
             Out::Log,
             ErrTo::Stdout,
         )?;
+        sp.child.set_serving(true);
         let mut qsd = QemuStorageDaemon {
             child: sp.child,
             out: sp.log_pipe,

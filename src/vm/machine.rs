@@ -146,7 +146,10 @@ impl Vm {
             .command(binary, mon_fd, qtest_fd, temp_dir.path(), log_file)
             .and_then(|cmd| process::spawn("qemu", cmd, &self.registry));
         let child = match started {
-            Ok(child) => child,
+            Ok(child) => {
+                child.set_serving(true);
+                child
+            }
             Err(e) => {
                 self.state = State::not_started(Some(&log_path));
                 return Err(e);
@@ -367,6 +370,7 @@ impl Vm {
         // stop the next shutdown from sending `quit`; we do not.
         let Some(run) = self.state.running() else { return Ok(()) };
         run.quit_issued = true;
+        run.child.set_serving(false);
         self.shutdown_with(false, timeout)
     }
 
@@ -383,6 +387,7 @@ impl Vm {
                     true => e.with_peer_note(&run.child.describe_end_within(super::monitor::PEER_END_WAIT)),
                     false => e,
                 })?;
+                run.child.set_serving(false);
             }
         } else if !run.quit_issued {
             run.child.signal(Signal::SIGTERM)?;

@@ -48,6 +48,7 @@ impl Vm {
     fn note_quit(&mut self) {
         if let Some(run) = self.state.running() {
             run.quit_issued = true;
+            run.child.set_serving(false);
         }
     }
 
