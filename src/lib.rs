@@ -88,6 +88,7 @@ pub mod pyfmt;
 pub mod qmp;
 pub mod random;
 pub mod snapshot;
+pub mod threading;
 pub mod tools;
 pub mod unittest;
 pub mod vm;
