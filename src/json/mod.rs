@@ -10,6 +10,7 @@
 
 mod number;
 mod printable;
+mod subscript;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 use number::increment_digits;
 pub use number::py_float_repr;
 use number::write_number;
+pub use subscript::{Subscript, SubscriptKey};
 
 /// Python 3's `json.dumps(value, sort_keys=sort_keys, indent=indent)`, all
 /// other arguments at their defaults (`ensure_ascii=True`, `allow_nan=True`).
