@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::py_str_repr;
 use crate::error::{Error, Result};
+use crate::pyfmt::value::py_type;
 
 /// A key of Python's subscript: a `str` (dict key) or an integer (list
 /// index, negative from the end).
@@ -18,21 +19,8 @@ pub trait SubscriptKey {
     fn subscript<'a>(&self, v: &'a Value) -> Result<&'a Value>;
 }
 
-/// Python's name of the type `json.loads` gives for `v`.
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.to_string().contains(['.', 'e', 'E']) => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
-
 fn not_subscriptable(v: &Value) -> Error {
-    Error::python("TypeError", format!("'{}' object is not subscriptable", type_name(v)))
+    Error::python("TypeError", format!("'{}' object is not subscriptable", py_type(v)))
 }
 
 impl SubscriptKey for &str {
