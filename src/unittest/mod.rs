@@ -35,9 +35,10 @@
 //! evaluated first, so that Python's `self.vm.cmd('eject',
 //! id=self.device_name)` compiles as written although `self.vm` and
 //! `self.device_name` both reach through `Deref` (arguments holding a
-//! closure are left as they are). A subclass that only changes attributes needs no struct at all:
-//! `iotest!` declares it as `TestSingleDriveZeroLength: TestSingleDrive {
-//! image_len: 0 } without [test_small_buffer2]`.
+//! closure are left as they are). A subclass that only changes attributes
+//! needs no struct at all: `iotest!` declares it as
+//! `TestSingleDriveZeroLength: TestSingleDrive { image_len: 0 } without
+//! [test_small_buffer2]`.
 //!
 //! ```no_run
 //! use iotests::prelude::*;
