@@ -117,6 +117,32 @@ fn sort_in_place(value: &mut Value, conv_keys: bool) {
     }
 }
 
+/// Python's `del d[key]` on the object `json.loads` would build from `d`:
+/// the entry is removed (the others keep their order, as in a `dict`) and
+/// returned. A missing key is Python's `KeyError`, a `d` that is not a dict
+/// its `TypeError`.
+///
+/// ```
+/// use serde_json::json;
+/// let mut opts = json!({"driver": "qcow2", "node-name": "hd0", "file": {"node-name": "hd0-file"}});
+/// iotests::json::del(&mut opts, "node-name")?;                  // del opts['node-name']
+/// iotests::json::del(&mut opts["file"], "node-name")?;          // del opts['file']['node-name']
+/// assert_eq!(opts, json!({"driver": "qcow2", "file": {}}));
+/// assert_eq!(iotests::json::del(&mut opts, "x").unwrap_err().to_string(), "KeyError: 'x'");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn del(d: &mut Value, key: &str) -> crate::Result<Value> {
+    use crate::Error;
+    match d {
+        Value::Object(map) => map.shift_remove(key).ok_or_else(|| Error::python("KeyError", py_str_repr(key))),
+        Value::Array(_) => Err(Error::python("TypeError", "list indices must be integers or slices, not str")),
+        other => Err(Error::python(
+            "TypeError",
+            format!("'{}' object does not support item deletion", crate::pyfmt::value::py_type(other)),
+        )),
+    }
+}
+
 /// Python's `repr()` of the object `json.loads` would build from `value`:
 /// like [`py_repr`], but a string at the top is quoted too.
 ///

@@ -248,3 +248,28 @@ fn short_decimal_fast_path_matches_repr() {
         assert_eq!(fast, py_float_repr(text.parse().unwrap()), "{text}");
     }
 }
+
+#[test]
+fn del_removes_keeping_order_and_raises_as_python() {
+    use super::del;
+    let mut d = json!({"a": 1, "b": 2, "c": 3});
+    assert_eq!(del(&mut d, "a").unwrap(), json!(1));
+    assert_eq!(dumps(&d, false, None), r#"{"b": 2, "c": 3}"#);
+    // Python 3.11's texts for `del x['k']`.
+    assert_eq!(del(&mut d, "it's").unwrap_err().to_string(), r#"KeyError: "it's""#);
+    let texts: Vec<String> = [json!(null), json!("a"), json!(1), json!(1.5), json!(true), json!([1])]
+        .iter_mut()
+        .map(|x| del(x, "k").unwrap_err().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "TypeError: 'NoneType' object does not support item deletion",
+            "TypeError: 'str' object does not support item deletion",
+            "TypeError: 'int' object does not support item deletion",
+            "TypeError: 'float' object does not support item deletion",
+            "TypeError: 'bool' object does not support item deletion",
+            "TypeError: list indices must be integers or slices, not str",
+        ]
+    );
+}

@@ -471,13 +471,13 @@ impl Vm {
     /// iotests' `get_bitmap(node_name, bitmap_name, recording, bitmaps)`:
     /// from `bitmaps` (a [`query_bitmaps`](Vm::query_bitmaps) result) if
     /// given, and only if its `recording` is as given.
-    pub fn get_bitmap_with(
+    pub fn get_bitmap_with<'a>(
         &mut self,
         node_name: &str,
         bitmap_name: &str,
-        opts: GetBitmap<'_>,
+        opts: impl Into<GetBitmap<'a>>,
     ) -> Result<Option<Value>> {
-        let GetBitmap { recording, bitmaps } = opts;
+        let GetBitmap { recording, bitmaps } = opts.into();
         let owned;
         let bitmaps = match bitmaps {
             Some(b) => b,

@@ -143,6 +143,24 @@ pub struct GetBitmap<'a> {
     pub bitmaps: Option<&'a Map<String, Value>>,
 }
 
+impl<'a> From<&'a Map<String, Value>> for GetBitmap<'a> {
+    /// `bitmaps=`, the keyword most used (upstream 257): search a
+    /// [`Vm::query_bitmaps`] result.
+    ///
+    /// ```
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2")).unwrap();
+    /// let mut vm = t.vm(); // not launched: a given `bitmaps` asks QEMU nothing
+    /// let bitmaps = serde_json::json!({"drive0": [{"name": "bitmap0", "count": 0}]});
+    /// let bitmaps = bitmaps.as_object().unwrap();
+    /// let b = vm.get_bitmap_with("drive0", "bitmap0", bitmaps).unwrap();
+    /// assert_eq!(b.unwrap()["count"], 0);
+    /// assert!(vm.get_bitmap_with("drive0", "", bitmaps).unwrap().is_none());
+    /// ```
+    fn from(bitmaps: &'a Map<String, Value>) -> Self {
+        GetBitmap { bitmaps: Some(bitmaps), ..Default::default() }
+    }
+}
+
 /// QMPTestCase's `cancel_and_wait(drive='drive0', force=False,
 /// resume=False, wait=60.0)`; converts from `drive`.
 ///
