@@ -190,16 +190,17 @@ pub(super) fn parse(source: &str, groups: usize, names: &[Option<String>]) -> Re
                 let mut octal = false;
                 if let Some(d) = s.get_if(|d| d.is_ascii_digit())? {
                     this.push(d);
-                    if c.is_digit(8) && d.is_digit(8) {
-                        if let Some(e) = s.get_if(|e| e.is_digit(8))? {
-                            this.push(e);
-                            octal = true;
-                            let value = u32::from_str_radix(&this, 8).unwrap_or(0);
-                            if value > 0o377 {
-                                return Err(invalid(format!("octal escape value \\{this} outside of range 0-0o377")));
-                            }
-                            literal.push(char::from(value as u8));
+                    if c.is_digit(8)
+                        && d.is_digit(8)
+                        && let Some(e) = s.get_if(|e| e.is_digit(8))?
+                    {
+                        this.push(e);
+                        octal = true;
+                        let value = u32::from_str_radix(&this, 8).unwrap_or(0);
+                        if value > 0o377 {
+                            return Err(invalid(format!("octal escape value \\{this} outside of range 0-0o377")));
                         }
+                        literal.push(char::from(value as u8));
                     }
                 }
                 if !octal {
