@@ -8,12 +8,16 @@
 //! `float`. This needs serde_json's `arbitrary_precision` feature to keep the
 //! number text, and `preserve_order` to keep dict insertion order.
 
+mod bytes;
 mod number;
 mod printable;
 #[cfg(test)]
 mod tests;
 
 use serde_json::{Map, Value};
+
+pub use bytes::PyBytes;
+pub(crate) use bytes::as_latin1 as bytes_latin1;
 
 #[cfg(test)]
 use number::increment_digits;
@@ -340,6 +344,7 @@ fn write_repr(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
+        Value::Object(_) if let Some(latin1) = bytes::as_latin1(value) => bytes::write_repr(out, latin1),
         Value::Object(map) => {
             out.push('{');
             for (i, (key, val)) in map.iter().enumerate() {
