@@ -4,7 +4,8 @@
 //! It needs password-less `sudo`, `cryptsetup` and the kernel's device-mapper (dm-crypt). Without them it is not
 //! run: with upstream's reason when `sudo` fails (where Python would die of `FileNotFoundError` if there is no
 //! `sudo` at all, the reason names that), and — our addition, as upstream would fail at the first `luksOpen` —
-//! when cryptsetup or device-mapper is missing.
+//! when cryptsetup or device-mapper is missing. Its snapshot is QEMU's `149.out`, imported (`iotests out
+//! import`) rather than recorded: no machine the port was checked on had device-mapper.
 
 use std::collections::BTreeMap;
 
