@@ -72,6 +72,7 @@
 extern crate self as iotests;
 
 pub mod cleanup;
+pub mod codecs;
 pub mod context;
 pub mod env;
 pub mod error;

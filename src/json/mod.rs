@@ -8,6 +8,7 @@
 //! `float`. This needs serde_json's `arbitrary_precision` feature to keep the
 //! number text, and `preserve_order` to keep dict insertion order.
 
+mod bytes;
 mod number;
 mod printable;
 mod subscript;
@@ -15,6 +16,9 @@ mod subscript;
 mod tests;
 
 use serde_json::{Map, Value};
+
+pub use bytes::PyBytes;
+pub(crate) use bytes::as_latin1 as bytes_latin1;
 
 #[cfg(test)]
 use number::increment_digits;
@@ -342,6 +346,7 @@ fn write_repr(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
+        Value::Object(_) if let Some(latin1) = bytes::as_latin1(value) => bytes::write_repr(out, latin1),
         Value::Object(map) => {
             out.push('{');
             for (i, (key, val)) in map.iter().enumerate() {
