@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::listing_cache::{self, Listing};
 use crate::proc;
 
 /// What precedes each description (`iotests::harness::LIST_PREFIX`).
@@ -131,9 +132,17 @@ pub fn list(binary: &Path, cwd: &Path) -> Result<Vec<TestDef>> {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let names = run(&["--list"], false).ok().map(|t| parse_libtest_list(&t));
-    let text = run(&["--nocapture", "--test-threads", "1"], true)?;
-    let defs = parse(&text, names.as_deref()).map_err(bad)?;
+    let listing = match listing_cache::load(binary) {
+        Some(l) => l,
+        None => {
+            let names = run(&["--list"], false).ok();
+            let l = Listing { names, specs: run(&["--nocapture", "--test-threads", "1"], true)? };
+            listing_cache::store(binary, &l);
+            l
+        }
+    };
+    let names = listing.names.as_deref().map(parse_libtest_list);
+    let defs = parse(&listing.specs, names.as_deref()).map_err(bad)?;
     if defs.is_empty() {
         return Err(bad("no `iotests-spec:` lines under IOTESTS_LIST=1 (is it an iotests test binary?)".into()));
     }
