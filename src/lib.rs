@@ -72,6 +72,7 @@
 extern crate self as iotests;
 
 pub mod cleanup;
+pub mod codecs;
 pub mod context;
 pub mod deadline;
 pub mod env;
@@ -89,6 +90,7 @@ pub mod pyfmt;
 pub mod qmp;
 pub mod random;
 pub mod snapshot;
+pub mod threading;
 pub mod tools;
 pub mod unittest;
 pub mod vm;

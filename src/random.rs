@@ -1,7 +1,7 @@
-//! The `random` functions upstream tests call (`random.randrange`,
-//! `random.shuffle`): uniformly random, seeded from the OS per thread, as
-//! Python seeds its generator at start-up — runs differ, as they do in
-//! Python. Not for cryptography.
+//! The `random` functions upstream tests call (`random.randrange` with one
+//! or two arguments, `random.shuffle`): uniformly random, seeded from the
+//! OS per thread, as Python seeds its generator at start-up — runs differ,
+//! as they do in Python. Not for cryptography.
 //!
 //! ```
 //! use iotests::random;
@@ -77,6 +77,25 @@ pub fn randrange(stop: u64) -> Result<u64> {
     Ok(below(stop))
 }
 
+/// `random.randrange(start, stop)`: a uniform integer in `start..stop`
+/// (Python computes it as `start + randrange(stop - start)`); Python's
+/// `ValueError` for an empty range.
+///
+/// ```
+/// let port = iotests::random::randrange_from(32768, 33792)?;   // random.randrange(32768, 33792)
+/// assert!((32768..33792).contains(&port));
+/// let e = iotests::random::randrange_from(5, 5).unwrap_err();
+/// assert_eq!(e.to_string(), "ValueError: empty range for randrange() (5, 5, 0)");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn randrange_from(start: i64, stop: i64) -> Result<i64> {
+    let width = stop.saturating_sub(start);
+    if width <= 0 {
+        return Err(Error::python("ValueError", format!("empty range for randrange() ({start}, {stop}, {width})")));
+    }
+    Ok(start + below(width as u64) as i64)
+}
+
 /// `random.shuffle(x)`: shuffle `x` in place (Fisher–Yates, as Python).
 pub fn shuffle<T>(x: &mut [T]) {
     for i in (1..x.len()).rev() {
@@ -96,6 +115,17 @@ mod tests {
             seen[randrange(4).unwrap() as usize] = true;
         }
         assert_eq!(seen, [true; 4]);
+    }
+
+    #[test]
+    fn randrange_from_stays_in_range() {
+        let mut seen = [false; 3];
+        for _ in 0..1000 {
+            let v = randrange_from(-1, 2).unwrap();
+            seen[(v + 1) as usize] = true;
+        }
+        assert_eq!(seen, [true; 3]);
+        assert!(randrange_from(3, 1).is_err());
     }
 
     #[test]

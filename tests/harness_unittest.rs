@@ -306,6 +306,62 @@ fn class_hierarchy_matches_python() {
     assert_eq!(r.tests_run, 3 + 3 + 2 + 3 + 3 + 3);
 }
 
+// --- a subclass's calls that read attributes; a test with a default argument
+
+struct TestTray {
+    device_name: &'static str,
+    calls: Vec<String>,
+}
+
+#[iotests::test_case]
+impl TestTray {
+    fn new() -> Self {
+        TestTray { device_name: "qdev0", calls: Vec::new() }
+    }
+    fn set_up(&mut self) {
+        self.calls = Vec::new();
+    }
+    // def test_cycle(self, read_only_node=False)
+    fn test_cycle(&mut self, t: &Case, #[default(false)] read_only_node: bool) {
+        let read_only_node = if read_only_node { "True" } else { "False" };
+        self.calls.push(format!("cycle {} read_only_node={read_only_node}", self.device_name));
+        t.print(self.calls.join(", "));
+    }
+    fn test_cycle_read_only_media(&mut self, t: &Case) {
+        self.test_cycle(t, true)
+    }
+}
+
+struct TestTrayFloppy {
+    base: TestTray,
+}
+
+#[iotests::test_case(extends = TestTray)]
+impl TestTrayFloppy {
+    fn new(t: &Case) -> Result<Self> {
+        let mut base = TestTray::new(t)?;
+        base.device_name = "floppy0";
+        Ok(TestTrayFloppy { base })
+    }
+    fn test_eject(&mut self, t: &Case) {
+        // `self.calls` and `self.device_name` both reach through `Deref`:
+        // this compiles because the macro evaluates the arguments first.
+        self.calls.push(format!("eject {}", self.device_name));
+        self.calls.push(format!("{} calls", self.calls.len()));
+        t.print(self.calls.join(", "));
+    }
+}
+
+#[test]
+fn subclass_calls_and_default_arguments_match_python() {
+    let classes = vec![Class::new::<TestTray>("TestTray"), Class::new::<TestTrayFloppy>("TestTrayFloppy")];
+    let (r, log) = compare("subclass_calls", &Suite::new(classes), &[]);
+    assert!(r.was_successful());
+    assert_eq!(r.tests_run, 2 + 3);
+    assert!(log.contains("eject floppy0, 1 calls"), "{log}");
+    assert!(log.contains("cycle floppy0 read_only_node=True"), "{log}");
+}
+
 // --- unittest's decorators and expected failures ----------------------------
 
 #[derive(Default)]

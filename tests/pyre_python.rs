@@ -461,3 +461,195 @@ json.dump([text, out], sys.stdout)
     assert!(cases.len() > 5000);
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures[..failures.len().min(20)].join("\n"));
 }
+
+/// Patterns with groups, for [`pyregex_sub_template_is_python_re_sub`]:
+/// numbered and named, nested, optional, repeated, in alternatives.
+const GROUPED: &[&str] = &[
+    "(a)",
+    "(x*)",
+    "(?P<n>b)",
+    "(a|b)",
+    "(?:(a)|b)*",
+    "(?:(a)|(b))+",
+    "((a)b)",
+    "(a)?",
+    r"(\w+)",
+    "(.)",
+    "(a*?)",
+    r"(?P<name>\d+)",
+    "(é|ab)",
+    "()",
+    "(|a)",
+    "(a)(b)?(c)?",
+    "(?P<x>a)|(?P<y>b)",
+    r"(\s)$",
+    r"\b(\w)",
+    "(?i:(k))",
+    "(a){2}",
+    "(a|ab)(c|bcd)(d*)",
+    "(?:x(y)?)*",
+];
+
+/// Group references in replacement templates (one to a group the pattern
+/// lacks is an error).
+const TEMPLATE_REFS: &[&str] = &[
+    r"\1",
+    r"\2",
+    r"\3",
+    r"\g<1>",
+    r"\g<2>",
+    r"\g<n>",
+    r"\g<name>",
+    r"\g<x>",
+    r"\g<y>",
+    r"\g<nope>",
+    r"\18",
+    r"\8",
+    r"\10",
+    r"\g< 1>",
+    r"\g<+1>",
+    r"\g<1_0>",
+    r"\g<٣>",
+];
+
+/// Other pieces of templates: escapes, the whole match, plain text.
+const TEMPLATE: &[&str] = &[
+    r"\g<0>", r"\0", r"\01", r"\012", r"\0123", r"\101", r"\400", r"\n", r"\t", r"\a", r"\\", r"\-", r"\é", r"\<",
+    r"\g<-0>", r"\g<0_1>", "a", "$1", "é", ">", "<", "-", "",
+];
+
+/// Pieces that make a template an error, whatever the pattern.
+const BAD_TEMPLATE: &[&str] = &[
+    r"\q",
+    r"\g",
+    r"\g<",
+    r"\g<>",
+    r"\g<1",
+    r"\g<-1>",
+    r"\g<1__0>",
+    r"\g<x y>",
+    r"\g<a\b>",
+    r"\g<99999999999>",
+    r"\g<1073741823>",
+    r"\g<é>",
+    "\\",
+];
+
+const PY_TEMPLATE: &str = r#"
+import json, re, sys, warnings
+warnings.simplefilter("ignore")
+
+def sub(rx, t, m):
+    try:
+        return rx.sub(t, m)
+    except re.error as e:
+        return {"error": e.msg}
+    except IndexError as e:
+        return {"error": str(e)}
+
+out = []
+for pattern, templates, msgs in json.load(sys.stdin):
+    try:
+        rx = re.compile(pattern)
+    except Exception as e:
+        out.append({"error": "%s: %s" % (type(e).__name__, e)})
+        continue
+    out.append({"subs": [[sub(rx, t, m) for t in templates] for m in msgs]})
+json.dump(out, sys.stdout)
+"#;
+
+#[test]
+fn pyregex_sub_template_is_python_re_sub() {
+    let count: usize = std::env::var("IOTESTS_PYRE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1500);
+    let mut rng = Rng(0x5eed_7e3b_1a7e_0001);
+    let mut cases: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    let template = |rng: &mut Rng| -> String {
+        let mut t = String::new();
+        for _ in 0..1 + rng.below(3) {
+            t.push_str(if rng.below(3) == 0 { rng.pick(TEMPLATE_REFS) } else { rng.pick(TEMPLATE) });
+        }
+        if rng.below(8) == 0 {
+            t.push_str(rng.pick(BAD_TEMPLATE));
+        }
+        t
+    };
+    // The example of the docs and 207's filter first.
+    let p207 = r"\S+ (key fingerprint) '(md5|sha1|sha256):[0-9a-f]+'";
+    let m207 = vec!["ssh-ed25519 key fingerprint 'sha256:0a1b2c' x".to_string(), String::new()];
+    cases.push((p207.to_string(), vec![r"\1 '\2:HASH'".to_string()], m207));
+    while cases.len() < count {
+        let mut p = String::new();
+        for _ in 0..1 + rng.below(3) {
+            match rng.below(3) {
+                0 => p.push_str(&pattern(&mut rng)),
+                _ => p.push_str(rng.pick(GROUPED)),
+            }
+        }
+        let templates: Vec<String> = (0..4).map(|_| template(&mut rng)).collect();
+        let m = messages(&mut rng, &p);
+        cases.push((p, templates, m));
+    }
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(PY_TEMPLATE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        println!("not run: python3 not found");
+        return;
+    };
+    let input = serde_json::to_vec(&cases.iter().map(|(p, t, m)| json!([p, t, m])).collect::<Vec<_>>()).expect("json");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("python3 runs");
+    writer.join().expect("writer").expect("write to python3");
+    assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<Value> = serde_json::from_slice(&out.stdout).expect("python3 printed JSON");
+
+    let (mut compared, mut errors, mut refused) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for ((pattern, templates, msgs), want) in cases.iter().zip(&want) {
+        let re = match (want.get("error"), PyRegex::new(pattern)) {
+            (None, Ok(re)) => re,
+            (None, Err(PyReError::Untranslatable(_))) => {
+                refused += 1;
+                continue;
+            }
+            (Some(_), Err(_)) => continue,
+            (w, ours) => {
+                failures.push(format!("{pattern:?}: python {w:?}, ours {:?}", ours.map(|r| r.translated().to_owned())));
+                continue;
+            }
+        };
+        for (msg, wants) in msgs.iter().zip(want["subs"].as_array().expect("subs")) {
+            for (t, w) in templates.iter().zip(wants.as_array().expect("list")) {
+                let got = match re.sub_template(msg, t) {
+                    Ok(s) => json!(s),
+                    Err(PyReError::Invalid(e)) => json!({ "error": e }),
+                    Err(e) => json!({ "refused": e.to_string() }),
+                };
+                compared += 1;
+                errors += usize::from(w.get("error").is_some());
+                if &got != w {
+                    failures.push(format!(
+                        "re.sub({pattern:?}, {t:?}, {msg:?}): python {w}, ours {got} (as {:?})",
+                        re.translated()
+                    ));
+                }
+            }
+        }
+    }
+    println!("{compared} substitutions compared ({errors} errors), {refused} patterns refused");
+    assert!(
+        failures.is_empty(),
+        "{} differences from python:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+    assert!(
+        compared > 10 * count && errors * 10 > compared && errors * 2 < compared,
+        "too few substitutions, or errors, compared: {compared} ({errors} errors)"
+    );
+}

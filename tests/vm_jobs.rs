@@ -5,7 +5,7 @@
 mod common;
 
 use iotests::vm::testcase::assert_qmp;
-use iotests::vm::{CancelAndWait, Drive, RunJobOptions};
+use iotests::vm::{CancelAndWait, Drive, RunJobOptions, Vm};
 use iotests::{Error, TestContext};
 use serde_json::json;
 
@@ -139,6 +139,65 @@ pre_finalize
         ev("BLOCK_JOB_CANCELLED"),
     );
     assert_eq!(t.contents(), expected);
+}
+
+/// `run_job_in`: the pre_finalize hook is a "method" of the object owning
+/// the VM (155's `pre_finalize=self.openBacking`, which subclasses
+/// override): it gets the whole object, reads its attributes and drives its
+/// VM, and the job is finalized after it.
+#[test]
+fn run_job_in_lends_the_owner_to_pre_finalize() {
+    struct Owner {
+        vm: iotests::vm::Vm,
+        node_name: &'static str,
+        calls: u32,
+    }
+    fn open_backing(s: &mut Owner) -> iotests::Result<()> {
+        s.calls += 1;
+        s.vm.cmd("blockdev-add", json!({"node-name": s.node_name, "driver": "null-co"}))?;
+        Ok(())
+    }
+    let Some(t) = ctx("vm-run-job-in") else { return };
+    let mut s = Owner { vm: t.vm(), node_name: "backing", calls: 0 };
+    s.vm.add_blockdev("driver=null-co,node-name=src,size=1048576");
+    s.vm.add_blockdev("driver=null-co,node-name=tgt,size=1048576");
+    s.vm.launch().unwrap();
+    s.vm.cmd(
+        "blockdev-backup",
+        json!({"job-id": "j", "device": "src", "target": "tgt", "sync": "full", "auto-finalize": false, "auto-dismiss": false}),
+    )
+    .unwrap();
+    let mut hook = open_backing;
+    let opts = RunJobOptions { auto_finalize: false, pre_finalize: Some(&mut hook), ..Default::default() };
+    assert_eq!(Vm::run_job_in(&mut s, |s| &mut s.vm, "j", opts).unwrap(), None);
+    assert_eq!(s.calls, 1);
+    s.vm.assert_has_block_node(Some("backing"), None).unwrap();
+
+    // An error in the hook is the job's caller's, as an exception in a
+    // pre_finalize method propagates out of run_job.
+    s.vm.cmd(
+        "blockdev-backup",
+        json!({"job-id": "k", "device": "src", "target": "tgt", "sync": "full", "auto-finalize": false, "auto-dismiss": false}),
+    )
+    .unwrap();
+    let mut hook = open_backing; // "backing" exists now: blockdev-add fails
+    let opts = RunJobOptions { auto_finalize: false, pre_finalize: Some(&mut hook), ..Default::default() };
+    let e = Vm::run_job_in(&mut s, |s| &mut s.vm, "k", opts).unwrap_err();
+    assert!(e.to_string().contains("Duplicate nodes with node-name='backing'"), "{e}");
+    assert_eq!(s.calls, 2);
+    s.vm.shutdown().unwrap();
+    // The hook ran before job-finalize (its blockdev-add is not logged: `cmd`);
+    // the failed hook left job k unfinalized, and nothing logged about it.
+    let log = t.contents();
+    assert!(
+        log.starts_with("{\"execute\": \"job-finalize\", \"arguments\": {\"id\": \"j\"}}\n{\"return\": {}}\n"),
+        "{log}"
+    );
+    assert!(
+        log.ends_with("{\"execute\": \"job-dismiss\", \"arguments\": {\"id\": \"j\"}}\n{\"return\": {}}\n"),
+        "{log}"
+    );
+    assert!(!log.contains("\"k\""), "{log}");
 }
 
 /// Mirror jobs through QMPTestCase's waits, and the graph helpers.

@@ -9,6 +9,8 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType, Token, Type};
 
+mod hoist;
+
 /// `#[iotests::test_case]` on the `impl` block of a unittest-style test
 /// class. See `iotests::unittest` for the whole story.
 #[proc_macro_attribute]
@@ -57,27 +59,45 @@ impl Parse for ClassArgs {
     }
 }
 
-/// How a user function is called: with or without `t`, returning a
-/// `Result` or not.
+/// How a user function is called: with or without `t`, with the default
+/// values of its `#[default(…)]` parameters, returning a `Result` or not.
 struct Shape {
-    takes_case: bool,
+    /// What to pass after `self`, in order: `None` for `t`, else a
+    /// parameter's default value.
+    args: Vec<Option<Expr>>,
     returns_result: bool,
 }
 
-fn shape(f: &ImplItemFn, wants_self: bool) -> syn::Result<Shape> {
-    let inputs: Vec<&FnArg> = f.sig.inputs.iter().collect();
-    let has_self = matches!(inputs.first(), Some(FnArg::Receiver(_)));
+/// Read `f`'s signature, taking the `#[default(value)]` attributes off its
+/// parameters (Python's `def test_cycle(self, read_only_node=False)`, which
+/// unittest calls without arguments).
+fn shape(f: &mut ImplItemFn, wants_self: bool) -> syn::Result<Shape> {
+    let has_self = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(_)));
     if has_self != wants_self {
         let what = if wants_self { "take `&mut self`" } else { "not take `self`" };
         return Err(syn::Error::new(f.sig.span(), format!("`{}` must {what}", f.sig.ident)));
     }
-    let rest = inputs.len() - usize::from(has_self);
-    if rest > 1 {
+    let mut args = Vec::new();
+    for input in f.sig.inputs.iter_mut().skip(usize::from(has_self)) {
+        let FnArg::Typed(param) = input else { continue };
+        let mut default = None;
+        let mut kept = Vec::new();
+        for attr in param.attrs.drain(..) {
+            if attr.path().is_ident("default") {
+                default = Some(attr.parse_args::<Expr>()?);
+            } else {
+                kept.push(attr);
+            }
+        }
+        param.attrs = kept;
+        args.push(default);
+    }
+    if args.iter().filter(|a| a.is_none()).count() > 1 {
         return Err(syn::Error::new(
             f.sig.inputs.span(),
             format!(
-                "`{}` takes at most one argument besides self (`t: &Case`); unittest calls it without arguments \
-                 — a helper that needs more should not be named `test*`",
+                "`{}` takes at most one argument besides self (`t: &Case`) and those with a `#[default(value)]`; \
+                 unittest calls it without arguments — a helper that needs more should not be named `test*`",
                 f.sig.ident
             ),
         ));
@@ -86,7 +106,7 @@ fn shape(f: &ImplItemFn, wants_self: bool) -> syn::Result<Shape> {
         ReturnType::Default => false,
         ReturnType::Type(_, ty) => !is_self_type(ty),
     };
-    Ok(Shape { takes_case: rest == 1, returns_result })
+    Ok(Shape { args, returns_result })
 }
 
 fn is_self_type(ty: &Type) -> bool {
@@ -95,9 +115,12 @@ fn is_self_type(ty: &Type) -> bool {
 
 /// The call of a renamed user function inside the generated trait method.
 fn call(recv: TokenStream2, name: &Ident, s: &Shape, wrap_ok: bool) -> TokenStream2 {
-    let args = if s.takes_case { quote!(t) } else { quote!() };
-    let sep = if recv.is_empty() || !s.takes_case { quote!() } else { quote!(,) };
-    let c = quote!(Self::#name(#recv #sep #args));
+    let recv = if recv.is_empty() { None } else { Some(recv) };
+    let args = recv.into_iter().chain(s.args.iter().map(|a| match a {
+        None => quote!(t),
+        Some(default) => quote!(#default),
+    }));
+    let c = quote!(Self::#name(#(#args),*));
     if s.returns_result || !wrap_ok { c } else { quote!({ #c; ::std::result::Result::Ok(()) }) }
 }
 
@@ -241,6 +264,9 @@ fn expand(args: ClassArgs, mut item: ItemImpl) -> syn::Result<TokenStream2> {
     }
     let krate = quote!(::iotests);
     let self_ty = item.self_ty.clone();
+    if args.extends.is_some() {
+        hoist::hoist_arguments(&mut item);
+    }
 
     let mut new_fn = None;
     let mut set_up = None;
@@ -299,12 +325,8 @@ fn expand(args: ClassArgs, mut item: ItemImpl) -> syn::Result<TokenStream2> {
 
     let new_body = match (&new_fn, base) {
         (Some((id, s)), _) => {
-            let args = if s.takes_case { quote!(t) } else { quote!() };
-            if s.returns_result {
-                quote!(Self::#id(#args))
-            } else {
-                quote!(::std::result::Result::Ok(Self::#id(#args)))
-            }
+            let c = call(quote!(), id, s, false);
+            if s.returns_result { c } else { quote!(::std::result::Result::Ok(#c)) }
         }
         (None, Some(_)) => {
             return Err(syn::Error::new(

@@ -8,17 +8,23 @@
 //! `float`. This needs serde_json's `arbitrary_precision` feature to keep the
 //! number text, and `preserve_order` to keep dict insertion order.
 
+mod bytes;
 mod number;
 mod printable;
+mod subscript;
 #[cfg(test)]
 mod tests;
 
 use serde_json::{Map, Value};
 
+pub use bytes::PyBytes;
+pub(crate) use bytes::as_latin1 as bytes_latin1;
+
 #[cfg(test)]
 use number::increment_digits;
 pub use number::py_float_repr;
 use number::write_number;
+pub use subscript::{Subscript, SubscriptKey};
 
 /// Python 3's `json.dumps(value, sort_keys=sort_keys, indent=indent)`, all
 /// other arguments at their defaults (`ensure_ascii=True`, `allow_nan=True`).
@@ -114,6 +120,32 @@ fn sort_in_place(value: &mut Value, conv_keys: bool) {
             }
         }
         _ => {}
+    }
+}
+
+/// Python's `del d[key]` on the object `json.loads` would build from `d`:
+/// the entry is removed (the others keep their order, as in a `dict`) and
+/// returned. A missing key is Python's `KeyError`, a `d` that is not a dict
+/// its `TypeError`.
+///
+/// ```
+/// use serde_json::json;
+/// let mut opts = json!({"driver": "qcow2", "node-name": "hd0", "file": {"node-name": "hd0-file"}});
+/// iotests::json::del(&mut opts, "node-name")?;                  // del opts['node-name']
+/// iotests::json::del(&mut opts["file"], "node-name")?;          // del opts['file']['node-name']
+/// assert_eq!(opts, json!({"driver": "qcow2", "file": {}}));
+/// assert_eq!(iotests::json::del(&mut opts, "x").unwrap_err().to_string(), "KeyError: 'x'");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn del(d: &mut Value, key: &str) -> crate::Result<Value> {
+    use crate::Error;
+    match d {
+        Value::Object(map) => map.shift_remove(key).ok_or_else(|| Error::python("KeyError", py_str_repr(key))),
+        Value::Array(_) => Err(Error::python("TypeError", "list indices must be integers or slices, not str")),
+        other => Err(Error::python(
+            "TypeError",
+            format!("'{}' object does not support item deletion", crate::pyfmt::value::py_type(other)),
+        )),
     }
 }
 
@@ -314,6 +346,7 @@ fn write_repr(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
+        Value::Object(_) if let Some(latin1) = bytes::as_latin1(value) => bytes::write_repr(out, latin1),
         Value::Object(map) => {
             out.push('{');
             for (i, (key, val)) in map.iter().enumerate() {

@@ -248,3 +248,49 @@ fn short_decimal_fast_path_matches_repr() {
         assert_eq!(fast, py_float_repr(text.parse().unwrap()), "{text}");
     }
 }
+
+#[test]
+fn del_removes_keeping_order_and_raises_as_python() {
+    use super::del;
+    let mut d = json!({"a": 1, "b": 2, "c": 3});
+    assert_eq!(del(&mut d, "a").unwrap(), json!(1));
+    assert_eq!(dumps(&d, false, None), r#"{"b": 2, "c": 3}"#);
+    // Python 3.11's texts for `del x['k']`.
+    assert_eq!(del(&mut d, "it's").unwrap_err().to_string(), r#"KeyError: "it's""#);
+    let texts: Vec<String> = [json!(null), json!("a"), json!(1), json!(1.5), json!(true), json!([1])]
+        .iter_mut()
+        .map(|x| del(x, "k").unwrap_err().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "TypeError: 'NoneType' object does not support item deletion",
+            "TypeError: 'str' object does not support item deletion",
+            "TypeError: 'int' object does not support item deletion",
+            "TypeError: 'float' object does not support item deletion",
+            "TypeError: 'bool' object does not support item deletion",
+            "TypeError: list indices must be integers or slices, not str",
+        ]
+    );
+}
+
+#[test]
+fn subscript_raises_what_python_raises() {
+    use super::Subscript;
+    let v = serde_json::json!({"return": [{"a": 1}], "n": null, "s": "x", "f": 1.5, "i": 2, "b": true});
+    let err = |r: crate::Result<&Value>| r.unwrap_err().to_string();
+    assert_eq!(v.at("return").unwrap().at(0).unwrap().at("a").unwrap(), 1);
+    assert_eq!(v.at("return").unwrap().at(-1).unwrap().at("a").unwrap(), 1);
+    assert_eq!(err(v.at("x")), "KeyError: 'x'");
+    assert_eq!(err(v.at("x'y")), "KeyError: \"x'y\"");
+    assert_eq!(err(v.at(0)), "KeyError: 0");
+    assert_eq!(err(v.at("return").unwrap().at(1)), "IndexError: list index out of range");
+    assert_eq!(err(v.at("return").unwrap().at(-2)), "IndexError: list index out of range");
+    assert_eq!(err(v.at("return").unwrap().at("a")), "TypeError: list indices must be integers or slices, not str");
+    assert_eq!(err(v.at("n").unwrap().at("a")), "TypeError: 'NoneType' object is not subscriptable");
+    assert_eq!(err(v.at("s").unwrap().at("a")), "TypeError: string indices must be integers, not 'str'");
+    assert_eq!(err(v.at("f").unwrap().at(0)), "TypeError: 'float' object is not subscriptable");
+    assert_eq!(err(v.at("i").unwrap().at(0)), "TypeError: 'int' object is not subscriptable");
+    assert_eq!(err(v.at("b").unwrap().at(0)), "TypeError: 'bool' object is not subscriptable");
+    assert!(v.at("x").unwrap_err().is_instance("LookupError"));
+}

@@ -90,7 +90,7 @@ pub fn py_repr(value: &Value) -> String {
 }
 
 /// Python's type name of the object: `NoneType`, `bool`, `int`, `float`,
-/// `str`, `list` or `dict`.
+/// `str`, `list`, `dict` or `bytes` ([`crate::json::PyBytes`]).
 ///
 /// ```
 /// use iotests::pyfmt::value::py_type;
@@ -107,6 +107,7 @@ pub fn py_type(value: &Value) -> &'static str {
         },
         Value::String(_) => "str",
         Value::Array(_) => "list",
+        Value::Object(_) if crate::json::bytes_latin1(value).is_some() => "bytes",
         Value::Object(_) => "dict",
     }
 }
@@ -156,6 +157,7 @@ pub fn py_truthy(value: &Value) -> bool {
         },
         Value::String(s) => !s.is_empty(),
         Value::Array(items) => !items.is_empty(),
+        Value::Object(_) if let Some(latin1) = crate::json::bytes_latin1(value) => !latin1.is_empty(),
         Value::Object(map) => !map.is_empty(),
     }
 }

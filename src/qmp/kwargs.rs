@@ -72,6 +72,42 @@ impl Kwargs {
         self.map.get(name).or_else(|| self.map.iter().find(|(k, _)| same_name(k, name)).map(|(_, v)| v))
     }
 
+    /// Python's `kwargs.items()`: the keywords as written, with their
+    /// values, in order (none when the arguments are not a JSON object).
+    /// With [`FromIterator`], a dict comprehension over them:
+    ///
+    /// ```
+    /// use iotests::{kwargs, qmp::Kwargs};
+    /// let kwargs = kwargs! { job_id: "j", bitmap: None::<&str>, bitmap_mode: "never" };
+    /// // {key: val for key, val in kwargs.items() if val is not None}
+    /// let kwargs: Kwargs = kwargs.items().filter(|(_, val)| !val.is_null()).collect();
+    /// assert_eq!(kwargs.to_args(), serde_json::json!({"job-id": "j", "bitmap-mode": "never"}));
+    /// ```
+    pub fn items(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Python's `kwargs.setdefault(name, value)`: add keyword `name` unless
+    /// it is there (in either spelling, as [`get`](Kwargs::get) finds it:
+    /// both would name the same QMP argument); returns its value.
+    ///
+    /// ```
+    /// let mut kwargs = iotests::kwargs! { job_id: "j" };
+    /// kwargs.setdefault("auto-finalize", false);
+    /// kwargs.setdefault("job-id", "other");
+    /// assert_eq!(kwargs.to_args(), serde_json::json!({"job-id": "j", "auto-finalize": false}));
+    /// ```
+    pub fn setdefault(&mut self, name: &str, value: impl Into<Value>) -> &Value {
+        let key = match self.map.keys().find(|k| k.as_str() == name || same_name(k, name)) {
+            Some(k) => k.clone(),
+            None => {
+                self.map.insert(name.to_string(), value.into());
+                name.to_string()
+            }
+        };
+        &self.map[&key]
+    }
+
     /// Whether there are no arguments.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty() && self.other.is_none()
@@ -145,6 +181,21 @@ impl From<Value> for Kwargs {
 impl From<Map<String, Value>> for Kwargs {
     fn from(map: Map<String, Value>) -> Self {
         Kwargs { map, other: None }
+    }
+}
+
+impl FromIterator<(String, Value)> for Kwargs {
+    /// Python's `dict(pairs)`: keywords as written, in order (a later
+    /// duplicate replaces the value).
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        Kwargs { map: iter.into_iter().collect(), other: None }
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a Value)> for Kwargs {
+    /// A comprehension over [`Kwargs::items`].
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a Value)>>(iter: I) -> Self {
+        iter.into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
 }
 
@@ -255,6 +306,24 @@ mod tests {
         let many = crate::kwargs! { a: null, "b-c": [1, 2], d: Some(3), e: None::<u8>, f: format!("{}", 1 + 1) };
         assert_eq!(many.to_args(), json!({"a": null, "b-c": [1, 2], "d": 3, "e": null, "f": "2"}));
         assert_eq!(k.get("node-name"), Some(&json!("n")));
+    }
+
+    #[test]
+    fn dict_operations() {
+        // {key: val for key, val in kwargs.items() if val is not None}
+        let kwargs = crate::kwargs! { a: 1, b: null, c_d: "x", e: None::<&str> };
+        assert_eq!(kwargs.items().map(|(k, _)| k).collect::<Vec<_>>(), ["a", "b", "c_d", "e"]);
+        let kwargs: Kwargs = kwargs.items().filter(|(_, val)| !val.is_null()).collect();
+        assert_eq!(dumps(&kwargs.to_args(), false, None), r#"{"a": 1, "c-d": "x"}"#);
+        // Not an object: no items.
+        assert_eq!(Kwargs::from(json!([1])).items().count(), 0);
+        // setdefault keeps a value given in either spelling, else adds at the end.
+        let mut k = crate::kwargs! { auto_finalize: true };
+        assert_eq!(k.setdefault("auto-finalize", false), &json!(true));
+        assert_eq!(k.setdefault("auto-dismiss", false), &json!(false));
+        assert_eq!(dumps(&k.to_args(), false, None), r#"{"auto-finalize": true, "auto-dismiss": false}"#);
+        let pairs: Kwargs = vec![("x_y".to_string(), json!(1)), ("x_y".to_string(), json!(2))].into_iter().collect();
+        assert_eq!(pairs.to_args(), json!({"x-y": 2}));
     }
 
     #[test]

@@ -12,7 +12,11 @@
 //! * `fn set_up_class(t: &Case)` / `fn tear_down_class(t: &Case)` —
 //!   `setUpClass` / `tearDownClass`;
 //! * every method whose name starts with `test` is a case, found as
-//!   unittest finds them (sorted by name, nothing listed by hand);
+//!   unittest finds them (sorted by name, nothing listed by hand); a
+//!   parameter with a Python default (`def test_cycle(self,
+//!   read_only_node=False)`) carries it as `#[default(false)]
+//!   read_only_node: bool`: unittest passes the default, other methods call
+//!   `self.test_cycle(true)`;
 //! * decorators are attributes: `#[skip_if_unsupported(["quorum"])]`,
 //!   `#[skip_for_formats("qed")]`, `#[skip_if_user_is_root]` (iotests'),
 //!   `#[skip("why")]`, `#[skip_if(cond, "why")]`, `#[skip_unless(cond,
@@ -26,9 +30,15 @@
 //! `test_large_cluster = None`). Inherited cases run on `self.base`
 //! (`self.qmp_cmd` reads through `Deref`), own methods override inherited
 //! ones of the same name, and a `set_up` that is not redefined is the
-//! base's. A subclass that only changes attributes needs no struct at all:
-//! `iotest!` declares it as `TestSingleDriveZeroLength: TestSingleDrive {
-//! image_len: 0 } without [test_small_buffer2]`.
+//! base's. In a subclass's methods, a call whose receiver is `self` or a
+//! field path of it and whose arguments read `self` has its arguments
+//! evaluated first, so that Python's `self.vm.cmd('eject',
+//! id=self.device_name)` compiles as written although `self.vm` and
+//! `self.device_name` both reach through `Deref` (arguments holding a
+//! closure are left as they are). A subclass that only changes attributes
+//! needs no struct at all: `iotest!` declares it as
+//! `TestSingleDriveZeroLength: TestSingleDrive { image_len: 0 } without
+//! [test_small_buffer2]`.
 //!
 //! ```no_run
 //! use iotests::prelude::*;

@@ -77,7 +77,7 @@ pub fn qmp_to_opts(obj: &Value) -> Result<String> {
 }
 
 /// Python's `d[key]` on a JSON object, with Python's `KeyError` text.
-fn index<'a>(d: &'a Value, key: &str) -> Result<&'a Value> {
+pub(super) fn index<'a>(d: &'a Value, key: &str) -> Result<&'a Value> {
     d.get(key).ok_or_else(|| Error::python("KeyError", format!("'{key}' in {}", py_str(d))))
 }
 
@@ -203,7 +203,7 @@ impl Vm {
     }
 
     /// Python's `filter_qmp_event(event)`.
-    fn filter_event(&self, ev: Value) -> Value {
+    pub(super) fn filter_event(&self, ev: Value) -> Value {
         match self.log.apply(Msg::Json(ev.clone()), &[Filter::QmpEvent]) {
             Msg::Json(v) | Msg::Ordered(v) => v,
             Msg::Text(_) => ev,
@@ -221,93 +221,6 @@ impl Vm {
     pub fn get_qmp_events_filtered_with(&mut self, wait: impl Into<crate::qmp::Wait>) -> Result<Vec<Value>> {
         let events = self.get_qmp_events_with(wait)?;
         Ok(events.into_iter().map(|e| self.filter_event(e)).collect())
-    }
-
-    /// iotests' `run_job(job)`: follow a job from creation to its end,
-    /// logging its block-job events, `Job failed: …`, and the
-    /// `job-complete` / `job-dismiss` commands it issues. Returns the job's
-    /// error, `None` on success.
-    ///
-    /// It consumes the job's `JOB_STATUS_CHANGE` events (and the block-job
-    /// events it logs): a test that wants to see them itself must not call
-    /// it. Like iotests' `log()`, nothing is logged in a unittest-style test
-    /// unless it declares `activate_logging: true`.
-    ///
-    /// ```no_run
-    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
-    /// # let mut vm = t.vm(); vm.launch()?;
-    /// assert_eq!(vm.run_job("job0")?, None);
-    /// # Ok::<(), iotests::Error>(())
-    /// ```
-    pub fn run_job(&mut self, job: &str) -> Result<Option<String>> {
-        self.run_job_with(job, RunJobOptions::default())
-    }
-
-    /// iotests' `run_job(job, auto_finalize, auto_dismiss, pre_finalize,
-    /// cancel, wait, filters)`.
-    ///
-    /// ```no_run
-    /// # let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("raw"))?;
-    /// # let mut vm = t.vm(); vm.launch()?;
-    /// use iotests::{kwargs, vm::RunJobOptions};
-    /// let mut check = |vm: &mut iotests::vm::Vm| vm.qmp_log("query-jobs", kwargs! {}).map(drop);
-    /// let err = vm.run_job_with("job0", RunJobOptions {
-    ///     auto_finalize: false,
-    ///     pre_finalize: Some(&mut check),
-    ///     ..Default::default()
-    /// })?;
-    /// # Ok::<(), iotests::Error>(())
-    /// ```
-    pub fn run_job_with(&mut self, job: &str, mut opts: RunJobOptions<'_>) -> Result<Option<String>> {
-        let match_device = json!({"data": {"device": job}});
-        let match_id = json!({"data": {"id": job}});
-        let events = [
-            ("BLOCK_JOB_COMPLETED", Some(&match_device)),
-            ("BLOCK_JOB_CANCELLED", Some(&match_device)),
-            ("BLOCK_JOB_ERROR", Some(&match_device)),
-            ("BLOCK_JOB_READY", Some(&match_device)),
-            ("BLOCK_JOB_PENDING", Some(&match_id)),
-            ("JOB_STATUS_CHANGE", Some(&match_id)),
-        ];
-        let filters = opts.filters;
-        let id = json!({"id": job});
-        let mut error = None;
-        loop {
-            let ev = self.events_wait_with(&events, opts.wait)?;
-            let ev = self.filter_event(ev);
-            if ev.get("event").and_then(Value::as_str) != Some("JOB_STATUS_CHANGE") {
-                self.log.log_with(Msg::Json(ev), filters, None);
-                continue;
-            }
-            let status = index(index(&ev, "data")?, "status")?.as_str().unwrap_or_default();
-            match status {
-                "aborting" => {
-                    let result = self.qmp("query-jobs", ())?;
-                    for j in index(&result, "return")?.as_array().into_iter().flatten() {
-                        if j.get("id").and_then(Value::as_str) == Some(job) {
-                            let e = py_str(index(j, "error")?);
-                            self.log.log_with(format!("Job failed: {e}"), filters, None);
-                            error = Some(e);
-                        }
-                    }
-                }
-                "ready" => {
-                    self.qmp_log_with("job-complete", id.clone(), filters)?;
-                }
-                "pending" if !opts.auto_finalize => {
-                    if let Some(f) = opts.pre_finalize.as_mut() {
-                        f(self)?;
-                    }
-                    let cmd = if opts.cancel { "job-cancel" } else { "job-finalize" };
-                    self.qmp_log_with(cmd, id.clone(), filters)?;
-                }
-                "concluded" if !opts.auto_dismiss => {
-                    self.qmp_log_with("job-dismiss", id.clone(), filters)?;
-                }
-                "null" => return Ok(error),
-                _ => {}
-            }
-        }
     }
 
     /// iotests' `blockdev_create(options)`: run `blockdev-create` as job
@@ -468,13 +381,13 @@ impl Vm {
     /// iotests' `get_bitmap(node_name, bitmap_name, recording, bitmaps)`:
     /// from `bitmaps` (a [`query_bitmaps`](Vm::query_bitmaps) result) if
     /// given, and only if its `recording` is as given.
-    pub fn get_bitmap_with(
+    pub fn get_bitmap_with<'a>(
         &mut self,
         node_name: &str,
         bitmap_name: &str,
-        opts: GetBitmap<'_>,
+        opts: impl Into<GetBitmap<'a>>,
     ) -> Result<Option<Value>> {
-        let GetBitmap { recording, bitmaps } = opts;
+        let GetBitmap { recording, bitmaps } = opts.into();
         let owned;
         let bitmaps = match bitmaps {
             Some(b) => b,

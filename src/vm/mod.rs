@@ -37,6 +37,7 @@ mod machine;
 mod monitor;
 mod opts;
 pub(crate) mod pyval;
+mod run_job;
 mod state;
 pub mod testcase;
 

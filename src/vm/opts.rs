@@ -143,6 +143,24 @@ pub struct GetBitmap<'a> {
     pub bitmaps: Option<&'a Map<String, Value>>,
 }
 
+impl<'a> From<&'a Map<String, Value>> for GetBitmap<'a> {
+    /// `bitmaps=`, the keyword most used (upstream 257): search a
+    /// [`Vm::query_bitmaps`] result.
+    ///
+    /// ```
+    /// let t = iotests::TestContext::new("x", iotests::env::TestEnv::from_process_env("qcow2")).unwrap();
+    /// let mut vm = t.vm(); // not launched: a given `bitmaps` asks QEMU nothing
+    /// let bitmaps = serde_json::json!({"drive0": [{"name": "bitmap0", "count": 0}]});
+    /// let bitmaps = bitmaps.as_object().unwrap();
+    /// let b = vm.get_bitmap_with("drive0", "bitmap0", bitmaps).unwrap();
+    /// assert_eq!(b.unwrap()["count"], 0);
+    /// assert!(vm.get_bitmap_with("drive0", "", bitmaps).unwrap().is_none());
+    /// ```
+    fn from(bitmaps: &'a Map<String, Value>) -> Self {
+        GetBitmap { bitmaps: Some(bitmaps), ..Default::default() }
+    }
+}
+
 /// QMPTestCase's `cancel_and_wait(drive='drive0', force=False,
 /// resume=False, wait=60.0)`; converts from `drive`.
 ///
@@ -246,19 +264,21 @@ impl<'a> From<&'a str> for PauseJob<'a> {
     }
 }
 
-/// A callback [`Vm::run_job_with`] calls when the job is pending.
-pub type PreFinalize<'a> = &'a mut dyn FnMut(&mut Vm) -> Result<()>;
+/// A callback [`Vm::run_job_with`] calls when the job is pending, with the
+/// VM — or, for [`Vm::run_job_in`], with the test object `T` that owns it.
+pub type PreFinalize<'a, T = Vm> = &'a mut dyn FnMut(&mut T) -> Result<()>;
 
 /// `run_job(job, auto_finalize=True, auto_dismiss=False,
 /// pre_finalize=None, cancel=False, wait=60.0, filters=())`'s optional
-/// parameters.
+/// parameters. `T` is what `pre_finalize` gets: the VM, or with
+/// [`Vm::run_job_in`] the test object that owns it.
 ///
 /// ```
 /// use iotests::vm::RunJobOptions;
-/// let o = RunJobOptions { auto_dismiss: true, ..Default::default() };
+/// let o: RunJobOptions = RunJobOptions { auto_dismiss: true, ..Default::default() };
 /// assert!(o.auto_finalize && !o.cancel && o.wait == std::time::Duration::from_secs(60));
 /// ```
-pub struct RunJobOptions<'a> {
+pub struct RunJobOptions<'a, T = Vm> {
     /// The job was started with `auto-finalize` (default `true`); if not,
     /// `run_job` finalizes (or cancels) it when it is pending.
     pub auto_finalize: bool,
@@ -266,7 +286,7 @@ pub struct RunJobOptions<'a> {
     /// `run_job` dismisses it when it has concluded.
     pub auto_dismiss: bool,
     /// Called when the job is pending, before `job-finalize` / `job-cancel`.
-    pub pre_finalize: Option<PreFinalize<'a>>,
+    pub pre_finalize: Option<PreFinalize<'a, T>>,
     /// Cancel the job when it is pending instead of finalizing it.
     pub cancel: bool,
     /// How long to wait for each event (default 60 s).
@@ -275,7 +295,7 @@ pub struct RunJobOptions<'a> {
     pub filters: &'a [Filter],
 }
 
-impl Default for RunJobOptions<'_> {
+impl<T> Default for RunJobOptions<'_, T> {
     fn default() -> Self {
         RunJobOptions {
             auto_finalize: true,
@@ -288,7 +308,7 @@ impl Default for RunJobOptions<'_> {
     }
 }
 
-impl std::fmt::Debug for RunJobOptions<'_> {
+impl<T> std::fmt::Debug for RunJobOptions<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunJobOptions")
             .field("auto_finalize", &self.auto_finalize)

@@ -109,6 +109,23 @@ elif SUITE == 'inherit':
             globals()[f'TestLoop_{s}'] = type(f'TestLoop_{s}', (TestBase,), {'size': n, 'name': s})
     make_classes()
 
+elif SUITE == 'subclass_calls':
+    class TestTray(unittest.TestCase):
+        device_name = 'qdev0'
+        def setUp(self):
+            self.calls = []
+        def test_cycle(self, read_only_node=False):
+            self.calls.append(f"cycle {self.device_name} read_only_node={read_only_node}")
+            print(', '.join(self.calls))
+        def test_cycle_read_only_media(self):
+            self.test_cycle(True)
+    class TestTrayFloppy(TestTray):
+        device_name = 'floppy0'
+        def test_eject(self):
+            self.calls.append(f"eject {self.device_name}")
+            self.calls.append(f"{len(self.calls)} calls")
+            print(', '.join(self.calls))
+
 elif SUITE == 'decorators':
     class TestDecorated(unittest.TestCase):
         def setUp(self): print(f"setUp {self._testMethodName}")

@@ -17,9 +17,8 @@ fn mig_sock() -> String {
 /// `vm.node_info(name)['file']`: Python's `TypeError` when there is no such
 /// node, its `KeyError` when the entry has no `file`.
 fn node_file(vm: &mut Vm, node_name: &str) -> Result<Value> {
-    let info = vm
-        .node_info(node_name)?
-        .ok_or_else(|| Error::python("TypeError", "'NoneType' object is not subscriptable"))?;
+    let info =
+        vm.node_info(node_name)?.ok_or_else(|| Error::python("TypeError", "'NoneType' object is not subscriptable"))?;
     Ok(dictpath(&info, "file")?.clone())
 }
 

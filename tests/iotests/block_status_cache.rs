@@ -1,5 +1,6 @@
 //! Upstream tests/block-status-cache: a want_zero=false block-status query must not corrupt the cache.
 
+use iotests::json::py_value_repr;
 use iotests::prelude::*;
 
 const IMAGE_SIZE: u64 = 1024 * 1024;
@@ -43,11 +44,13 @@ impl TestBscWithNbd {
     }
 
     fn tear_down(&mut self) -> Result<()> {
-        let pid: i32 = std::fs::read_to_string(nbd_pidfile())
-            .context("reading the NBD server's pid file")?
-            .trim()
-            .parse()
-            .map_err(|e| Error::exception(format!("invalid literal for int() with base 10: {e}")))?;
+        let text = std::fs::read_to_string(nbd_pidfile()).context("reading the NBD server's pid file")?;
+        let pid: i32 = text.trim().parse().map_err(|_| {
+            Error::python(
+                "ValueError",
+                format!("invalid literal for int() with base 10: {}", py_value_repr(&json!(text))),
+            )
+        })?;
         os::kill(pid, os::Signal::SIGTERM)?;
         os::remove(nbd_pidfile())?;
         os::remove(test_img())

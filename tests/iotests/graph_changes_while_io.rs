@@ -1,9 +1,8 @@
 //! Upstream tests/graph-changes-while-io: add/remove an overlay and commit it while qemu-img bench does I/O over NBD.
 
-use std::thread::{self, JoinHandle};
-
 use iotests::globals::current;
 use iotests::prelude::*;
+use iotests::threading::Thread;
 
 fn top() -> String {
     os::path::join(test_dir(), "top.img")
@@ -24,21 +23,6 @@ fn do_qemu_img_bench(count: u64) -> Result<()> {
         format!("nbd+unix:///node0?socket={}", nbd_sock())
     ])?;
     Ok(())
-}
-
-/// `Thread(target=do_qemu_img_bench, args=(count, )).start()`: the thread
-/// runs in this test (its module attributes, its processes).
-fn start_bench_thread(count: u64) -> JoinHandle<Result<()>> {
-    let ctx = current();
-    thread::spawn(move || {
-        let _current = ctx.enter();
-        do_qemu_img_bench(count)
-    })
-}
-
-/// `bench_thr.join()`; what the thread raised is raised here.
-fn join(bench_thr: JoinHandle<Result<()>>) -> Result<()> {
-    bench_thr.join().map_err(|_| Error::exception("the qemu-img bench thread panicked"))?
 }
 
 struct TestGraphChangesWhileIO {
@@ -87,11 +71,11 @@ impl TestGraphChangesWhileIO {
 
     fn test_blockdev_add_while_io(&mut self) -> Result<()> {
         // Run qemu-img bench in the background
-        let bench_thr = start_bench_thread(2000000);
+        let bench_thr = Thread::start(|| do_qemu_img_bench(2000000));
 
         // While qemu-img bench is running, repeatedly add and remove an
         // overlay to/from node0
-        while !bench_thr.is_finished() {
+        while bench_thr.is_alive() {
             self.qsd()?.cmd(
                 "blockdev-add",
                 json!({
@@ -113,12 +97,12 @@ impl TestGraphChangesWhileIO {
             )?;
         }
 
-        join(bench_thr)
+        bench_thr.join()
     }
 
     fn test_commit_while_io(&mut self, t: &Case) -> Result<()> {
         // Run qemu-img bench in the background
-        let bench_thr = start_bench_thread(200000);
+        let bench_thr = Thread::start(|| do_qemu_img_bench(200000));
 
         t.qemu_io(&args!["-c", "write 0 64k", top()])?;
         t.qemu_io(&args!["-c", "write 128k 64k", top()])?;
@@ -145,7 +129,7 @@ impl TestGraphChangesWhileIO {
         )?;
 
         // While qemu-img bench is running, repeatedly commit overlay to node0
-        while !bench_thr.is_finished() {
+        while bench_thr.is_alive() {
             self.qsd()?.cmd(
                 "block-commit",
                 json!({
@@ -174,7 +158,7 @@ impl TestGraphChangesWhileIO {
             }
         }
 
-        join(bench_thr)
+        bench_thr.join()
     }
 }
 

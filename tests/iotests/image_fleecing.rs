@@ -99,10 +99,7 @@ fn do_test(
     let src_node = "source";
     let tmp_node = "temp";
     let qom_path = "/machine/peripheral/sda";
-    vm.add_blockdev(format!(
-        "driver={},file.driver=file,file.filename={base_img_path},node-name={src_node}",
-        imgfmt()
-    ));
+    vm.add_blockdev(format!("driver={},file.driver=file,file.filename={base_img_path},node-name={src_node}", imgfmt()));
     vm.add_device("virtio-scsi");
     vm.add_device(format!("scsi-hd,id=sda,drive={src_node}"));
     vm.launch()?;
@@ -113,22 +110,28 @@ fn do_test(
     t.log("");
 
     if use_snapshot_access_filter {
-        t.log(vm.qmp("blockdev-add", json!({
-            "node-name": tmp_node,
-            "driver": "file",
-            "filename": fleece_img_path,
-        }))?);
-    } else {
-        // create tmp_node backed by src_node
-        t.log(vm.qmp("blockdev-add", json!({
-            "driver": "qcow2",
-            "node-name": tmp_node,
-            "file": {
+        t.log(vm.qmp(
+            "blockdev-add",
+            json!({
+                "node-name": tmp_node,
                 "driver": "file",
                 "filename": fleece_img_path,
-            },
-            "backing": src_node,
-        }))?);
+            }),
+        )?);
+    } else {
+        // create tmp_node backed by src_node
+        t.log(vm.qmp(
+            "blockdev-add",
+            json!({
+                "driver": "qcow2",
+                "node-name": tmp_node,
+                "file": {
+                    "driver": "file",
+                    "filename": fleece_img_path,
+                },
+                "backing": src_node,
+            }),
+        )?);
     }
 
     // Establish CBW from source to fleecing node
@@ -149,11 +152,14 @@ fn do_test(
         t.log(vm.qmp("qom-set", kwargs! { path: qom_path, property: "drive", value: "fl-cbw" })?);
 
         if use_snapshot_access_filter {
-            t.log(vm.qmp("blockdev-add", json!({
-                "driver": "snapshot-access",
-                "node-name": "fl-access",
-                "file": "fl-cbw",
-            }))?);
+            t.log(vm.qmp(
+                "blockdev-add",
+                json!({
+                    "driver": "snapshot-access",
+                    "node-name": "fl-access",
+                    "file": "fl-cbw",
+                }),
+            )?);
         }
     } else {
         t.log(vm.qmp(
@@ -170,14 +176,17 @@ fn do_test(
         t.log("--- Starting actual backup ---");
         t.log("");
 
-        t.log(vm.qmp("blockdev-add", json!({
-            "driver": imgfmt(),
-            "node-name": "target",
-            "file": {
-                "driver": "file",
-                "filename": target_img_path
-            }
-        }))?);
+        t.log(vm.qmp(
+            "blockdev-add",
+            json!({
+                "driver": imgfmt(),
+                "node-name": "target",
+                "file": {
+                    "driver": "file",
+                    "filename": target_img_path
+                }
+            }),
+        )?);
         t.log(vm.qmp(
             "blockdev-backup",
             kwargs! { device: export_node, sync: "full", target: "target", job_id: "push-backup", speed: 1 },
@@ -189,8 +198,11 @@ fn do_test(
         t.log("");
 
         nbd_uri = format!("nbd+unix:///{export_node}?socket={nbd_sock_path}");
-        t.log(vm.qmp("nbd-server-start", json!({"addr": { "type": "unix",
-                                                           "data": { "path": nbd_sock_path } } }))?);
+        t.log(vm.qmp(
+            "nbd-server-start",
+            json!({"addr": { "type": "unix",
+                                                           "data": { "path": nbd_sock_path } } }),
+        )?);
 
         t.log(vm.qmp("nbd-server-add", kwargs! { device: export_node })?);
 

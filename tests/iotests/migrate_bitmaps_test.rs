@@ -1,7 +1,6 @@
 //! Upstream tests/migrate-bitmaps-test: dirty bitmaps across online, offline, shared-storage and resumed migrations.
 
-use iotests::filters::PyRegex;
-use iotests::filters::qtest as filter_qtest;
+use iotests::filters::{self, PyRegex};
 use iotests::prelude::*;
 use iotests::unittest::TestMethod;
 
@@ -134,7 +133,7 @@ impl TestDirtyBitmapMigration {
 
         // catch 'Could not reopen qcow2 layer: Bitmap already exists'
         // possible error
-        let log = filter_qtest(self.vm_a.get_log().unwrap_or_default());
+        let log = filters::qtest(self.vm_a.get_log().unwrap_or_default());
         let log = PyRegex::new(r"^(wrote .* bytes at offset .*\n.*KiB.*ops.*sec.*\n?){3}")?.sub(&log, "");
         assert_equal!(log, "");
 

@@ -54,7 +54,7 @@ impl TestMigrationPermissions {
         self.vm_d.shutdown()?;
         // try: os.remove(mig_sock) except FileNotFoundError: pass
         match os::remove(mig_sock()) {
-            Err(e) if !e.to_string().starts_with("FileNotFoundError") => return Err(e),
+            Err(e) if !e.is_instance("FileNotFoundError") => return Err(e),
             _ => {}
         }
         os::remove(test_img())

@@ -1,7 +1,8 @@
 //! Upstream tests/mirror-change-copy-mode: switch a mirror job from background to write-blocking while it runs.
 
-use iotests::pyfmt::value::py_truthy;
+use iotests::json::Subscript;
 use iotests::prelude::*;
+use iotests::pyfmt::value::py_truthy;
 
 const IOPS_TARGET: u64 = 8;
 const IOPS_SOURCE: u64 = IOPS_TARGET * 2;
@@ -153,12 +154,12 @@ impl TestMirrorChangeCopyMode {
         self.start_mirror()?;
 
         let result = self.vm.cmd("query-block-jobs", ())?;
-        ensure!(!py_truthy(&result[0]["actively-synced"]));
+        ensure!(!py_truthy(result.at(0)?.at("actively-synced")?));
 
         self.vm.event_wait("BLOCK_JOB_READY")?;
 
         let result = self.vm.cmd("query-block-jobs", ())?;
-        ensure!(!py_truthy(&result[0]["actively-synced"]));
+        ensure!(!py_truthy(result.at(0)?.at("actively-synced")?));
 
         // Start some background requests.
         let reqs = 4 * IOPS_SOURCE;
@@ -174,9 +175,9 @@ impl TestMirrorChangeCopyMode {
 
         let result = self.vm.cmd("query-block-jobs", ())?;
         // There should've been new requests.
-        ensure!(result[0]["len"].as_u64().unwrap_or(0) > IMAGE_SIZE);
+        ensure!(result.at(0)?.at("len")?.as_u64() > Some(IMAGE_SIZE));
         // To verify later that not all requests were completed at this point.
-        let len_before_change = result[0]["len"].as_u64().unwrap_or(0);
+        let len_before_change = result.at(0)?.at("len")?.as_u64();
 
         // Change the copy mode while requests are happening.
         self.vm.cmd("block-job-change", kwargs! { id: "mirror", type: "mirror", copy_mode: "write-blocking" })?;
@@ -186,7 +187,7 @@ impl TestMirrorChangeCopyMode {
             sleep(0.1);
             self.vm.qtest(&format!("clock_step {}", 100 * 1000 * 1000))?;
             let result = self.vm.cmd("query-block-jobs", ())?;
-            if py_truthy(&result[0]["actively-synced"]) {
+            if py_truthy(result.at(0)?.at("actively-synced")?) {
                 break;
             }
         }
@@ -194,7 +195,7 @@ impl TestMirrorChangeCopyMode {
         // Because of throttling, not all requests should have been completed
         // above.
         let result = self.vm.cmd("query-block-jobs", ())?;
-        ensure!(result[0]["len"].as_u64().unwrap_or(0) > len_before_change);
+        ensure!(result.at(0)?.at("len")?.as_u64() > len_before_change);
 
         // Issue enough requests for a few seconds only touching the first half
         // of the image.

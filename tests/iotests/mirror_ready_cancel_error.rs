@@ -45,12 +45,14 @@ impl TestMirrorReadyCancelError {
     fn add_blockdevs(&mut self, once: bool) -> Result<()> {
         self.vm.cmd(
             "blockdev-add",
-            json!({"node-name": "source",
-                   "driver": imgfmt(),
-                   "file": {
-                       "driver": "file",
-                       "filename": source()
-                   }}),
+            json!({
+                "node-name": "source",
+                "driver": imgfmt(),
+                "file": {
+                    "driver": "file",
+                    "filename": source()
+                }
+            }),
         )?;
 
         // blkdebug notes:
@@ -60,25 +62,28 @@ impl TestMirrorReadyCancelError {
         // fail.
         self.vm.cmd(
             "blockdev-add",
-            json!({"node-name": "target",
-                   "driver": imgfmt(),
-                   "file": {
-                       "driver": "blkdebug",
-                       "image": {
-                           "driver": "file",
-                           "filename": target()
-                       },
-                       "set-state": [{
-                           "event": "flush_to_disk",
-                           "state": 1,
-                           "new_state": 2
-                       }],
-                       "inject-error": [{
-                           "event": "flush_to_disk",
-                           "once": once,
-                           "immediately": true,
-                           "state": 2
-                       }]}}),
+            json!({
+                "node-name": "target",
+                "driver": imgfmt(),
+                "file": {
+                    "driver": "blkdebug",
+                    "image": {
+                        "driver": "file",
+                        "filename": target()
+                    },
+                    "set-state": [{
+                        "event": "flush_to_disk",
+                        "state": 1,
+                        "new_state": 2
+                    }],
+                    "inject-error": [{
+                        "event": "flush_to_disk",
+                        "once": once,
+                        "immediately": true,
+                        "state": 2
+                    }]
+                }
+            }),
         )?;
         Ok(())
     }
@@ -103,8 +108,9 @@ impl TestMirrorReadyCancelError {
 
         // Write something so will not leave the job immediately, but
         // flush first (which will fail, thanks to blkdebug)
-        let res =
-            self.vm.qmp("human-monitor-command", kwargs! { command_line: "qemu-io mirror-top \"write -P 2 0 64k\"" })?;
+        let res = self
+            .vm
+            .qmp("human-monitor-command", kwargs! { command_line: "qemu-io mirror-top \"write -P 2 0 64k\"" })?;
         assert_qmp(&res, "return", "")?;
 
         // Drain status change events

@@ -6,6 +6,7 @@
 //! NBD client ([`iotests::tools::Nbd`], libnbd's API) stands in for it, so
 //! the test always runs.
 
+use iotests::json::PyBytes;
 use iotests::prelude::*;
 use iotests::tools::Nbd;
 
@@ -144,18 +145,15 @@ impl TestNbdMulticonn {
                 assert_true!(c.can_multi_conn()?);
             }
 
-            // self.assertEqual on 1 MiB of bytes: the toolkit's assertions
-            // compare JSON-like values and have no `bytes`, so compare here
-            // (a failure names the operands instead of diffing their repr).
             let initial_data = clients[0].pread(1024 * 1024, 0)?;
-            assert_true!(initial_data == vec![0x01u8; 1024 * 1024], "initial_data != b'\\x01' * 1024 * 1024");
+            assert_equal!(PyBytes(&initial_data), PyBytes(&[0x01; 1024 * 1024]));
 
             let updated_data = vec![0x03u8; 1024 * 1024];
             clients[1].pwrite(&updated_data, 0)?;
             clients[2].flush()?;
             let current_data = clients[0].pread(1024 * 1024, 0)?;
 
-            assert_true!(updated_data == current_data, "updated_data != current_data");
+            assert_equal!(PyBytes(&updated_data), PyBytes(&current_data));
 
             for c in &mut clients {
                 c.shutdown()?;

@@ -60,22 +60,23 @@ impl TestReopenFile {
     }
 
     fn test_reopen_file(&mut self) -> Result<()> {
-        self.vm.cmd("blockdev-reopen", kwargs! { options: [{
-            "driver": imgfmt(),
-            "node-name": "format",
-            "file": "raw"
-        }] })?;
+        self.vm.cmd(
+            "blockdev-reopen",
+            kwargs! { options: [{
+                "driver": imgfmt(),
+                "node-name": "format",
+                "file": "raw"
+            }] },
+        )?;
 
         // Do some I/O to the image to see whether it still works
         // (Pattern verification will be checked by tearDown())
-        let result = self
-            .vm
-            .qmp("human-monitor-command", kwargs! { command_line: r#"qemu-io format "write -P 42 0 64k""# })?;
+        let result =
+            self.vm.qmp("human-monitor-command", kwargs! { command_line: r#"qemu-io format "write -P 42 0 64k""# })?;
         assert_qmp(&result, "return", "")?;
 
-        let result = self
-            .vm
-            .qmp("human-monitor-command", kwargs! { command_line: r#"qemu-io format "read -P 42 0 64k""# })?;
+        let result =
+            self.vm.qmp("human-monitor-command", kwargs! { command_line: r#"qemu-io format "read -P 42 0 64k""# })?;
         assert_qmp(&result, "return", "")?;
         Ok(())
     }

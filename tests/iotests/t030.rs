@@ -1,5 +1,6 @@
 //! Upstream 030: image streaming (block-stream): whole and partial chains, pause, parallel and overlapping jobs, errors, speed.
 
+use iotests::json::Subscript;
 use iotests::prelude::*;
 
 fn backing_img() -> String {
@@ -951,7 +952,7 @@ impl TestEIO {
                     assert_qmp(&event, "data/device", "drive0")?;
                     assert_qmp(&event, "data/operation", "read")?;
 
-                    if self.vm.qmp("query-block-jobs", ())?["return"][0]["status"] != "paused" {
+                    if self.vm.qmp("query-block-jobs", ())?.at("return")?.at(0)?.at("status")? != "paused" {
                         let paused = json!({"data": {"id": "drive0", "status": "paused"}});
                         self.vm.events_wait(&[("JOB_STATUS_CHANGE", Some(&paused))])?;
                     }
@@ -1071,7 +1072,7 @@ impl TestENOSPC {
                     assert_qmp(&event, "data/operation", "read")?;
                     error = true;
 
-                    if self.vm.qmp("query-block-jobs", ())?["return"][0]["status"] != "paused" {
+                    if self.vm.qmp("query-block-jobs", ())?.at("return")?.at(0)?.at("status")? != "paused" {
                         let paused = json!({"data": {"id": "drive0", "status": "paused"}});
                         self.vm.events_wait(&[("JOB_STATUS_CHANGE", Some(&paused))])?;
                     }

@@ -1,8 +1,8 @@
 //! Upstream 040: live block commit (block-commit) — paths and node names, relative paths, speed, errors, filters.
 
 use iotests::json::py_repr;
-use iotests::qmp::Kwargs;
 use iotests::prelude::*;
+use iotests::qmp::Kwargs;
 
 fn backing_img() -> String {
     os::path::join(test_dir(), "backing.img")
@@ -200,7 +200,8 @@ impl TestSingleDrive {
 
     fn test_top_same_base(&mut self) -> Result<()> {
         self.vm.assert_no_active_block_jobs()?;
-        let result = self.vm.qmp("block-commit", kwargs! { device: "drive0", top: backing_img(), base: backing_img() })?;
+        let result =
+            self.vm.qmp("block-commit", kwargs! { device: "drive0", top: backing_img(), base: backing_img() })?;
         assert_qmp(&result, "error/class", "GenericError")?;
         assert_qmp(&result, "error/desc", format!("Can't find '{}' in the backing chain", backing_img()))
     }
@@ -221,24 +222,25 @@ impl TestSingleDrive {
 
     fn test_top_node_invalid(&mut self) -> Result<()> {
         self.vm.assert_no_active_block_jobs()?;
-        let result = self.vm.qmp("block-commit", kwargs! { device: "drive0", top_node: "badfile", base_node: "base" })?;
+        let result =
+            self.vm.qmp("block-commit", kwargs! { device: "drive0", top_node: "badfile", base_node: "base" })?;
         assert_qmp(&result, "error/class", "GenericError")?;
         assert_qmp(&result, "error/desc", "Cannot find device='' nor node-name='badfile'")
     }
 
     fn test_base_node_invalid(&mut self) -> Result<()> {
         self.vm.assert_no_active_block_jobs()?;
-        let result = self.vm.qmp("block-commit", kwargs! { device: "drive0", top_node: "mid", base_node: "badfile" })?;
+        let result =
+            self.vm.qmp("block-commit", kwargs! { device: "drive0", top_node: "mid", base_node: "badfile" })?;
         assert_qmp(&result, "error/class", "GenericError")?;
         assert_qmp(&result, "error/desc", "Cannot find device='' nor node-name='badfile'")
     }
 
     fn test_top_path_and_node(&mut self) -> Result<()> {
         self.vm.assert_no_active_block_jobs()?;
-        let result = self.vm.qmp(
-            "block-commit",
-            kwargs! { device: "drive0", top_node: "mid", base_node: "base", top: mid_img() },
-        )?;
+        let result = self
+            .vm
+            .qmp("block-commit", kwargs! { device: "drive0", top_node: "mid", base_node: "base", top: mid_img() })?;
         assert_qmp(&result, "error/class", "GenericError")?;
         assert_qmp(&result, "error/desc", "'top-node' and 'top' are mutually exclusive")
     }
@@ -505,8 +507,10 @@ impl TestRelativePaths {
 
     fn test_top_and_base_reversed(&mut self) -> Result<()> {
         self.vm.assert_no_active_block_jobs()?;
-        let result =
-            self.base.vm.qmp("block-commit", kwargs! { device: "drive0", top: self.backing_img, base: self.mid_img })?;
+        let result = self
+            .base
+            .vm
+            .qmp("block-commit", kwargs! { device: "drive0", top: self.backing_img, base: self.mid_img })?;
         assert_qmp(&result, "error/class", "GenericError")?;
         assert_qmp(&result, "error/desc", format!("Can't find '{}' in the backing chain", self.mid_img))
     }
@@ -738,13 +742,13 @@ impl TestErrorHandling {
         }
 
         self.blockdev_add(kwargs! { node_name: "base-fmt", driver: "raw",
-                                    file: (if base_debug.is_some() { "base-dbg" } else { "base-file" }) })?;
+        file: (if base_debug.is_some() { "base-dbg" } else { "base-file" }) })?;
         self.blockdev_add(kwargs! { node_name: "mid-fmt", driver: imgfmt(),
-                                    file: (if mid_debug.is_some() { "mid-dbg" } else { "mid-file" }),
-                                    backing: "base-fmt" })?;
+        file: (if mid_debug.is_some() { "mid-dbg" } else { "mid-file" }),
+        backing: "base-fmt" })?;
         self.blockdev_add(kwargs! { node_name: "top-fmt", driver: imgfmt(),
-                                    file: (if top_debug.is_some() { "top-dbg" } else { "top-file" }),
-                                    backing: "mid-fmt" })
+        file: (if top_debug.is_some() { "top-dbg" } else { "top-file" }),
+        backing: "mid-fmt" })
     }
 
     fn run_job(&mut self, t: &Case, expected_events: Vec<Value>, error_pauses_job: bool) -> Result<()> {
@@ -847,9 +851,9 @@ impl TestErrorHandling {
         self.vm.cmd(
             "block-commit",
             kwargs! { job_id: "job0", device: "top-fmt",
-                      top_node: (if active { "top-fmt" } else { "mid-fmt" }),
-                      base_node: (if active { "mid-fmt" } else { "base-fmt" }),
-                      on_error: on_error },
+            top_node: (if active { "top-fmt" } else { "mid-fmt" }),
+            base_node: (if active { "mid-fmt" } else { "base-fmt" }),
+            on_error: on_error },
         )?;
         Ok(())
     }
@@ -857,7 +861,11 @@ impl TestErrorHandling {
     #[allow(non_snake_case)]
     fn testActiveReadErrorReport(&mut self, t: &Case) -> Result<()> {
         self.prepare_and_start_job("report", true, Some("read_aio"), None, None)?;
-        self.run_job(t, vec![self.event_error("read", "report"), self.event_completed(Some("Input/output error"), true)], false)?;
+        self.run_job(
+            t,
+            vec![self.event_error("read", "report"), self.event_completed(Some("Input/output error"), true)],
+            false,
+        )?;
 
         self.vm.shutdown()?;
         assert_false!(t.compare_images(&test_img(), &mid_img())?, "target image matches source after error");
@@ -896,7 +904,11 @@ impl TestErrorHandling {
     #[allow(non_snake_case)]
     fn testActiveWriteErrorReport(&mut self, t: &Case) -> Result<()> {
         self.prepare_and_start_job("report", true, None, Some("write_aio"), None)?;
-        self.run_job(t, vec![self.event_error("write", "report"), self.event_completed(Some("Input/output error"), true)], false)?;
+        self.run_job(
+            t,
+            vec![self.event_error("write", "report"), self.event_completed(Some("Input/output error"), true)],
+            false,
+        )?;
 
         self.vm.shutdown()?;
         assert_false!(t.compare_images(&test_img(), &mid_img())?, "target image matches source after error");
@@ -935,7 +947,11 @@ impl TestErrorHandling {
     #[allow(non_snake_case)]
     fn testIntermediateReadErrorReport(&mut self, t: &Case) -> Result<()> {
         self.prepare_and_start_job("report", false, None, Some("read_aio"), None)?;
-        self.run_job(t, vec![self.event_error("read", "report"), self.event_completed(Some("Input/output error"), false)], false)?;
+        self.run_job(
+            t,
+            vec![self.event_error("read", "report"), self.event_completed(Some("Input/output error"), false)],
+            false,
+        )?;
 
         self.vm.shutdown()?;
         assert_false!(
@@ -975,7 +991,11 @@ impl TestErrorHandling {
     #[allow(non_snake_case)]
     fn testIntermediateWriteErrorReport(&mut self, t: &Case) -> Result<()> {
         self.prepare_and_start_job("report", false, None, None, Some("write_aio"))?;
-        self.run_job(t, vec![self.event_error("write", "report"), self.event_completed(Some("Input/output error"), false)], false)?;
+        self.run_job(
+            t,
+            vec![self.event_error("write", "report"), self.event_completed(Some("Input/output error"), false)],
+            false,
+        )?;
 
         self.vm.shutdown()?;
         assert_false!(
@@ -1137,10 +1157,10 @@ impl TestCommitWithFilters {
         self.vm.cmd(
             "block-commit",
             kwargs! { job_id: "commit",
-                      device: "top-filter",
-                      top_node: "cow-2",
-                      base_node: "cow-1",
-                      backing_file: self.img1 },
+            device: "top-filter",
+            top_node: "cow-2",
+            base_node: "cow-1",
+            backing_file: self.img1 },
         )?;
         self.vm.wait_until_completed_with("commit")?;
 
@@ -1157,10 +1177,10 @@ impl TestCommitWithFilters {
         self.vm.cmd(
             "block-commit",
             kwargs! { job_id: "commit",
-                      device: "top-filter",
-                      top_node: "cow-1",
-                      base_node: "cow-0",
-                      backing_file: self.img0 },
+            device: "top-filter",
+            top_node: "cow-1",
+            base_node: "cow-0",
+            backing_file: self.img0 },
         )?;
         self.vm.wait_until_completed_with("commit")?;
 
@@ -1178,10 +1198,7 @@ impl TestCommitWithFilters {
         // Add a device, so the commit job finds a parent it can change
         // to point to the base node (so we can test that top-filter is
         // dropped from the graph)
-        self.vm.cmd(
-            "device_add",
-            kwargs! { id: "drv0", driver: "scsi-hd", bus: "vio-scsi.0", drive: "top-filter" },
-        )?;
+        self.vm.cmd("device_add", kwargs! { id: "drv0", driver: "scsi-hd", bus: "vio-scsi.0", drive: "top-filter" })?;
 
         // Try to release our reference to top-filter; that should not
         // work because drv0 uses it
@@ -1192,8 +1209,8 @@ impl TestCommitWithFilters {
         self.vm.cmd(
             "block-commit",
             kwargs! { job_id: "commit",
-                      device: "top-filter",
-                      base_node: "cow-2" },
+            device: "top-filter",
+            base_node: "cow-2" },
         )?;
         self.vm.complete_and_wait_with("commit")?;
 
@@ -1223,9 +1240,9 @@ impl TestCommitWithFilters {
         self.vm.cmd(
             "block-commit",
             kwargs! { job_id: "commit",
-                      device: "top-filter",
-                      top_node: "cow-3",
-                      base_node: "cow-2" },
+            device: "top-filter",
+            top_node: "cow-3",
+            base_node: "cow-2" },
         )?;
         self.vm.complete_and_wait_with("commit")?;
 
@@ -1301,8 +1318,8 @@ impl TestCommitWithOverriddenBacking {
         let result = self.vm.qmp(
             "block-commit",
             kwargs! { job_id: "commit",
-                      device: "top",
-                      base: self.img_base_a },
+            device: "top",
+            base: self.img_base_a },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1313,8 +1330,8 @@ impl TestCommitWithOverriddenBacking {
         self.vm.cmd(
             "block-commit",
             kwargs! { job_id: "commit",
-                      device: "top",
-                      base: self.img_base_b },
+            device: "top",
+            base: self.img_base_b },
         )?;
 
         self.vm.event_wait("BLOCK_JOB_READY")?;

@@ -164,10 +164,8 @@ impl TestSingleDrive {
         self.vm.assert_no_active_block_jobs()?;
 
         // A small buffer is rounded up automatically
-        self.vm.cmd(
-            self.qmp_cmd,
-            kwargs! { device: "drive0", sync: "full", buf_size: 4096, target: self.qmp_target },
-        )?;
+        self.vm
+            .cmd(self.qmp_cmd, kwargs! { device: "drive0", sync: "full", buf_size: 4096, target: self.qmp_target })?;
 
         self.vm.complete_and_wait()?;
         let result = self.vm.qmp("query-block", ())?;
@@ -220,10 +218,8 @@ impl TestSingleDrive {
             "raw",
             target_img()
         ])?;
-        self.vm.cmd(
-            self.qmp_cmd,
-            kwargs! { device: "drive0", sync: "full", mode: "existing", target: self.qmp_target },
-        )?;
+        self.vm
+            .cmd(self.qmp_cmd, kwargs! { device: "drive0", sync: "full", mode: "existing", target: self.qmp_target })?;
 
         self.vm.complete_and_wait()?;
         let result = self.vm.qmp("query-block", ())?;
@@ -275,20 +271,21 @@ impl TestSingleDrive {
             return Ok(());
         }
 
-        let result = self.vm.qmp(self.qmp_cmd, kwargs! { device: "ide1-cd0", sync: "full", target: self.qmp_target })?;
+        let result =
+            self.vm.qmp(self.qmp_cmd, kwargs! { device: "ide1-cd0", sync: "full", target: self.qmp_target })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
     fn test_image_not_found(&mut self) -> Result<()> {
-        let result = self.vm.qmp(
-            self.qmp_cmd,
-            kwargs! { device: "drive0", sync: "full", mode: "existing", target: self.qmp_target },
-        )?;
+        let result = self
+            .vm
+            .qmp(self.qmp_cmd, kwargs! { device: "drive0", sync: "full", mode: "existing", target: self.qmp_target })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
     fn test_device_not_found(&mut self) -> Result<()> {
-        let result = self.vm.qmp(self.qmp_cmd, kwargs! { device: "nonexistent", sync: "full", target: self.qmp_target })?;
+        let result =
+            self.vm.qmp(self.qmp_cmd, kwargs! { device: "nonexistent", sync: "full", target: self.qmp_target })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 }
@@ -349,7 +346,7 @@ impl TestSingleBlockdev {
         base.vm.cmd(
             base.qmp_cmd,
             kwargs! { job_id: "job0", device: "drive0", sync: "full", target: base.qmp_target,
-                      auto_finalize: false, auto_dismiss: false },
+            auto_finalize: false, auto_dismiss: false },
         )?;
 
         let result = base.vm.run_job_with(
@@ -447,10 +444,8 @@ impl TestMirrorNoBacking {
             "raw",
             target_img()
         ])?;
-        self.vm.cmd(
-            "drive-mirror",
-            kwargs! { device: "drive0", sync: "full", mode: "existing", target: target_img() },
-        )?;
+        self.vm
+            .cmd("drive-mirror", kwargs! { device: "drive0", sync: "full", mode: "existing", target: target_img() })?;
 
         self.vm.complete_and_wait()?;
         let result = self.vm.qmp("query-block", ())?;
@@ -476,10 +471,8 @@ impl TestMirrorNoBacking {
             "raw",
             target_img()
         ])?;
-        self.vm.cmd(
-            "drive-mirror",
-            kwargs! { device: "drive0", sync: "full", mode: "existing", target: target_img() },
-        )?;
+        self.vm
+            .cmd("drive-mirror", kwargs! { device: "drive0", sync: "full", mode: "existing", target: target_img() })?;
 
         self.vm.wait_ready_and_cancel()?;
         let result = self.vm.qmp("query-block", ())?;
@@ -515,10 +508,8 @@ impl TestMirrorNoBacking {
             target_img()
         ])?;
 
-        self.vm.cmd(
-            "drive-mirror",
-            kwargs! { device: "drive0", sync: "full", mode: "existing", target: target_img() },
-        )?;
+        self.vm
+            .cmd("drive-mirror", kwargs! { device: "drive0", sync: "full", mode: "existing", target: target_img() })?;
 
         self.vm.complete_and_wait()?;
         let result = self.vm.qmp("query-block", ())?;
@@ -758,7 +749,7 @@ impl TestReadErrors {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { device: "drive0", sync: "top", on_source_error: "ignore",
-                      mode: "existing", target: target_img() },
+            mode: "existing", target: target_img() },
         )?;
 
         let mut event = self.vm.get_qmp_event_with(true)?.unwrap_or_default();
@@ -949,7 +940,7 @@ impl TestWriteErrors {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { device: "drive0", sync: "full", mode: "existing", target: self.target_img,
-                      on_target_error: "ignore" },
+            on_target_error: "ignore" },
         )?;
 
         let event = self.vm.event_wait("BLOCK_JOB_ERROR")?;
@@ -967,7 +958,7 @@ impl TestWriteErrors {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { device: "drive0", sync: "full", mode: "existing", target: self.target_img,
-                      on_target_error: "stop" },
+            on_target_error: "stop" },
         )?;
 
         let mut error = false;
@@ -1117,11 +1108,11 @@ impl TestUnbackedSource {
         self.vm.cmd(
             "blockdev-add",
             kwargs! { node_name: "drive0",
-                      driver: imgfmt(),
-                      file: {
-                          "driver": "file",
-                          "filename": test_img(),
-                      } },
+            driver: imgfmt(),
+            file: {
+                "driver": "file",
+                "filename": test_img(),
+            } },
         )?;
         Ok(())
     }
@@ -1137,7 +1128,7 @@ impl TestUnbackedSource {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "drive0", device: "drive0", sync: "full", target: target_img(),
-                      mode: "absolute-paths" },
+            mode: "absolute-paths" },
         )?;
         self.vm.complete_and_wait()?;
         self.vm.assert_no_active_block_jobs()
@@ -1148,7 +1139,7 @@ impl TestUnbackedSource {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "drive0", device: "drive0", sync: "top", target: target_img(),
-                      mode: "absolute-paths" },
+            mode: "absolute-paths" },
         )?;
         self.vm.complete_and_wait()?;
         self.vm.assert_no_active_block_jobs()
@@ -1159,7 +1150,7 @@ impl TestUnbackedSource {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "drive0", device: "drive0", sync: "none", target: target_img(),
-                      mode: "absolute-paths" },
+            mode: "absolute-paths" },
         )?;
         self.vm.complete_and_wait()?;
         self.vm.assert_no_active_block_jobs()
@@ -1193,15 +1184,16 @@ impl TestUnbackedSource {
         self.vm.cmd(
             "blockdev-add",
             kwargs! { node_name: "target",
-                      driver: imgfmt(),
-                      file: {
-                          "driver": "file",
-                          "filename": target_img(),
-                      } },
+            driver: imgfmt(),
+            file: {
+                "driver": "file",
+                "filename": target_img(),
+            } },
         )?;
 
         self.vm.assert_no_active_block_jobs()?;
-        self.vm.cmd("blockdev-mirror", kwargs! { job_id: "drive0", device: "drive0", sync: "full", target: "target" })?;
+        self.vm
+            .cmd("blockdev-mirror", kwargs! { job_id: "drive0", device: "drive0", sync: "full", target: "target" })?;
         self.vm.complete_and_wait()?;
         self.vm.assert_no_active_block_jobs()?;
 
@@ -1254,7 +1246,7 @@ impl TestGranularity {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { device: "drive0", sync: "full", target: target_img(),
-                      mode: "absolute-paths", granularity: 8192 },
+            mode: "absolute-paths", granularity: 8192 },
         )?;
 
         let mut event = self.vm.get_qmp_event_with(60.0)?.unwrap_or_default();
@@ -1331,7 +1323,7 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
 
         self.vm.complete_and_wait_with("job0")?;
@@ -1349,7 +1341,7 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
 
         self.vm.cancel_and_wait_with(CancelAndWait { drive: "job0", force: true, ..Default::default() })?;
@@ -1362,7 +1354,7 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
 
         self.vm.wait_ready_and_cancel_with("job0")?;
@@ -1381,7 +1373,7 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
 
         self.vm.pause_job_with("job0")?;
@@ -1412,10 +1404,10 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "drive0", // CD-ROM
-                      sync: "full",
-                      node_name: "repair0",
-                      replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            sync: "full",
+            node_name: "repair0",
+            replaces: "img1",
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1424,7 +1416,7 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      mode: "existing", target: quorum_repair_img(), format: imgfmt() },
+            mode: "existing", target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1433,9 +1425,9 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "nonexistent", sync: "full",
-                      node_name: "repair0",
-                      replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            node_name: "repair0",
+            replaces: "img1",
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1444,9 +1436,9 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { device: "quorum0", job_id: "job0",
-                      node_name: "repair0",
-                      replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            node_name: "repair0",
+            replaces: "img1",
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1455,7 +1447,7 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1464,7 +1456,7 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img77",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -1473,21 +1465,21 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "blockdev-snapshot-sync",
             kwargs! { node_name: "img1",
-                      snapshot_file: quorum_snapshot_file(),
-                      snapshot_node_name: "snap1" },
+            snapshot_file: quorum_snapshot_file(),
+            snapshot_node_name: "snap1" },
         )?;
 
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(&result, "error/class", "GenericError")?;
 
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "job0", device: "quorum0", sync: "full", node_name: "repair0", replaces: "snap1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
 
         self.vm.complete_and_wait_with("job0")?;
@@ -1501,9 +1493,9 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "nbd-server-start",
             kwargs! { addr: {
-                          "type": "unix",
-                          "data": {"path": nbd_sock_path()}
-                      } },
+                "type": "unix",
+                "data": {"path": nbd_sock_path()}
+            } },
         )?;
 
         self.vm.cmd("nbd-server-add", kwargs! { device: "img1" })?;
@@ -1511,7 +1503,7 @@ impl TestRepairQuorum {
         let result = self.vm.qmp(
             "drive-mirror",
             kwargs! { job_id: "mirror", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
         assert_qmp(
             &result,
@@ -1528,15 +1520,15 @@ impl TestRepairQuorum {
         self.vm.cmd(
             "nbd-server-start",
             kwargs! { addr: {
-                          "type": "unix",
-                          "data": {"path": nbd_sock_path()}
-                      } },
+                "type": "unix",
+                "data": {"path": nbd_sock_path()}
+            } },
         )?;
 
         self.vm.cmd(
             "drive-mirror",
             kwargs! { job_id: "mirror", device: "quorum0", sync: "full", node_name: "repair0", replaces: "img1",
-                      target: quorum_repair_img(), format: imgfmt() },
+            target: quorum_repair_img(), format: imgfmt() },
         )?;
 
         self.vm.cmd("nbd-server-add", kwargs! { device: "img1" })?;
@@ -1635,15 +1627,15 @@ impl TestOrphanedSource {
         self.vm.cmd(
             "blockdev-add",
             kwargs! { driver: "blkdebug",
-                      node_name: "dest-perm",
-                      image: "dest",
-                      unshare_child_perms: ["consistent-read"] },
+            node_name: "dest-perm",
+            image: "dest",
+            unshare_child_perms: ["consistent-read"] },
         )?;
 
         self.vm.cmd(
             "blockdev-mirror",
             kwargs! { job_id: "job", device: "src", sync: "full", target: "dest",
-                      filter_node_name: "mirror-filter" },
+            filter_node_name: "mirror-filter" },
         )?;
 
         // Require consistent-read on the source
@@ -1652,9 +1644,9 @@ impl TestOrphanedSource {
         self.vm.cmd(
             "blockdev-add",
             kwargs! { driver: "blkdebug",
-                      node_name: "src-perm",
-                      image: "src",
-                      take_child_perms: ["consistent-read"] },
+            node_name: "src-perm",
+            image: "src",
+            take_child_perms: ["consistent-read"] },
         )?;
 
         // While completing, mirror will attempt to replace src by
@@ -1670,8 +1662,7 @@ impl TestOrphanedSource {
         // Assert that all of our nodes are still there (except for the
         // mirror filter, which should be gone despite the failure)
         let nodes = self.vm.qmp("query-named-block-nodes", ())?["return"].clone();
-        let nodes: Vec<Value> =
-            nodes.as_array().into_iter().flatten().map(|node| node["node-name"].clone()).collect();
+        let nodes: Vec<Value> = nodes.as_array().into_iter().flatten().map(|node| node["node-name"].clone()).collect();
 
         for expect in ["src", "src-perm", "dest", "dest-perm"] {
             assert_true!(nodes.iter().any(|n| n == expect), "{expect} disappeared");
@@ -1817,9 +1808,9 @@ impl TestFilters {
         self.vm.cmd(
             "blockdev-mirror",
             kwargs! { job_id: "mirror",
-                      device: "filter",
-                      target: "target",
-                      sync: "top" },
+            device: "filter",
+            target: "target",
+            sync: "top" },
         )?;
 
         self.vm.complete_and_wait_with("mirror")?;
@@ -1845,17 +1836,17 @@ impl TestFilters {
         self.vm.cmd(
             "device_add",
             kwargs! { driver: "scsi-hd",
-                      id: "virtio",
-                      bus: "vio-scsi.0",
-                      drive: "source" },
+            id: "virtio",
+            bus: "vio-scsi.0",
+            drive: "source" },
         )?;
 
         self.vm.cmd(
             "blockdev-mirror",
             kwargs! { job_id: "mirror",
-                      device: "source",
-                      target: "target",
-                      sync: "top" },
+            device: "source",
+            target: "target",
+            sync: "top" },
         )?;
 
         // The mirror filter is now an implicit node, so it should be
@@ -1886,18 +1877,18 @@ impl TestFilters {
         self.vm.cmd(
             "device_add",
             kwargs! { driver: "scsi-hd",
-                      id: "virtio",
-                      bus: "vio-scsi.0",
-                      drive: "source" },
+            id: "virtio",
+            bus: "vio-scsi.0",
+            drive: "source" },
         )?;
 
         self.vm.cmd(
             "blockdev-mirror",
             kwargs! { job_id: "mirror",
-                      device: "source",
-                      target: "target",
-                      sync: "top",
-                      filter_node_name: "mirror-filter" },
+            device: "source",
+            target: "target",
+            sync: "top",
+            filter_node_name: "mirror-filter" },
         )?;
 
         // With a node-name given to it, the mirror filter should now

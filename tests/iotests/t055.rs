@@ -1,7 +1,7 @@
 //! Upstream 055: drive-backup and blockdev-backup: cancel, pause, speed, transactions, compression.
 
-use iotests::qmp::Kwargs;
 use iotests::prelude::*;
+use iotests::qmp::Kwargs;
 
 fn test_img() -> String {
     os::path::join(test_dir(), "test.img")
@@ -128,7 +128,7 @@ impl TestSingleDrive {
         self.vm.cmd(
             "blockdev-backup",
             kwargs! { job_id: "job0", device: "drive0", target: "drive1", sync: "full", auto_finalize: false,
-                      auto_dismiss: false },
+            auto_dismiss: false },
         )?;
 
         self.vm.run_job_with(
@@ -149,10 +149,9 @@ impl TestSingleDrive {
     fn do_test_target_size(&mut self, size: u64) -> Result<()> {
         self.vm.cmd("block_resize", kwargs! { device: "drive1", size: size })?;
 
-        let result = self.vm.qmp(
-            "blockdev-backup",
-            kwargs! { job_id: "job0", device: "drive0", target: "drive1", sync: "full" },
-        )?;
+        let result = self
+            .vm
+            .qmp("blockdev-backup", kwargs! { job_id: "job0", device: "drive0", target: "drive1", sync: "full" })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
@@ -172,7 +171,7 @@ impl TestSingleDrive {
         let result = self.vm.qmp(
             "drive-backup",
             kwargs! { device: "drive2", // CD-ROM
-                      target: target_img(), sync: "full" },
+            target: target_img(), sync: "full" },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -185,16 +184,15 @@ impl TestSingleDrive {
         let result = self.vm.qmp(
             "blockdev-backup",
             kwargs! { device: "drive2", // CD-ROM
-                      target: "drive1", sync: "full" },
+            target: "drive1", sync: "full" },
         )?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
     fn test_image_not_found(&mut self) -> Result<()> {
-        let result = self.vm.qmp(
-            "drive-backup",
-            kwargs! { device: "drive0", target: target_img(), sync: "full", mode: "existing" },
-        )?;
+        let result = self
+            .vm
+            .qmp("drive-backup", kwargs! { device: "drive0", target: target_img(), sync: "full", mode: "existing" })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
@@ -691,7 +689,12 @@ impl TestCompressedToQcow2 {
     }
 
     fn test_compress_cancel_drive_backup(&mut self, t: &Case) -> Result<()> {
-        self.do_test_compress_cancel(t, "drive-backup", false, kwargs! { target: blockdev_target_img(), mode: "existing" })
+        self.do_test_compress_cancel(
+            t,
+            "drive-backup",
+            false,
+            kwargs! { target: blockdev_target_img(), mode: "existing" },
+        )
     }
 
     fn test_compress_cancel_blockdev_backup(&mut self, t: &Case) -> Result<()> {
@@ -730,7 +733,12 @@ impl TestCompressedToQcow2 {
     }
 
     fn test_compress_pause_drive_backup(&mut self, t: &Case) -> Result<()> {
-        self.do_test_compress_pause(t, "drive-backup", false, kwargs! { target: blockdev_target_img(), mode: "existing" })
+        self.do_test_compress_pause(
+            t,
+            "drive-backup",
+            false,
+            kwargs! { target: blockdev_target_img(), mode: "existing" },
+        )
     }
 
     fn test_compress_pause_blockdev_backup(&mut self, t: &Case) -> Result<()> {

@@ -1,8 +1,8 @@
 //! Upstream 056: drive-backup sync modes, the before-write notifier and job dismissal.
 
 use iotests::context::try_remove;
-use iotests::qmp::Kwargs;
 use iotests::prelude::*;
+use iotests::qmp::Kwargs;
 
 fn backing_img() -> String {
     os::path::join(test_dir(), "backing.img")
@@ -87,19 +87,14 @@ impl TestSyncModesNoneAndTop {
 
     fn test_complete_top(&mut self, t: &Case) -> Result<()> {
         self.vm.assert_no_active_block_jobs()?;
-        self.vm.cmd(
-            "drive-backup",
-            kwargs! { device: "drive0", sync: "top", format: imgfmt(), target: target_img() },
-        )?;
+        self.vm
+            .cmd("drive-backup", kwargs! { device: "drive0", sync: "top", format: imgfmt(), target: target_img() })?;
 
         self.vm.wait_until_completed_with(WaitUntilCompleted { check_offset: false, ..Default::default() })?;
 
         self.vm.assert_no_active_block_jobs()?;
         self.vm.shutdown()?;
-        assert_true!(
-            t.compare_images(&test_img(), &target_img())?,
-            "target image does not match source after backup"
-        );
+        assert_true!(t.compare_images(&test_img(), &target_img())?, "target image does not match source after backup");
         Ok(())
     }
 
@@ -289,10 +284,7 @@ impl BackupTest {
         self.qmp_backup_wait("drive0", None)?;
         self.vm.cmd("block-job-dismiss", kwargs! { id: "drive0" })?;
 
-        assert_true!(
-            t.compare_images(&self.ref_img, &self.dest_img)?,
-            "target image does not match reference image"
-        );
+        assert_true!(t.compare_images(&self.ref_img, &self.dest_img)?, "target image does not match reference image");
         Ok(())
     }
 
@@ -406,11 +398,13 @@ impl BackupTest {
         assert_not_equal!(event, Value::Null);
         // OK, job should pause, but it can't do it immediately, as it can't
         // cancel other parallel requests (which didn't fail)
-        let res = with_timeout(60.0, "Timeout waiting for backup actually paused", |d| loop {
-            d.check()?;
-            let res = self.vm.qmp("query-block-jobs", ())?;
-            if dictpath(&res, "return[0]/status")? == "paused" {
-                break Ok(res);
+        let res = with_timeout(60.0, "Timeout waiting for backup actually paused", |d| {
+            loop {
+                d.check()?;
+                let res = self.vm.qmp("query-block-jobs", ())?;
+                if dictpath(&res, "return[0]/status")? == "paused" {
+                    break Ok(res);
+                }
             }
         })?;
         assert_qmp(&res, "return[0]/status", "paused")?;

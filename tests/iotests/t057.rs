@@ -100,10 +100,8 @@ impl ImageSnapshotTestCase {
             }
             assert_true!(image_result.is_some());
             // Do not consider zero snapshot case now
-            let sn_list_result = dictpath(image_result.unwrap_or(&Value::Null), "snapshots")?
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let sn_list_result =
+                dictpath(image_result.unwrap_or(&Value::Null), "snapshots")?.as_array().cloned().unwrap_or_default();
             let sn_list_expect = &mut dev_expect.snapshots;
 
             // 2. Verify it with expect
@@ -159,7 +157,8 @@ impl ImageSnapshotTestCase {
             for sn in &snapshots {
                 if &sn["id"] == id {
                     sn_expect = Some(sn.clone());
-                    result = self.vm.qmp("blockdev-snapshot-delete-internal-sync", kwargs! { device: device, id: id })?;
+                    result =
+                        self.vm.qmp("blockdev-snapshot-delete-internal-sync", kwargs! { device: device, id: id })?;
                     break;
                 }
             }
@@ -167,8 +166,9 @@ impl ImageSnapshotTestCase {
             for sn in &snapshots {
                 if Some(&sn["name"]) == name.as_ref() {
                     sn_expect = Some(sn.clone());
-                    result =
-                        self.vm.qmp("blockdev-snapshot-delete-internal-sync", kwargs! { device: device, name: name })?;
+                    result = self
+                        .vm
+                        .qmp("blockdev-snapshot-delete-internal-sync", kwargs! { device: device, name: name })?;
                     break;
                 }
             }
@@ -207,18 +207,18 @@ impl TestSingleTransaction {
 
     fn test_error_name_empty(&mut self) -> Result<()> {
         let actions = json!([{"type": "blockdev-snapshot-internal-sync",
-                              "data": { "device": self.expect[0].device,
-                                        "name": "" },
-                            }]);
+          "data": { "device": self.expect[0].device,
+                    "name": "" },
+        }]);
         let result = self.vm.qmp("transaction", kwargs! { actions: actions })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
     fn test_error_device(&mut self) -> Result<()> {
         let actions = json!([{"type": "blockdev-snapshot-internal-sync",
-                              "data": { "device": "drive_error",
-                                        "name": "a" },
-                            }]);
+          "data": { "device": "drive_error",
+                    "name": "a" },
+        }]);
         let result = self.vm.qmp("transaction", kwargs! { actions: actions })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -227,9 +227,9 @@ impl TestSingleTransaction {
         self.create_snapshot_in_transaction(1, false)?;
         self.verify_snapshot_info()?;
         let actions = json!([{"type": "blockdev-snapshot-internal-sync",
-                              "data": { "device": self.expect[0].device,
-                                        "name": self.expect[0].snapshots[0] },
-                            }]);
+          "data": { "device": self.expect[0].device,
+                    "name": self.expect[0].snapshots[0] },
+        }]);
         let result = self.vm.qmp("transaction", kwargs! { actions: actions })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
@@ -305,7 +305,8 @@ impl TestSnapshotDelete {
     }
 
     fn test_error_device(&mut self) -> Result<()> {
-        let result = self.vm.qmp("blockdev-snapshot-delete-internal-sync", kwargs! { device: "drive_error", id: "0" })?;
+        let result =
+            self.vm.qmp("blockdev-snapshot-delete-internal-sync", kwargs! { device: "drive_error", id: "0" })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
@@ -319,8 +320,8 @@ impl TestSnapshotDelete {
         self.create_snapshot_in_transaction(2, false)?;
         self.verify_snapshot_info()?;
         let args = kwargs! { device: self.expect[0].device,
-                             id: self.expect[0].snapshots[0]["id"],
-                             name: self.expect[0].snapshots[1]["name"] };
+        id: self.expect[0].snapshots[0]["id"],
+        name: self.expect[0].snapshots[1]["name"] };
         let result = self.vm.qmp("blockdev-snapshot-delete-internal-sync", args)?;
         assert_qmp(&result, "error/class", "GenericError")
     }

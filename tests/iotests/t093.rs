@@ -39,10 +39,11 @@ impl ThrottleTestCase {
     fn blockstats(&mut self, device: &str) -> Result<(u64, u64, u64, u64)> {
         let result = self.vm.qmp("query-blockstats", ())?;
         for r in dictpath(&result, "return")?.as_array().into_iter().flatten() {
-            if r["device"] == device {
-                let stat = &r["stats"];
-                let n = |k: &str| stat[k].as_u64().unwrap_or_default();
-                return Ok((n("rd_bytes"), n("rd_operations"), n("wr_bytes"), n("wr_operations")));
+            if *dictpath(r, "device")? == device {
+                let stat = dictpath(r, "stats")?;
+                // `stat['rd_bytes']`…: a KeyError when missing, as in Python.
+                let n = |k: &str| dictpath(stat, k).map(|v| v.as_u64().unwrap_or_default());
+                return Ok((n("rd_bytes")?, n("rd_operations")?, n("wr_bytes")?, n("wr_operations")?));
             }
         }
         Err(Error::exception(format!("Device not found for blockstats: {device}")))
@@ -251,14 +252,8 @@ impl ThrottleTestCase {
     fn test_remove_group_member(&mut self) -> Result<()> {
         // Create a throttle group with two drives
         // and set a 4 KB/s read limit.
-        let mut params = params_of(&[
-            ("bps", 0),
-            ("bps_rd", 4096),
-            ("bps_wr", 0),
-            ("iops", 0),
-            ("iops_rd", 0),
-            ("iops_wr", 0),
-        ]);
+        let mut params =
+            params_of(&[("bps", 0), ("bps_rd", 4096), ("bps_wr", 0), ("iops", 0), ("iops_rd", 0), ("iops_wr", 0)]);
         self.configure_throttle(2, &mut params)?;
 
         // Read 4KB from drive0. This is performed immediately.
@@ -351,14 +346,8 @@ impl ThrottleTestGroupNames {
     }
 
     fn test_group_naming(&mut self) -> Result<()> {
-        let mut params = params_of(&[
-            ("bps", 0),
-            ("bps_rd", 0),
-            ("bps_wr", 0),
-            ("iops", 0),
-            ("iops_rd", 0),
-            ("iops_wr", 0),
-        ]);
+        let mut params =
+            params_of(&[("bps", 0), ("bps_rd", 0), ("bps_wr", 0), ("iops", 0), ("iops_rd", 0), ("iops_wr", 0)]);
 
         // Check the drives added using the command line.
         // The default throttling group name is the device name.

@@ -59,7 +59,8 @@ impl TestLiveSnapshot {
         Ok(())
     }
 
-    fn test_snapshot(&mut self) -> Result<()> {
+    #[allow(non_snake_case)]
+    fn testSnapshot(&mut self) -> Result<()> {
         self.check_config("base")?;
         self.vm.qmp(
             "blockdev-snapshot-sync",

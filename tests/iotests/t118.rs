@@ -102,9 +102,6 @@ struct GeneralChangeTestsBaseClass {
     interface: &'static str,
 }
 
-// In the subclasses' methods, `self.vm` and `self.device_name` both reach
-// through the base class (`Deref`), and the borrow checker will not let one
-// call use both: `let device_name = self.device_name;` comes first.
 #[iotests::test_case(extends = ChangeBaseClass)]
 impl GeneralChangeTestsBaseClass {
     fn new(t: &Case) -> Result<Self> {
@@ -112,8 +109,8 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_blockdev_change_medium(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("blockdev-change-medium", kwargs! { id: device_name, filename: new_img(), format: imgfmt() })?;
+        self.vm
+            .cmd("blockdev-change-medium", kwargs! { id: self.device_name, filename: new_img(), format: imgfmt() })?;
 
         self.wait_for_open()?;
         self.wait_for_close()?;
@@ -126,8 +123,7 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_eject(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("eject", kwargs! { id: device_name, force: true })?;
+        self.vm.cmd("eject", kwargs! { id: self.device_name, force: true })?;
 
         self.wait_for_open()?;
 
@@ -139,8 +135,7 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_tray_eject_change(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("eject", kwargs! { id: device_name, force: true })?;
+        self.vm.cmd("eject", kwargs! { id: self.device_name, force: true })?;
 
         self.wait_for_open()?;
 
@@ -150,7 +145,8 @@ impl GeneralChangeTestsBaseClass {
         }
         assert_qmp_absent(&result, "return[0]/inserted")?;
 
-        self.vm.cmd("blockdev-change-medium", kwargs! { id: device_name, filename: new_img(), format: imgfmt() })?;
+        self.vm
+            .cmd("blockdev-change-medium", kwargs! { id: self.device_name, filename: new_img(), format: imgfmt() })?;
 
         self.wait_for_close()?;
 
@@ -162,8 +158,7 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_tray_open_close(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("blockdev-open-tray", kwargs! { id: device_name, force: true })?;
+        self.vm.cmd("blockdev-open-tray", kwargs! { id: self.device_name, force: true })?;
 
         self.wait_for_open()?;
 
@@ -177,7 +172,7 @@ impl GeneralChangeTestsBaseClass {
             assert_qmp(&result, "return[0]/inserted/image/filename", old_img())?;
         }
 
-        self.vm.cmd("blockdev-close-tray", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-close-tray", kwargs! { id: self.device_name })?;
 
         if self.has_real_tray || !self.was_empty {
             self.wait_for_close()?;
@@ -195,8 +190,7 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_tray_eject_close(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("eject", kwargs! { id: device_name, force: true })?;
+        self.vm.cmd("eject", kwargs! { id: self.device_name, force: true })?;
 
         self.wait_for_open()?;
 
@@ -206,7 +200,7 @@ impl GeneralChangeTestsBaseClass {
         }
         assert_qmp_absent(&result, "return[0]/inserted")?;
 
-        self.vm.cmd("blockdev-close-tray", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-close-tray", kwargs! { id: self.device_name })?;
 
         self.wait_for_close()?;
 
@@ -218,8 +212,7 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_tray_open_change(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("blockdev-open-tray", kwargs! { id: device_name, force: true })?;
+        self.vm.cmd("blockdev-open-tray", kwargs! { id: self.device_name, force: true })?;
 
         self.wait_for_open()?;
 
@@ -233,7 +226,8 @@ impl GeneralChangeTestsBaseClass {
             assert_qmp(&result, "return[0]/inserted/image/filename", old_img())?;
         }
 
-        self.vm.cmd("blockdev-change-medium", kwargs! { id: device_name, filename: new_img(), format: imgfmt() })?;
+        self.vm
+            .cmd("blockdev-change-medium", kwargs! { id: self.device_name, filename: new_img(), format: imgfmt() })?;
 
         self.wait_for_close()?;
 
@@ -244,14 +238,7 @@ impl GeneralChangeTestsBaseClass {
         assert_qmp(&result, "return[0]/inserted/image/filename", new_img())
     }
 
-    /// `test_cycle(self, read_only_node=False)`: unittest calls it without
-    /// the argument; `test_cycle_read_only_media` passes `True`.
-    fn test_cycle(&mut self) -> Result<()> {
-        self.cycle_with(false)
-    }
-
-    fn cycle_with(&mut self, read_only_node: bool) -> Result<()> {
-        let device_name = self.device_name;
+    fn test_cycle(&mut self, #[default(false)] read_only_node: bool) -> Result<()> {
         self.vm.cmd(
             "blockdev-add",
             kwargs! {
@@ -263,7 +250,7 @@ impl GeneralChangeTestsBaseClass {
             },
         )?;
 
-        self.vm.cmd("blockdev-open-tray", kwargs! { id: device_name, force: true })?;
+        self.vm.cmd("blockdev-open-tray", kwargs! { id: self.device_name, force: true })?;
 
         self.wait_for_open()?;
 
@@ -277,7 +264,7 @@ impl GeneralChangeTestsBaseClass {
             assert_qmp(&result, "return[0]/inserted/image/filename", old_img())?;
         }
 
-        self.vm.cmd("blockdev-remove-medium", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-remove-medium", kwargs! { id: self.device_name })?;
 
         let result = self.vm.qmp("query-block", ())?;
         if self.has_real_tray {
@@ -285,7 +272,7 @@ impl GeneralChangeTestsBaseClass {
         }
         assert_qmp_absent(&result, "return[0]/inserted")?;
 
-        self.vm.cmd("blockdev-insert-medium", kwargs! { id: device_name, node_name: "new" })?;
+        self.vm.cmd("blockdev-insert-medium", kwargs! { id: self.device_name, node_name: "new" })?;
 
         let result = self.vm.qmp("query-block", ())?;
         if self.has_real_tray {
@@ -293,7 +280,7 @@ impl GeneralChangeTestsBaseClass {
         }
         assert_qmp(&result, "return[0]/inserted/image/filename", new_img())?;
 
-        self.vm.cmd("blockdev-close-tray", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-close-tray", kwargs! { id: self.device_name })?;
 
         self.wait_for_close()?;
 
@@ -305,29 +292,26 @@ impl GeneralChangeTestsBaseClass {
     }
 
     fn test_cycle_read_only_media(&mut self) -> Result<()> {
-        self.cycle_with(true)
+        self.test_cycle(true)
     }
 
     fn test_close_on_closed(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         // Should be a no-op
-        self.vm.cmd("blockdev-close-tray", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-close-tray", kwargs! { id: self.device_name })?;
         assert_equal!(self.vm.get_qmp_events_with(false)?, Vec::<Value>::new());
         Ok(())
     }
 
     fn test_remove_on_closed(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         if !self.has_real_tray {
             return Ok(());
         }
 
-        let result = self.vm.qmp("blockdev-remove-medium", kwargs! { id: device_name })?;
+        let result = self.vm.qmp("blockdev-remove-medium", kwargs! { id: self.device_name })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 
     fn test_insert_on_closed(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         if !self.has_real_tray {
             return Ok(());
         }
@@ -342,7 +326,7 @@ impl GeneralChangeTestsBaseClass {
             },
         )?;
 
-        let result = self.vm.qmp("blockdev-insert-medium", kwargs! { id: device_name, node_name: "new" })?;
+        let result = self.vm.qmp("blockdev-insert-medium", kwargs! { id: self.device_name, node_name: "new" })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 }
@@ -360,7 +344,6 @@ impl TestInitiallyFilled {
     }
 
     fn set_up(&mut self, t: &Case) -> Result<()> {
-        let device_name = self.device_name;
         t.qemu_img(&args!["create", "-f", imgfmt(), old_img(), "1440k"])?;
         t.qemu_img(&args!["create", "-f", imgfmt(), new_img(), "1440k"])?;
         self.vm = t.vm();
@@ -381,7 +364,7 @@ impl TestInitiallyFilled {
         }
         // '%s' % None for an unknown interface
         let device = interface_to_device_name(self.interface).unwrap_or("None");
-        self.vm.add_device(format!("{device},drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("{device},drive=drive0,id={}", self.device_name));
         self.vm.launch()
     }
 
@@ -392,7 +375,6 @@ impl TestInitiallyFilled {
     }
 
     fn test_insert_on_filled(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         self.vm.cmd(
             "blockdev-add",
             kwargs! {
@@ -403,11 +385,11 @@ impl TestInitiallyFilled {
             },
         )?;
 
-        self.vm.cmd("blockdev-open-tray", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-open-tray", kwargs! { id: self.device_name })?;
 
         self.wait_for_open()?;
 
-        let result = self.vm.qmp("blockdev-insert-medium", kwargs! { id: device_name, node_name: "new" })?;
+        let result = self.vm.qmp("blockdev-insert-medium", kwargs! { id: self.device_name, node_name: "new" })?;
         assert_qmp(&result, "error/class", "GenericError")
     }
 }
@@ -425,7 +407,6 @@ impl TestInitiallyEmpty {
     }
 
     fn set_up(&mut self, t: &Case) -> Result<()> {
-        let device_name = self.device_name;
         t.qemu_img(&args!["create", "-f", imgfmt(), new_img(), "1440k"])?;
         self.vm = t.vm();
         if self.use_drive {
@@ -439,7 +420,7 @@ impl TestInitiallyEmpty {
         // '%s' % None for an unknown interface
         let device = interface_to_device_name(self.interface).unwrap_or("None");
         let drive = if self.use_drive { "drive=drive0," } else { "" };
-        self.vm.add_device(format!("{device},{drive}id={}", device_name));
+        self.vm.add_device(format!("{device},{drive}id={}", self.device_name));
         self.vm.launch()
     }
 
@@ -449,13 +430,12 @@ impl TestInitiallyEmpty {
     }
 
     fn test_remove_on_empty(&mut self) -> Result<()> {
-        let device_name = self.device_name;
-        self.vm.cmd("blockdev-open-tray", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-open-tray", kwargs! { id: self.device_name })?;
 
         self.wait_for_open()?;
 
         // Should be a no-op
-        self.vm.cmd("blockdev-remove-medium", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-remove-medium", kwargs! { id: self.device_name })?;
         Ok(())
     }
 }
@@ -539,14 +519,13 @@ impl TestChangeReadOnly {
     }
 
     fn test_ro_ro_retain(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(old_img(), 0o444)?;
         os::chmod(new_img(), 0o444)?;
         self.vm.add_drive_with(
             old_img(),
             Drive { opts: "media=disk,read-only=on".into(), interface: "none", ..Default::default() },
         );
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -555,7 +534,7 @@ impl TestChangeReadOnly {
 
         self.vm.cmd(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
         )?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -564,13 +543,12 @@ impl TestChangeReadOnly {
     }
 
     fn test_ro_rw_retain(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(old_img(), 0o444)?;
         self.vm.add_drive_with(
             old_img(),
             Drive { opts: "media=disk,read-only=on".into(), interface: "none", ..Default::default() },
         );
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -579,7 +557,7 @@ impl TestChangeReadOnly {
 
         self.vm.cmd(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
         )?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -589,10 +567,9 @@ impl TestChangeReadOnly {
 
     #[skip_if_user_is_root]
     fn test_rw_ro_retain(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(new_img(), 0o444)?;
         self.vm.add_drive_with(old_img(), Drive { opts: "media=disk".into(), interface: "none", ..Default::default() });
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -601,7 +578,7 @@ impl TestChangeReadOnly {
 
         let result = self.vm.qmp(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
         )?;
         assert_qmp(&result, "error/class", "GenericError")?;
 
@@ -613,13 +590,12 @@ impl TestChangeReadOnly {
     }
 
     fn test_ro_rw(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(old_img(), 0o444)?;
         self.vm.add_drive_with(
             old_img(),
             Drive { opts: "media=disk,read-only=on".into(), interface: "none", ..Default::default() },
         );
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -628,7 +604,7 @@ impl TestChangeReadOnly {
 
         self.vm.cmd(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-write" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-write" },
         )?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -637,10 +613,9 @@ impl TestChangeReadOnly {
     }
 
     fn test_rw_ro(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(new_img(), 0o444)?;
         self.vm.add_drive_with(old_img(), Drive { opts: "media=disk".into(), interface: "none", ..Default::default() });
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -649,7 +624,7 @@ impl TestChangeReadOnly {
 
         self.vm.cmd(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-only" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-only" },
         )?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -658,9 +633,8 @@ impl TestChangeReadOnly {
     }
 
     fn test_make_rw_ro(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         self.vm.add_drive_with(old_img(), Drive { opts: "media=disk".into(), interface: "none", ..Default::default() });
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -669,7 +643,7 @@ impl TestChangeReadOnly {
 
         self.vm.cmd(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-only" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-only" },
         )?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -679,10 +653,9 @@ impl TestChangeReadOnly {
 
     #[skip_if_user_is_root]
     fn test_make_ro_rw(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(new_img(), 0o444)?;
         self.vm.add_drive_with(old_img(), Drive { opts: "media=disk".into(), interface: "none", ..Default::default() });
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -691,7 +664,7 @@ impl TestChangeReadOnly {
 
         let result = self.vm.qmp(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-write" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "read-write" },
         )?;
         assert_qmp(&result, "error/class", "GenericError")?;
 
@@ -701,13 +674,12 @@ impl TestChangeReadOnly {
     }
 
     fn test_make_rw_ro_by_retain(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(old_img(), 0o444)?;
         self.vm.add_drive_with(
             old_img(),
             Drive { opts: "media=disk,read-only=on".into(), interface: "none", ..Default::default() },
         );
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -716,7 +688,7 @@ impl TestChangeReadOnly {
 
         self.vm.cmd(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
         )?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -726,10 +698,9 @@ impl TestChangeReadOnly {
 
     #[skip_if_user_is_root]
     fn test_make_ro_rw_by_retain(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(new_img(), 0o444)?;
         self.vm.add_drive_with(old_img(), Drive { opts: "media=disk".into(), interface: "none", ..Default::default() });
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -738,7 +709,7 @@ impl TestChangeReadOnly {
 
         let result = self.vm.qmp(
             "blockdev-change-medium",
-            kwargs! { id: device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
+            kwargs! { id: self.device_name, filename: new_img(), format: imgfmt(), read_only_mode: "retain" },
         )?;
         assert_qmp(&result, "error/class", "GenericError")?;
 
@@ -748,10 +719,9 @@ impl TestChangeReadOnly {
     }
 
     fn test_rw_ro_cycle(&mut self) -> Result<()> {
-        let device_name = self.device_name;
         os::chmod(new_img(), 0o444)?;
         self.vm.add_drive_with(old_img(), Drive { opts: "media=disk".into(), interface: "none", ..Default::default() });
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -773,12 +743,12 @@ impl TestChangeReadOnly {
         assert_qmp(&result, "return[0]/inserted/ro", false)?;
         assert_qmp(&result, "return[0]/inserted/image/filename", old_img())?;
 
-        self.vm.cmd("blockdev-remove-medium", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-remove-medium", kwargs! { id: self.device_name })?;
 
         let result = self.vm.qmp("query-block", ())?;
         assert_qmp_absent(&result, "return[0]/inserted")?;
 
-        self.vm.cmd("blockdev-insert-medium", kwargs! { id: device_name, node_name: "new" })?;
+        self.vm.cmd("blockdev-insert-medium", kwargs! { id: self.device_name, node_name: "new" })?;
 
         let result = self.vm.qmp("query-block", ())?;
         assert_qmp(&result, "return[0]/inserted/ro", true)?;
@@ -806,12 +776,11 @@ impl TestBlockJobsAfterCycle {
     }
 
     fn set_up(&mut self, t: &Case) -> Result<()> {
-        let device_name = self.device_name;
         t.qemu_img(&args!["create", "-f", imgfmt(), old_img(), "1440K"])?;
 
         self.vm = t.vm();
         self.vm.add_drive_raw("id=drive0,driver=null-co,if=none");
-        self.vm.add_device(format!("floppy,drive=drive0,id={}", device_name));
+        self.vm.add_device(format!("floppy,drive=drive0,id={}", self.device_name));
         self.vm.launch()?;
 
         let result = self.vm.qmp("query-block", ())?;
@@ -819,7 +788,7 @@ impl TestBlockJobsAfterCycle {
 
         // For device-less BBs, calling blockdev-open-tray or blockdev-close-tray
         // is not necessary
-        self.vm.cmd("blockdev-remove-medium", kwargs! { id: device_name })?;
+        self.vm.cmd("blockdev-remove-medium", kwargs! { id: self.device_name })?;
 
         let result = self.vm.qmp("query-block", ())?;
         assert_qmp_absent(&result, "return[0]/inserted")?;
@@ -834,7 +803,7 @@ impl TestBlockJobsAfterCycle {
             },
         )?;
 
-        self.vm.cmd("blockdev-insert-medium", kwargs! { id: device_name, node_name: "node0" })?;
+        self.vm.cmd("blockdev-insert-medium", kwargs! { id: self.device_name, node_name: "node0" })?;
 
         let result = self.vm.qmp("query-block", ())?;
         assert_qmp(&result, "return[0]/inserted/image/filename", old_img())

@@ -1,8 +1,8 @@
 //! Upstream 124: incremental drive-backup with dirty bitmaps, transactions and injected errors.
 
 use iotests::context::try_remove;
-use iotests::qmp::{Kwargs, QmpError};
 use iotests::prelude::*;
+use iotests::qmp::{Kwargs, QmpError};
 
 fn io_write_patterns(t: &TestContext, img: &str, patterns: &[(&str, &str, &str)]) -> Result<()> {
     for (p, offset, len) in patterns {
@@ -156,8 +156,8 @@ impl TestIncrementalBackupBase {
 
     fn add_node(&mut self, node_id: &str, fmt: &str, path: Option<&str>, backup: Option<&str>) -> DriveInfo {
         let path = path.map_or_else(|| os::path::join(test_dir(), format!("{node_id}.{fmt}")), str::to_string);
-        let backup = backup
-            .map_or_else(|| os::path::join(test_dir(), format!("{node_id}.full.backup.{fmt}")), str::to_string);
+        let backup =
+            backup.map_or_else(|| os::path::join(test_dir(), format!("{node_id}.full.backup.{fmt}")), str::to_string);
 
         self.drives.push(DriveInfo { id: node_id.to_string(), file: path, backup, fmt: fmt.to_string() });
         self.drives[self.drives.len() - 1].clone()
@@ -393,7 +393,12 @@ impl TestIncrementalBackup {
         let drive0 = self.drives[0].clone();
 
         // Create a cluster_size=128k full backup / "anchor" backup
-        self.img_create(t, &drive0.backup, &imgfmt(), ImgCreate { kwargs: vec![("cluster_size", "128k")], ..Default::default() })?;
+        self.img_create(
+            t,
+            &drive0.backup,
+            &imgfmt(),
+            ImgCreate { kwargs: vec![("cluster_size", "128k")], ..Default::default() },
+        )?;
         let res = self.do_qmp_backup(
             kwargs! { device: drive0.id, sync: "full", format: drive0.fmt, target: drive0.backup, mode: "existing" },
         )?;
@@ -513,7 +518,10 @@ impl TestIncrementalBackup {
 
         // Emulate some writes
         if !race {
-            self.hmp_io_writes(&drive0.id, &[("0xab", "0", "512"), ("0xfe", "16M", "256k"), ("0x64", "32736k", "64k")])?;
+            self.hmp_io_writes(
+                &drive0.id,
+                &[("0xab", "0", "512"), ("0xfe", "16M", "256k"), ("0x64", "32736k", "64k")],
+            )?;
         }
         self.hmp_io_writes(&drive1.id, &[("0xba", "0", "512"), ("0xef", "16M", "256k"), ("0x46", "32736k", "64k")])?;
 
@@ -525,26 +533,35 @@ impl TestIncrementalBackup {
         // expecting drive1's backup to fail. In the 'race' test,
         // we expect drive1 to attempt to cancel the empty drive0 job.
         let transaction = json!([
-            transaction_drive_backup(&drive0.id, &target0, kwargs! { sync: "incremental",
-                                     format: drive0.fmt, mode: "existing",
-                                     bitmap: self.bitmaps[dr0bm0].name }),
-            transaction_drive_backup(&drive1.id, &target1, kwargs! { sync: "incremental",
-                                     format: drive1.fmt, mode: "existing",
-                                     bitmap: self.bitmaps[dr1bm0].name })
+            transaction_drive_backup(
+                &drive0.id,
+                &target0,
+                kwargs! { sync: "incremental",
+                format: drive0.fmt, mode: "existing",
+                bitmap: self.bitmaps[dr0bm0].name }
+            ),
+            transaction_drive_backup(
+                &drive1.id,
+                &target1,
+                kwargs! { sync: "incremental",
+                format: drive1.fmt, mode: "existing",
+                bitmap: self.bitmaps[dr1bm0].name }
+            )
         ]);
-        self.vm.cmd(
-            "transaction",
-            kwargs! { actions: transaction, properties: {"completion-mode": "grouped"} },
-        )?;
+        self.vm.cmd("transaction", kwargs! { actions: transaction, properties: {"completion-mode": "grouped"} })?;
 
         // Observe that drive0's backup is cancelled and drive1 completes with
         // an error.
         self.wait_qmp_backup_cancelled(&drive0.id)?;
         assert_false!(self.wait_qmp_backup(&drive1.id)?);
         let error = self.vm.event_wait("BLOCK_JOB_ERROR")?;
-        assert_qmp(&error, "data", json!({"device": drive1.id,
+        assert_qmp(
+            &error,
+            "data",
+            json!({"device": drive1.id,
                                            "action": "report",
-                                           "operation": "read"}))?;
+                                           "operation": "read"}),
+        )?;
         assert_false!(self.vm.get_qmp_events_with(false)?);
         self.vm.assert_no_active_block_jobs()?;
 
@@ -563,10 +580,7 @@ impl TestIncrementalBackup {
         let _target1 = self.prepare_backup(t, Some(dr1bm0), None, ImgCreate::default())?;
 
         // Re-run the exact same transaction.
-        self.vm.cmd(
-            "transaction",
-            kwargs! { actions: transaction, properties: {"completion-mode": "grouped"} },
-        )?;
+        self.vm.cmd("transaction", kwargs! { actions: transaction, properties: {"completion-mode": "grouped"} })?;
 
         // Both should complete successfully this time.
         assert_true!(self.wait_qmp_backup(&drive0.id)?);
@@ -803,9 +817,13 @@ impl TestIncrementalBackupBlkdebug {
 
         // Wait for the error
         let event = self.vm.event_wait_with("BLOCK_JOB_ERROR", json!({"data": {"device": bitmap_drive.id}}))?;
-        assert_qmp(&event, "data", json!({"device": bitmap_drive.id,
+        assert_qmp(
+            &event,
+            "data",
+            json!({"device": bitmap_drive.id,
                                           "action": "stop",
-                                          "operation": "read"}))?;
+                                          "operation": "read"}),
+        )?;
 
         // Bitmap Status Check
         let status = self.vm.check_bitmap_status(

@@ -1,8 +1,8 @@
 //! Upstream 129: 'stop' while a block job runs on a throttled drive must not drain the job.
 
 use iotests::context::try_remove;
-use iotests::qmp::Kwargs;
 use iotests::prelude::*;
+use iotests::qmp::Kwargs;
 
 struct TestStopWithBlockJob {
     test_img: String,
@@ -65,8 +65,8 @@ impl TestStopWithBlockJob {
         self.do_test_stop(
             "drive-mirror",
             kwargs! { device: "drive0",
-                      target: self.target_img, format: imgfmt(),
-                      sync: "full", buf_size: 65536 },
+            target: self.target_img, format: imgfmt(),
+            sync: "full", buf_size: 65536 },
         )
     }
 
@@ -77,10 +77,10 @@ impl TestStopWithBlockJob {
         self.do_test_stop(
             "drive-backup",
             kwargs! { device: "drive0",
-                      target: self.target_img, format: imgfmt(),
-                      sync: "full",
-                      x_perf: {"max-chunk": 65536,
-                               "max-workers": 8} },
+            target: self.target_img, format: imgfmt(),
+            sync: "full",
+            x_perf: {"max-chunk": 65536,
+                     "max-workers": 8} },
         )
     }
 

@@ -106,7 +106,7 @@ impl BlockDeviceStatsTestCase {
     fn blockstats(&mut self, device: &str) -> Result<Value> {
         let result = self.vm.qmp("query-blockstats", ())?;
         for r in dictpath(&result, "return")?.as_array().into_iter().flatten() {
-            if r["device"] == device {
+            if *key(r, "device")? == device {
                 return Ok(key(r, "stats")?.clone());
             }
         }

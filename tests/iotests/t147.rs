@@ -1,17 +1,16 @@
 //! Upstream 147: NBD's blockdev-add interface, against qemu-nbd and QEMU's built-in NBD server (inet, inet6,
 //! unix, fd).
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use iotests::prelude::*;
+use iotests::random;
 
-const NBD_PORT_START: u16 = 32768;
-const NBD_PORT_END: u16 = NBD_PORT_START + 1024;
-const NBD_IPV6_PORT_START: u16 = NBD_PORT_END;
-const NBD_IPV6_PORT_END: u16 = NBD_IPV6_PORT_START + 1024;
+const NBD_PORT_START: i64 = 32768;
+const NBD_PORT_END: i64 = NBD_PORT_START + 1024;
+const NBD_IPV6_PORT_START: i64 = NBD_PORT_END;
+const NBD_IPV6_PORT_END: i64 = NBD_IPV6_PORT_START + 1024;
 
 fn test_img() -> String {
     os::path::join(test_dir(), "test.img")
@@ -28,13 +27,6 @@ fn flatten_sock_addr(crumpled_address: &Value) -> Value {
         result.extend(data.clone());
     }
     Value::Object(result)
-}
-
-/// Python's `random.randrange(start, stop)` (any fresh randomness will do:
-/// it picks a port to try).
-fn randrange(start: u16, stop: u16) -> u16 {
-    let r = RandomState::new().hash_one(std::time::SystemTime::now());
-    start + (r % u64::from(stop - start)) as u16
 }
 
 /// `socket.getaddrinfo("::0", "0", AF_INET6, SOCK_STREAM, IPPROTO_TCP,
@@ -164,7 +156,7 @@ impl QemuNBD {
 
     fn test_inet(&mut self, t: &Case) -> Result<()> {
         let nbd_port = loop {
-            let nbd_port = randrange(NBD_PORT_START, NBD_PORT_END);
+            let nbd_port = random::randrange_from(NBD_PORT_START, NBD_PORT_END)?;
             if self.try_server_up(t, &["-b", "localhost", "-p", &nbd_port.to_string()])? {
                 break nbd_port;
             }
@@ -222,9 +214,16 @@ impl BuiltinNBD {
 
     /// Returns False on EADDRINUSE; fails an assertion on other errors.
     /// Returns True on success.
-    fn try_server_up(&mut self, address: &Value, export_name: Option<&str>, export_name2: Option<&str>) -> Result<bool> {
+    fn try_server_up(
+        &mut self,
+        address: &Value,
+        export_name: Option<&str>,
+        export_name2: Option<&str>,
+    ) -> Result<bool> {
         let result = self.server.qmp("nbd-server-start", kwargs! { addr: address })?;
-        if result.get("error").is_some() && dictpath(&result, "error/desc")?.as_str().is_some_and(|d| d.contains("Address already in use")) {
+        if result.get("error").is_some()
+            && dictpath(&result, "error/desc")?.as_str().is_some_and(|d| d.contains("Address already in use"))
+        {
             return Ok(false);
         }
         assert_qmp(&result, "return", json!({}))?;
@@ -255,7 +254,7 @@ impl BuiltinNBD {
 
     fn do_test_inet(&mut self, export_name: Option<&str>) -> Result<()> {
         let (nbd_port, address) = loop {
-            let nbd_port = randrange(NBD_PORT_START, NBD_PORT_END);
+            let nbd_port = random::randrange_from(NBD_PORT_START, NBD_PORT_END)?;
             let address = json!({ "type": "inet",
                                   "data": {
                                       "host": "localhost",
@@ -289,7 +288,7 @@ impl BuiltinNBD {
 
     fn test_inet_two_exports(&mut self) -> Result<()> {
         let (nbd_port, address) = loop {
-            let nbd_port = randrange(NBD_PORT_START, NBD_PORT_END);
+            let nbd_port = random::randrange_from(NBD_PORT_START, NBD_PORT_END)?;
             let address = json!({ "type": "inet",
                                   "data": {
                                       "host": "localhost",
@@ -326,7 +325,7 @@ impl BuiltinNBD {
         }
 
         let address = loop {
-            let nbd_port = randrange(NBD_IPV6_PORT_START, NBD_IPV6_PORT_END);
+            let nbd_port = random::randrange_from(NBD_IPV6_PORT_START, NBD_IPV6_PORT_END)?;
             let address = json!({ "type": "inet",
                                   "data": {
                                       "host": "::1",
@@ -362,8 +361,12 @@ impl BuiltinNBD {
     }
 
     fn test_fd(&mut self) -> Result<()> {
-        self.server_up(&json!({ "type": "unix",
-                                "data": { "path": unix_socket() } }), None, None)?;
+        self.server_up(
+            &json!({ "type": "unix",
+                                "data": { "path": unix_socket() } }),
+            None,
+            None,
+        )?;
 
         let sockfd = UnixStream::connect(unix_socket()).context("connecting to the NBD server's socket")?;
 

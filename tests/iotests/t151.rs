@@ -3,8 +3,8 @@
 //! The test methods keep Python's camelCase names: unittest prints them
 //! (failure headers, verbose mode) and sorts the cases by them.
 
-use iotests::tools::ToolPopen;
 use iotests::prelude::*;
+use iotests::tools::ToolPopen;
 
 fn source_img() -> String {
     os::path::join(test_dir(), format!("source.{}", imgfmt()))
@@ -317,7 +317,8 @@ impl TestThrottledWithNbdExportBase {
             } },
         )?;
 
-        self.vm.cmd("block-export-add", kwargs! { id: "exp0", type: "nbd", node_name: "source-node", writable: true })?;
+        self.vm
+            .cmd("block-export-add", kwargs! { id: "exp0", type: "nbd", node_name: "source-node", writable: true })?;
         Ok(())
     }
 

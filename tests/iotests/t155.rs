@@ -102,17 +102,7 @@ impl BaseClass {
 
         if self.existing {
             if let Some(target_backing) = self.target_backing {
-                t.qemu_img(&args![
-                    "create",
-                    "-f",
-                    imgfmt(),
-                    "-b",
-                    target_backing,
-                    "-F",
-                    "raw",
-                    target_img(),
-                    "1440K"
-                ])?;
+                t.qemu_img(&args!["create", "-f", imgfmt(), "-b", target_backing, "-F", "raw", target_img(), "1440K"])?;
             } else {
                 t.qemu_img(&args!["create", "-f", imgfmt(), target_img(), "1440K"])?;
             }
@@ -207,10 +197,9 @@ impl BaseClass {
 
 struct MirrorBaseClass {
     base: BaseClass,
-    /// `self.openBacking`, which subclasses override and `runMirror` calls
-    /// as run_job's pre_finalize hook. run_job lends it the VM; the only
-    /// attribute the overrides read is `target_open_with_backing`.
-    open_backing: fn(&mut Vm, bool) -> Result<()>,
+    /// `self.openBacking`: the subclasses override it, and `runMirror`
+    /// hands it to `run_job` as `pre_finalize` (a virtual method).
+    open_backing: fn(&mut MirrorBaseClass) -> Result<()>,
 }
 
 #[iotests::test_case(extends = BaseClass)]
@@ -219,7 +208,7 @@ impl MirrorBaseClass {
         Ok(MirrorBaseClass { base: BaseClass::new(t)?, open_backing: MirrorBaseClass::open_backing })
     }
 
-    fn open_backing(_vm: &mut Vm, _target_open_with_backing: bool) -> Result<()> {
+    fn open_backing(&mut self) -> Result<()> {
         Ok(())
     }
 
@@ -241,13 +230,14 @@ impl MirrorBaseClass {
             )?;
         }
 
-        let open_backing = self.open_backing;
-        let target_open_with_backing = self.target_open_with_backing;
-        self.vm.run_job_with(
+        let mut open_backing = self.open_backing;
+        Vm::run_job_in(
+            self,
+            |s| &mut s.vm,
             "mirror-job",
             RunJobOptions {
                 auto_finalize: false,
-                pre_finalize: Some(&mut |vm: &mut Vm| open_backing(vm, target_open_with_backing)),
+                pre_finalize: Some(&mut open_backing),
                 auto_dismiss: true,
                 ..Default::default()
             },
@@ -297,10 +287,10 @@ impl TestBlockdevMirrorReopen {
         Ok(TestBlockdevMirrorReopen { base })
     }
 
-    fn open_backing(vm: &mut Vm, target_open_with_backing: bool) -> Result<()> {
-        if !target_open_with_backing {
-            vm.cmd("blockdev-add", kwargs! { node_name: "backing", driver: "null-co" })?;
-            vm.cmd(
+    fn open_backing(this: &mut MirrorBaseClass) -> Result<()> {
+        if !this.target_open_with_backing {
+            this.vm.cmd("blockdev-add", kwargs! { node_name: "backing", driver: "null-co" })?;
+            this.vm.cmd(
                 "blockdev-reopen",
                 kwargs! { options: [{
                     "node-name": "target",
@@ -331,10 +321,10 @@ impl TestBlockdevMirrorSnapshot {
         Ok(TestBlockdevMirrorSnapshot { base })
     }
 
-    fn open_backing(vm: &mut Vm, target_open_with_backing: bool) -> Result<()> {
-        if !target_open_with_backing {
-            vm.cmd("blockdev-add", kwargs! { node_name: "backing", driver: "null-co" })?;
-            vm.cmd("blockdev-snapshot", kwargs! { node: "backing", overlay: "target" })?;
+    fn open_backing(this: &mut MirrorBaseClass) -> Result<()> {
+        if !this.target_open_with_backing {
+            this.vm.cmd("blockdev-add", kwargs! { node_name: "backing", driver: "null-co" })?;
+            this.vm.cmd("blockdev-snapshot", kwargs! { node: "backing", overlay: "target" })?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Upstream 165: persistent dirty bitmaps survive restarts, read-only opens and reopening read-write.
 
-use iotests::filters::qtest as filter_qtest;
+use iotests::filters;
 use iotests::prelude::*;
 
 fn disk() -> String {
@@ -82,7 +82,7 @@ impl TestPersistentDirtyBitmap {
         self.vm.shutdown()?;
 
         //catch 'Persistent bitmaps are lost' possible error
-        let log = filter_qtest(self.vm.get_log().unwrap_or_default());
+        let log = filters::qtest(self.vm.get_log().unwrap_or_default());
         if !log.is_empty() {
             t.print(log);
         }

@@ -6,34 +6,36 @@ use std::net::{SocketAddr, TcpStream};
 use iotests::filters::{Key, PyRegex, qmp as filter_qmp};
 use iotests::prelude::*;
 
-fn filter_hash(qmsg: Msg) -> Msg {
-    // re.sub with group references, which PyRegex::sub does not take; the
-    // pattern means the same to the regex crate, and never matches empty.
-    let text = |s: &str| match regex::Regex::new(r"\S+ (key fingerprint) '(md5|sha1|sha256):[0-9a-f]+'") {
-        // Strip key type and fingerprint
-        Ok(p) => p.replace_all(s, "${1} '${2}:HASH'").into_owned(),
-        Err(_) => s.to_string(),
-    };
-    let hash_re = PyRegex::new("[0-9a-f]+").ok();
-    let _filter = move |key: Option<Key<'_>>, value: Value| {
+/// `filter_hash`; its patterns are compiled once, by [`blockdev_create`].
+fn filter_hash(qmsg: Msg, fingerprint_re: &PyRegex, hash_re: &PyRegex) -> Msg {
+    let _filter = |key: Option<Key<'_>>, value: Value| {
         if key == Some(Key::Name("hash"))
-            && let (Some(re), Some(v)) = (&hash_re, value.as_str())
-            && re.find_at(v, 0).is_some_and(|m| m.start == 0)
+            && value.as_str().is_some_and(|v| hash_re.find_at(v, 0).is_some_and(|m| m.start == 0))
         {
             return json!("HASH");
         }
         value
     };
     match qmsg {
-        Msg::Text(s) => Msg::Text(text(&s)),
-        Msg::Json(Value::String(s)) | Msg::Ordered(Value::String(s)) => Msg::Text(text(&s)),
+        // Strip key type and fingerprint (the template was read when the
+        // filter was made: it cannot fail here).
+        Msg::Text(s) | Msg::Json(Value::String(s)) | Msg::Ordered(Value::String(s)) => {
+            Msg::Text(fingerprint_re.sub_template(&s, FINGERPRINT_REPL).unwrap_or(s))
+        }
         Msg::Json(v) => Msg::Json(filter_qmp(v, &_filter)),
         Msg::Ordered(v) => Msg::Ordered(filter_qmp(v, &_filter)),
     }
 }
 
+const FINGERPRINT_RE: &str = r"\S+ (key fingerprint) '(md5|sha1|sha256):[0-9a-f]+'";
+const FINGERPRINT_REPL: &str = r"\1 '\2:HASH'";
+
 fn blockdev_create(vm: &mut Vm, options: Value) -> Result<()> {
-    let filters = [Filter::QmpTestfiles, Filter::custom(filter_hash)];
+    let fingerprint_re = PyRegex::new(FINGERPRINT_RE)?;
+    // A bad template is Python's re.error at the first substitution.
+    fingerprint_re.sub_template("", FINGERPRINT_REPL)?;
+    let hash_re = PyRegex::new("[0-9a-f]+")?;
+    let filters = [Filter::QmpTestfiles, Filter::custom(move |qmsg| filter_hash(qmsg, &fingerprint_re, &hash_re))];
     vm.blockdev_create_with(options, BlockdevCreate { filters: Some(&filters), ..Default::default() })?;
     Ok(())
 }

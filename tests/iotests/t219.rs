@@ -7,12 +7,15 @@ use iotests::qmp::Kwargs;
 const IMG_SIZE: u64 = 4 * 1024 * 1024;
 
 fn pause_wait(vm: &mut Vm, job_id: &str) -> Result<Value> {
-    with_timeout(3.0, "Timeout waiting for job to pause", |d| loop {
-        d.check()?;
-        let result = vm.qmp("query-jobs", ())?;
-        for job in result["return"].as_array().into_iter().flatten() {
-            if job["id"] == job_id && (job["status"] == "paused" || job["status"] == "standby") {
-                return Ok(job.clone());
+    with_timeout(3.0, "Timeout waiting for job to pause", |d| {
+        loop {
+            d.check()?;
+            let result = vm.qmp("query-jobs", ())?;
+            for job in dictpath(&result, "return")?.as_array().into_iter().flatten() {
+                let status = dictpath(job, "status")?;
+                if *dictpath(job, "id")? == job_id && (status == "paused" || status == "standby") {
+                    return Ok(job.clone());
+                }
             }
         }
     })
@@ -30,14 +33,14 @@ fn test_pause_resume(t: &TestContext, vm: &mut Vm) -> Result<()> {
             let mut result = vm.qmp("query-jobs", ())?;
             t.log(&result);
 
-            let old_progress = result["return"][0]["current-progress"].clone();
-            let total_progress = result["return"][0]["total-progress"].clone();
+            let old_progress = dictpath(&result, "return[0]/current-progress")?.clone();
+            let total_progress = dictpath(&result, "return[0]/total-progress")?.clone();
 
             t.log(vm.qmp(resume_cmd, Kwargs::from(json!({ resume_arg: "job0" })))?);
             t.log(filter_qmp_event(vm.event_wait("JOB_STATUS_CHANGE")?));
             if old_progress.as_u64() < total_progress.as_u64() {
                 // Wait for the job to advance
-                while result["return"][0]["current-progress"] == old_progress {
+                while *dictpath(&result, "return[0]/current-progress")? == old_progress {
                     result = vm.qmp("query-jobs", ())?;
                 }
                 t.log(&result);
@@ -56,10 +59,11 @@ fn test_job_lifecycle(
     t: &TestContext,
     vm: &mut Vm,
     job: &str,
-    job_args: Value,
+    job_args: Kwargs,
     has_ready: bool,
     is_mirror: bool,
 ) -> Result<()> {
+    // job_args.get('auto-finalize', True)
     let auto_finalize = job_args.get("auto-finalize").and_then(Value::as_bool).unwrap_or(true);
     let auto_dismiss = job_args.get("auto-dismiss").and_then(Value::as_bool).unwrap_or(true);
     let py_bool = |b: bool| if b { "True" } else { "False" };
@@ -71,11 +75,7 @@ fn test_job_lifecycle(
         py_bool(auto_finalize),
         py_bool(auto_dismiss)
     ));
-    let mut kwargs = kwargs! { job_id: "job0" };
-    for (k, v) in job_args.as_object().into_iter().flatten() {
-        kwargs.insert(k.as_str(), v.clone());
-    }
-    t.log(vm.qmp(job, kwargs)?);
+    t.log(vm.qmp(job, kwargs! { job_id: "job0", ..job_args })?);
 
     // Depending on the storage, the first request may or may not have completed
     // yet (and the total progress may not have been fully determined yet), so
@@ -93,7 +93,7 @@ fn test_job_lifecycle(
     t.log(filter_qmp_event(vm.event_wait("JOB_STATUS_CHANGE")?));
 
     // Wait for total-progress to stabilize
-    while vm.qmp("query-jobs", ())?["return"][0]["total-progress"].as_u64() < Some(IMG_SIZE) {}
+    while dictpath(&vm.qmp("query-jobs", ())?, "return[0]/total-progress")?.as_u64() < Some(IMG_SIZE) {}
 
     // RUNNING state:
     // pause/resume should work, complete/finalize/dismiss should error out
@@ -222,17 +222,17 @@ iotests::iotest! {
         // per second. This gives us 250ms per iteration, which should be enough to
         // stay deterministic.
 
-        test_job_lifecycle(t, &mut vm, "drive-mirror", json!({
+        test_job_lifecycle(t, &mut vm, "drive-mirror", Kwargs::from(json!({
             "device": "drive0-node",
             "target": copy_path,
             "sync": "full",
             "speed": 262144,
             "buf_size": 65536,
-        }), true, false)?;
+        })), true, false)?;
 
         for auto_finalize in [true, false] {
             for auto_dismiss in [true, false] {
-                test_job_lifecycle(t, &mut vm, "drive-backup", json!({
+                test_job_lifecycle(t, &mut vm, "drive-backup", Kwargs::from(json!({
                     "device": "drive0-node",
                     "target": copy_path,
                     "sync": "full",
@@ -240,7 +240,7 @@ iotests::iotest! {
                     "x-perf": {"max-chunk": 65536},
                     "auto-finalize": auto_finalize,
                     "auto-dismiss": auto_dismiss,
-                }), false, true)?;
+                })), false, true)?;
             }
         }
 

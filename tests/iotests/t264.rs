@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use iotests::globals::{current, file_path};
-use iotests::pyfmt::value::py_truthy;
 use iotests::prelude::*;
+use iotests::pyfmt::value::py_truthy;
 
 fn disk_a() -> String {
     file_path("disk_a")

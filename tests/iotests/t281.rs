@@ -87,14 +87,16 @@ impl TestNBDMirrorIOThread {
         self.vm_src.add_blockdev(format!("driver=file,filename={},node-name=file0", self.drive0_img));
         self.vm_src.add_blockdev("driver=qcow2,file=file0,node-name=drive0");
         self.vm_src.launch()?;
-        self.vm_src.qmp("x-blockdev-set-iothread", kwargs! { node_name: "drive0", iothread: "iothread0", force: true })?;
+        self.vm_src
+            .qmp("x-blockdev-set-iothread", kwargs! { node_name: "drive0", iothread: "iothread0", force: true })?;
 
         self.vm_tgt = t.vm_with("tgt");
         self.vm_tgt.add_object("iothread,id=iothread0");
         self.vm_tgt.add_blockdev(format!("driver=file,filename={},node-name=file0", self.mirror_img));
         self.vm_tgt.add_blockdev("driver=qcow2,file=file0,node-name=drive0");
         self.vm_tgt.launch()?;
-        self.vm_tgt.qmp("x-blockdev-set-iothread", kwargs! { node_name: "drive0", iothread: "iothread0", force: true })?;
+        self.vm_tgt
+            .qmp("x-blockdev-set-iothread", kwargs! { node_name: "drive0", iothread: "iothread0", force: true })?;
         Ok(())
     }
 
@@ -365,9 +367,10 @@ impl TestYieldingAndTimers {
 
     fn stop_nbd_export(&mut self) -> Result<()> {
         // self.qsd.stop() on None is an AttributeError in Python
-        let mut qsd = self.qsd.take().ok_or_else(|| {
-            Error::python("AttributeError", "'NoneType' object has no attribute 'stop'")
-        })?;
+        let mut qsd = self
+            .qsd
+            .take()
+            .ok_or_else(|| Error::python("AttributeError", "'NoneType' object has no attribute 'stop'"))?;
         qsd.stop()?;
         Ok(())
     }

@@ -70,7 +70,7 @@ impl TestQemuImg {
     }
 
     fn test_qemu_img(&mut self, t: &Case) -> Result<()> {
-        let mut p = t.qemu_io_interactive(&["--image-opts".to_string(), drive_opts()])?;
+        let mut p = t.qemu_io_interactive(&args!["--image-opts", drive_opts()])?;
 
         p.cmd("write 0 1M")?;
         p.cmd("flush")?;

@@ -188,8 +188,7 @@ impl TestAliasMigration {
     }
 
     fn test_migration_without_alias(&mut self) -> Result<()> {
-        let bitmap_name_valid = self.src_node_name == self.dst_node_name && self.src_bmap_name == self.dst_bmap_name;
-        self.migrate(bitmap_name_valid, true)?;
+        self.migrate(self.src_node_name == self.dst_node_name && self.src_bmap_name == self.dst_bmap_name, true)?;
 
         // Check for error message on the destination
         if self.src_node_name != self.dst_node_name {
@@ -492,8 +491,7 @@ impl TestBlockBitmapMappingErrors {
     fn test_bitmap_name_too_long(&mut self) -> Result<()> {
         let name = "a".repeat(256);
 
-        let node = self.src_node_name.clone();
-        self.vm_a.cmd("block-dirty-bitmap-add", kwargs! { node: node, name: name })?;
+        self.vm_a.cmd("block-dirty-bitmap-add", kwargs! { node: self.src_node_name, name: name })?;
 
         self.migrate(false, false)?;
 

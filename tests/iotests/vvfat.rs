@@ -1,8 +1,9 @@
 //! Upstream tests/vvfat: the vvfat driver's FAT16 image read and written through NBD with a small FAT16 driver
 //! (QEMU's fat16.py, here `iotests::tools::fat16`).
 
-use iotests::tools::fat16::{DIRENTRY_SIZE, Fat16, Mbr, SectorIo};
+use iotests::codecs;
 use iotests::prelude::*;
+use iotests::tools::fat16::{DIRENTRY_SIZE, Fat16, Mbr, SectorIo};
 
 fn filesystem() -> String {
     os::path::join(test_dir(), "filesystem")
@@ -418,7 +419,7 @@ impl SectorIo for TestVVFatDriver {
             let hex = row.split(": ").nth(1).ok_or_else(|| Error::python("IndexError", "list index out of range"))?;
             hex_content += hex.split("  ").next().unwrap_or_default();
         }
-        let bytes_content = fromhex(&hex_content)?;
+        let bytes_content = codecs::fromhex(&hex_content)?;
 
         assert_equal!(bytes_content.len() as i64, num * SECTOR_SIZE as i64);
 
@@ -439,29 +440,6 @@ impl SectorIo for TestVVFatDriver {
 
         os::remove(temp_file)
     }
-}
-
-/// Python's `bytes.fromhex(s)`: pairs of hex digits, whitespace between
-/// them allowed.
-fn fromhex(s: &str) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut chars = s.char_indices().peekable();
-    while let Some((pos, c)) = chars.next() {
-        if c.is_ascii_whitespace() {
-            continue;
-        }
-        let low = chars.next().map(|(_, c)| c);
-        match (c.to_digit(16), low.and_then(|l| l.to_digit(16))) {
-            (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
-            _ => {
-                return Err(Error::python(
-                    "ValueError",
-                    format!("non-hexadecimal number found in fromhex() arg at position {pos}"),
-                ));
-            }
-        }
-    }
-    Ok(out)
 }
 
 iotests::iotest! {

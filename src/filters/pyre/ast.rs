@@ -72,10 +72,13 @@ pub(super) enum Node {
         greed: Greed,
         body: Vec<Node>,
     },
-    /// `(...)`, `(?:...)` or `(?flags-flags:...)`.
+    /// `(...)`, `(?:...)` or `(?flags-flags:...)`; `capture` for the first
+    /// (numbered, named or not), which the translation keeps as a capturing
+    /// group so that its number is Python's.
     Group {
         add: u32,
         del: u32,
+        capture: bool,
         body: Vec<Node>,
     },
     /// Something parsed but not translatable (see [`Parsed::unsupported`]).
@@ -91,6 +94,9 @@ pub(super) struct Parsed {
     pub flags: u32,
     /// The first untranslatable construct met, if any.
     pub unsupported: Option<&'static str>,
+    /// The capturing groups' names, group 1 first (`None`: unnamed); their
+    /// number is Python's `Pattern.groups`.
+    pub group_names: Vec<Option<String>>,
 }
 
 /// Python's `re` flags that matter for str patterns.

@@ -139,8 +139,10 @@ impl Emitter {
                 self.out.push(')');
                 return Ok(shape.unwrap_or(Shape::EMPTY));
             }
-            Node::Group { add, del, body } => {
-                self.out.push_str("(?:");
+            Node::Group { add, del, capture, body } => {
+                // A capturing group stays one, and nothing else is one: the
+                // `regex` crate numbers groups by their `(` as Python does.
+                self.out.push_str(if *capture { "(" } else { "(?:" });
                 let shape = self.seq(body, combine(flags, *add, *del))?;
                 self.out.push(')');
                 return Ok(shape);

@@ -7,7 +7,8 @@
 //! (a port of `re/_parser.py`, with its errors), writes it as a `regex`
 //! pattern that matches the same text ([`PyRegex::translated`]), and
 //! searches and substitutes as Python's `sre` does ([`PyRegex::sub`] is
-//! `re.sub` with a literal replacement).
+//! `re.sub` with a literal replacement, [`PyRegex::sub_template`] `re.sub`
+//! with group references and escapes in the replacement).
 //!
 //! What cannot be translated is listed at [`PyRegex`].
 //!
@@ -34,6 +35,7 @@ mod flags;
 mod lex;
 mod parse;
 mod tables;
+mod template;
 #[cfg(test)]
 mod tests;
 mod vm;
@@ -99,8 +101,10 @@ pub struct PyRegex {
     /// where the translation does not reinterpret an assertion.
     fast: Option<Regex>,
     /// The VM: built at once without `fast`, else when first needed (the
-    /// search after an empty match).
+    /// search after an empty match, group references).
     vm: OnceLock<Option<vm::Vm>>,
+    /// The capturing groups' names, group 1 first.
+    group_names: Vec<Option<String>>,
 }
 
 impl PyRegex {
@@ -121,7 +125,7 @@ impl PyRegex {
         } else {
             Some(Regex::new(&t.pattern).map_err(|e| too_large(e.to_string()))?)
         };
-        Ok(PyRegex { python: pattern.to_string(), translated: t.pattern, fast, vm })
+        Ok(PyRegex { python: pattern.to_string(), translated: t.pattern, fast, vm, group_names: parsed.group_names })
     }
 
     /// The VM, if it compiles (it does whenever the `regex` crate compiled
@@ -183,7 +187,8 @@ impl PyRegex {
 
     /// `re.sub(pattern, repl, s)` with `repl` taken literally (as Python
     /// takes a replacement without backslashes: no `\1`, and `$` is not
-    /// special either).
+    /// special either). A replacement with backslashes (group references,
+    /// `\n`…) is [`sub_template`](Self::sub_template)'s.
     ///
     /// ```
     /// let re = iotests::filters::PyRegex::new("x*?").unwrap();
@@ -192,6 +197,57 @@ impl PyRegex {
     /// ```
     pub fn sub(&self, s: &str, repl: &str) -> String {
         self.sub_cow(Cow::Borrowed(s), repl).into_owned()
+    }
+
+    /// `re.sub(pattern, repl, s)` with Python's reading of `repl`: `\1`
+    /// to `\99`, `\g<1>` and `\g<name>` stand for what the group matched
+    /// (`\g<0>`: the whole match; nothing for a group that did not take
+    /// part), `\0` and `\101` are octal escapes, `\n`, `\t`, `\\` and
+    /// the other escapes of string literals stand for their character,
+    /// and a backslash before another character that is not an ASCII
+    /// letter stays. The replacement is read before the search, as Python
+    /// does, and a bad one is [`PyReError::Invalid`] with Python's message
+    /// (`re.error`, or the `IndexError` of an unknown group name; without
+    /// the ` at position N` that `re.error` adds).
+    ///
+    /// ```
+    /// use iotests::filters::PyRegex;
+    /// let re = PyRegex::new(r"\S+ (key fingerprint) '(md5|sha1|sha256):[0-9a-f]+'").unwrap();
+    /// let s = "ssh-rsa key fingerprint 'md5:0a1b'";
+    /// assert_eq!(re.sub_template(s, r"\1 '\2:HASH'").unwrap(), "key fingerprint 'md5:HASH'");
+    /// let re = PyRegex::new(r"(?P<k>\w+)=(\d+)?").unwrap();
+    /// assert_eq!(re.sub_template("a=1 b=", r"\g<2>:\g<k>").unwrap(), "1:a :b");
+    /// assert_eq!(re.sub_template("a=1", r"\3").unwrap_err().to_string(), "invalid Python regex: invalid group reference 3");
+    /// ```
+    pub fn sub_template(&self, s: &str, repl: &str) -> Result<String, PyReError> {
+        if !repl.contains('\\') {
+            return Ok(self.sub(s, repl));
+        }
+        let template = template::parse(repl, self.group_names.len(), &self.group_names)?;
+        if let Some(literal) = template.as_literal() {
+            return Ok(self.sub(s, literal));
+        }
+        let vm = self.vm().ok_or_else(|| PyReError::Untranslatable("too large for the regex crate".into()))?;
+        if vm.slot_len() != 2 * (self.group_names.len() + 1) {
+            // Not reached: the translation keeps exactly Python's groups.
+            return Err(PyReError::Untranslatable(format!("the groups of {:?}", self.translated)));
+        }
+        let mut cache = vm.cap_cache();
+        let mut out = String::with_capacity(s.len() + repl.len());
+        let (mut copied, mut pos, mut must_advance) = (0, 0, false);
+        while pos <= s.len() {
+            let Some(slots) = vm.captures(&mut cache, s, pos, must_advance) else { break };
+            let (Some(start), Some(end)) = (slots[0], slots[1]) else { break };
+            out.push_str(&s[copied..start]);
+            template.expand(&mut out, s, &slots);
+            copied = end;
+            // After an empty match, sre searches again from there with
+            // `must_advance`.
+            must_advance = start == end;
+            pos = end;
+        }
+        out.push_str(&s[copied..]);
+        Ok(out)
     }
 
     /// [`sub`](Self::sub), passing text without a match through uncopied.

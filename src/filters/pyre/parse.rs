@@ -2,9 +2,10 @@
 //! tokens, the same tree and the same errors, so that a pattern means — and
 //! fails — here as it does in Python.
 //!
-//! The tree keeps what matching depends on and drops what it does not (group
-//! names and numbers, the parser's branch-to-set and common-prefix
-//! rewrites, which never change what matches). Constructs the translator
+//! The tree keeps what matching depends on and drops what it does not (the
+//! parser's branch-to-set and common-prefix rewrites, which never change
+//! what matches); which groups capture, and their names, are kept for
+//! `re.sub`'s group references. Constructs the translator
 //! cannot express are parsed — their errors are Python's — and marked
 //! [`Node::Opaque`], with [`Parsed::unsupported`] saying what they were.
 
@@ -34,7 +35,7 @@ pub(super) fn parse(pattern: &str) -> Result<Parsed, PyReError> {
     if let Some(&g) = state.grouprefs.iter().find(|&&g| g >= state.groups()) {
         return Err(invalid(format!("invalid group reference {g}")));
     }
-    Ok(Parsed { nodes, flags, unsupported: state.unsupported })
+    Ok(Parsed { nodes, flags, unsupported: state.unsupported, group_names: state.names })
 }
 
 pub(super) fn invalid(msg: impl Into<String>) -> PyReError {
@@ -548,7 +549,7 @@ fn parse_group(
     if atomic {
         return Ok(Grouped::Node(state.unsupported("an atomic group")));
     }
-    Ok(Grouped::Node(Node::Group { add, del, body }))
+    Ok(Grouped::Node(Node::Group { add, del, capture, body }))
 }
 
 /// After `(?(`: a conditional backreference group.

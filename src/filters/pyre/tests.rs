@@ -153,3 +153,27 @@ fn find_at_starts_at_char_boundaries_only() {
     assert_eq!(re.find_at("é", 2), Some(2..2));
     assert_eq!(re.find_at("é", 3), None);
 }
+
+#[test]
+fn sub_template_reads_group_references_and_escapes_as_python() {
+    // Each expected value is what python3 3.11's `re.sub` gives.
+    let sub_template = |pattern: &str, repl: &str, s: &str| match PyRegex::new(pattern) {
+        Ok(re) => re.sub_template(s, repl).map_err(|e| e.to_string()),
+        Err(e) => panic!("{pattern:?}: {e}"),
+    };
+    assert_eq!(sub_template(r"(a)|(b)", r"[\1\2]", "abc").as_deref(), Ok("[a][b]c"));
+    assert_eq!(sub_template(r"(?P<k>\w+)=(\d*)", r"\g<2>\g<k>\g<0>", "x=1 y=").as_deref(), Ok("1xx=1 yy="));
+    assert_eq!(sub_template(r"(a*)", r"<\1>", "baa").as_deref(), Ok("<>b<aa><>"));
+    assert_eq!(sub_template(r"(a|ab)(c|bcd)(d*)", r"\3\2\1", "abcd").as_deref(), Ok("bcda"));
+    assert_eq!(sub_template(r"(?:x(y)?)*", r"[\1]", "xyx").as_deref(), Ok("[y][]"));
+    assert_eq!(sub_template("x", r"\0\101\n\-\\", "x").as_deref(), Ok("\0A\n\\-\\"));
+    let error = |repl: &str| sub_template("(a)", repl, "a").unwrap_err();
+    let invalid = |msg: &str| format!("invalid Python regex: {msg}");
+    assert_eq!(error(r"\2"), invalid("invalid group reference 2"));
+    assert_eq!(error(r"\g<n>"), invalid("unknown group name 'n'"));
+    assert_eq!(error(r"\q"), invalid(r"bad escape \q"));
+    assert_eq!(error("\\"), invalid("bad escape (end of pattern)"));
+    assert_eq!(error(r"\g<a b>"), invalid("bad character in group name 'a b'"));
+    assert_eq!(error(r"\400"), invalid(r"octal escape value \400 outside of range 0-0o377"));
+    assert_eq!(error(r"\g<1"), invalid("missing >, unterminated name"));
+}

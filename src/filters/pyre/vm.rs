@@ -12,7 +12,11 @@
 //!   passing over such an empty match and letting the threads of lower
 //!   priority go on, which is what `sre`'s backtracking does.
 //!
-//! The NFA only gives match bounds: capture states are plain epsilon moves.
+//! [`Vm::find`] gives match bounds only (capture states are plain epsilon
+//! moves there); [`Vm::captures`] also records where each group matched,
+//! for `re.sub`'s group references: each thread carries its own slots, and
+//! the thread of highest priority that reaches a state keeps its slots, so
+//! the groups are those of the path Python's backtracking takes first.
 
 use std::sync::LazyLock;
 
@@ -66,6 +70,28 @@ pub(super) struct Cache {
     cur: Threads,
     next: Threads,
     stack: Vec<StateID>,
+}
+
+/// Scratch space for [`Vm::captures`].
+pub(super) struct CapCache {
+    cur: Threads,
+    next: Threads,
+    /// Each state's slots in `cur` and `next`: `slot_len` entries per state.
+    cur_slots: Vec<Option<usize>>,
+    next_slots: Vec<Option<usize>>,
+    stack: Vec<Frame>,
+    /// The slots of the path being followed by [`Vm::add_cap`].
+    scratch: Vec<Option<usize>>,
+}
+
+/// A step of [`Vm::add_cap`]'s depth-first walk.
+enum Frame {
+    Explore(StateID),
+    /// Put a slot back as it was before the walk went through a capture.
+    Restore {
+        slot: usize,
+        old: Option<usize>,
+    },
 }
 
 impl Vm {
@@ -130,6 +156,131 @@ impl Vm {
             pos += 1;
         }
         found
+    }
+
+    /// The number of capture slots: two per group, group 0 (the match) first.
+    pub(super) fn slot_len(&self) -> usize {
+        self.nfa.group_info().slot_len()
+    }
+
+    pub(super) fn cap_cache(&self) -> CapCache {
+        let n = self.nfa.states().len();
+        let slots = self.slot_len();
+        CapCache {
+            cur: Threads::new(n),
+            next: Threads::new(n),
+            cur_slots: vec![None; n * slots],
+            next_slots: vec![None; n * slots],
+            stack: Vec::new(),
+            scratch: vec![None; slots],
+        }
+    }
+
+    /// As [`find`](Self::find), with where each group matched: the slots
+    /// (start and end of group 0, of group 1, …; `None` for a group that
+    /// did not take part).
+    pub(super) fn captures(
+        &self,
+        cache: &mut CapCache,
+        hay: &str,
+        at: usize,
+        must_advance: bool,
+    ) -> Option<Vec<Option<usize>>> {
+        let bytes = hay.as_bytes();
+        let n = self.slot_len();
+        let CapCache { cur, next, cur_slots, next_slots, stack, scratch } = cache;
+        cur.clear();
+        next.clear();
+        let mut found = None;
+        let mut pos = at;
+        loop {
+            if found.is_none() && hay.is_char_boundary(pos) {
+                scratch.fill(None);
+                self.add_cap(cur, cur_slots, stack, scratch, hay, pos, self.nfa.start_anchored());
+            }
+            if cur.dense.is_empty() && found.is_some() {
+                break;
+            }
+            for &id in &cur.dense {
+                let slots = &cur_slots[id.as_usize() * n..][..n];
+                let to = match *self.nfa.state(id) {
+                    State::Match { .. } => {
+                        if must_advance && pos == at {
+                            continue;
+                        }
+                        found = Some(slots.to_vec());
+                        break;
+                    }
+                    State::ByteRange { trans } => {
+                        bytes.get(pos).and_then(|&b| trans.matches_byte(b).then_some(trans.next))
+                    }
+                    State::Sparse(ref t) => bytes.get(pos).and_then(|&b| t.matches_byte(b)),
+                    State::Dense(ref t) => bytes.get(pos).and_then(|&b| t.matches_byte(b)),
+                    _ => None,
+                };
+                if let Some(to) = to {
+                    scratch.copy_from_slice(slots);
+                    self.add_cap(next, next_slots, stack, scratch, hay, pos + 1, to);
+                }
+            }
+            if pos >= bytes.len() {
+                break;
+            }
+            std::mem::swap(cur, next);
+            std::mem::swap(cur_slots, next_slots);
+            next.clear();
+            pos += 1;
+        }
+        found
+    }
+
+    /// [`add`](Self::add), recording the slots: `scratch` holds those of
+    /// the path that led to `id`, and each state added gets a copy of the
+    /// slots it was reached with.
+    #[allow(clippy::too_many_arguments)]
+    fn add_cap(
+        &self,
+        list: &mut Threads,
+        slots: &mut [Option<usize>],
+        stack: &mut Vec<Frame>,
+        scratch: &mut [Option<usize>],
+        hay: &str,
+        pos: usize,
+        id: StateID,
+    ) {
+        let n = scratch.len();
+        stack.push(Frame::Explore(id));
+        while let Some(frame) = stack.pop() {
+            let id = match frame {
+                Frame::Explore(id) => id,
+                Frame::Restore { slot, old } => {
+                    scratch[slot] = old;
+                    continue;
+                }
+            };
+            if list.contains(id) {
+                continue;
+            }
+            list.insert(id, pos);
+            slots[id.as_usize() * n..][..n].copy_from_slice(scratch);
+            match *self.nfa.state(id) {
+                State::Look { look, next } if self.look(look, hay, pos) => stack.push(Frame::Explore(next)),
+                State::Union { ref alternates } => stack.extend(alternates.iter().rev().map(|&a| Frame::Explore(a))),
+                State::BinaryUnion { alt1, alt2 } => {
+                    stack.push(Frame::Explore(alt2));
+                    stack.push(Frame::Explore(alt1));
+                }
+                State::Capture { next, slot, .. } => {
+                    let slot = slot.as_usize();
+                    if slot < n {
+                        stack.push(Frame::Restore { slot, old: scratch[slot] });
+                        scratch[slot] = Some(pos);
+                    }
+                    stack.push(Frame::Explore(next));
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Add `id` and everything it reaches without consuming input at `pos`

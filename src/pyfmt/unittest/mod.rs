@@ -220,7 +220,10 @@ pub fn assert_equal(first: &Value, second: &Value, msg: Option<&str>) -> Option<
     if py_eq(first, second) {
         return None;
     }
+    let bytes = |v: &Value| crate::json::bytes_latin1(v).is_some();
     let standard = match (first, second) {
+        // bytes have no type-specific assertion: `_baseAssertEqual`.
+        _ if bytes(first) || bytes(second) => base_message(first, second),
         (Value::Object(_), Value::Object(_)) => {
             let (a, b) = common_shorten_repr(first, second);
             truncate_message(&format!("{a} != {b}"), &pformat_diff(first, second))

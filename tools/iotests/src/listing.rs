@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, IoContext, Result};
+use crate::listing_cache::{self, Listing};
 use crate::proc;
 
 /// What precedes each description (`iotests::harness::LIST_PREFIX`).
@@ -114,15 +115,9 @@ pub fn parse_libtest_list(text: &str) -> Vec<String> {
 /// binary is not an iotests binary, or declares nothing).
 pub fn list(binary: &Path, cwd: &Path) -> Result<Vec<TestDef>> {
     let bad = |msg: String| Error::Listing { binary: binary.to_path_buf(), msg };
-    // Listing may probe QEMU (a test that cannot run here is listed as
-    // ignored), and a probe keeps its files in TMPDIR: give the listing
-    // runs a TMPDIR of their own, removed here even when one is killed
-    // before it could clean up.
-    let tmp = std::env::temp_dir();
-    let tmp = tempfile::Builder::new().prefix("iotests-list-").tempdir_in(&tmp).at(&tmp)?;
-    let run = |args: &[&str], listing: bool| -> Result<String> {
+    let run = |args: &[&str], listing: bool, tmp: &Path| -> Result<String> {
         let mut cmd = Command::new(binary);
-        cmd.args(args).current_dir(cwd).env("TMPDIR", tmp.path());
+        cmd.args(args).current_dir(cwd).env("TMPDIR", tmp);
         for v in ["IOTESTS_GROUP", "IOTESTS_EXCLUDE_GROUP", "IOTESTS_LIST"] {
             cmd.env_remove(v);
         }
@@ -137,9 +132,23 @@ pub fn list(binary: &Path, cwd: &Path) -> Result<Vec<TestDef>> {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let names = run(&["--list"], false).ok().map(|t| parse_libtest_list(&t));
-    let text = run(&["--nocapture", "--test-threads", "1"], true)?;
-    let defs = parse(&text, names.as_deref()).map_err(bad)?;
+    let listing = match listing_cache::load(binary) {
+        Some(l) => l,
+        None => {
+            // Listing may probe QEMU (a test that cannot run here is listed
+            // as ignored), and a probe keeps its files in TMPDIR: give the
+            // listing runs a TMPDIR of their own, removed here even when
+            // one is killed before it could clean up.
+            let tmp = std::env::temp_dir();
+            let tmp = tempfile::Builder::new().prefix("iotests-list-").tempdir_in(&tmp).at(&tmp)?;
+            let names = run(&["--list"], false, tmp.path()).ok();
+            let l = Listing { names, specs: run(&["--nocapture", "--test-threads", "1"], true, tmp.path())? };
+            listing_cache::store(binary, &l);
+            l
+        }
+    };
+    let names = listing.names.as_deref().map(parse_libtest_list);
+    let defs = parse(&listing.specs, names.as_deref()).map_err(bad)?;
     if defs.is_empty() {
         return Err(bad("no `iotests-spec:` lines under IOTESTS_LIST=1 (is it an iotests test binary?)".into()));
     }

@@ -10,6 +10,7 @@ mod envcmd;
 mod error;
 mod listcmd;
 mod listing;
+mod listing_cache;
 mod out;
 mod proc;
 mod programs;

@@ -181,6 +181,32 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Optio
     }
 }
 
+/// A pidfd for `pid` (Linux 5.3+), readable once the process has exited;
+/// `None` where the kernel has none, and callers fall back to sleeping.
+pub fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; a non-negative result is a descriptor we now own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Sleep up to `timeout`, returning as soon as one of `pidfds` says its
+/// process exited (or a signal arrives), so that a finished test is seen at
+/// once rather than at the next tick. Without pidfds it sleeps `timeout`.
+pub fn nap(pidfds: &[std::os::fd::BorrowedFd<'_>], timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    if pidfds.is_empty() {
+        std::thread::sleep(timeout);
+        return;
+    }
+    let mut fds: Vec<libc::pollfd> =
+        pidfds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+}
+
 /// Stop a child's whole process group at once (SIGKILL) and reap it within
 /// a bounded time. For helper commands, not for tests (the runner
 /// terminates those as a state of its loop).

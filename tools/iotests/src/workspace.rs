@@ -1,10 +1,9 @@
 //! Where things are: the workspace root, the snapshot directory, the iotests
 //! test target, and the directory the command owns for test output.
 //!
-//! Cargo answers, not a scan of manifests: `cargo locate-project
-//! --workspace` names the workspace, `cargo metadata` its target directory
-//! and the test target whose `main.rs` is the iotests directory's (so the
-//! target may have any name). Each is only asked when a path actually depends
+//! Cargo answers, not a scan of manifests: one `cargo metadata` names the
+//! workspace root, its target directory and the test target whose `main.rs`
+//! is the iotests directory's (so the target may have any name). Each is only asked when a path actually depends
 //! on it, so `iotests review --snapshots DIR` works anywhere.
 
 use std::cell::OnceCell;
@@ -46,6 +45,7 @@ pub struct Paths {
     /// `-q`: build without cargo's progress lines.
     pub quiet: bool,
     root: OnceCell<PathBuf>,
+    metadata_json: OnceCell<serde_json::Value>,
     metadata: OnceCell<Metadata>,
 }
 
@@ -74,15 +74,16 @@ impl Paths {
         Paths { manifest_path, snapshots, tests_dir, ..Paths::default() }
     }
 
-    /// The workspace root, as `cargo locate-project --workspace` finds it
-    /// from `--manifest-path` or the current directory.
-    pub fn root(&self) -> Result<PathBuf> {
-        if let Some(r) = self.root.get() {
-            return Ok(r.clone());
+    /// `cargo metadata --no-deps` for the workspace of `--manifest-path` or
+    /// of the current directory, asked once: one cargo process answers both
+    /// the workspace root and its target directory.
+    fn metadata_json(&self) -> Result<&serde_json::Value> {
+        if let Some(v) = self.metadata_json.get() {
+            return Ok(v);
         }
         let cwd = std::env::current_dir().at(".")?;
         let mut cmd = cargo();
-        cmd.args(["locate-project", "--workspace", "--message-format", "plain"]);
+        cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
         match &self.manifest_path {
             Some(p) => {
                 let p = cwd.join(p);
@@ -93,12 +94,25 @@ impl Paths {
                 cmd.current_dir(&cwd);
             }
         }
-        let text = query(cmd, "cargo locate-project --workspace").map_err(|e| match e {
+        let text = query(cmd, "cargo metadata").map_err(|e| match e {
             Error::NoWorkspace(m) => Error::NoWorkspace(format!("no Cargo workspace here ({m}); use --manifest-path")),
             e => e,
         })?;
-        let manifest = PathBuf::from(text.trim());
-        let root = manifest.parent().map(Path::to_path_buf).unwrap_or(manifest);
+        let v = serde_json::from_str(&text)
+            .map_err(|e| Error::NoWorkspace(format!("cargo metadata printed no JSON: {e}")))?;
+        Ok(self.metadata_json.get_or_init(|| v))
+    }
+
+    /// The workspace root, as cargo finds it from `--manifest-path` or the
+    /// current directory.
+    pub fn root(&self) -> Result<PathBuf> {
+        if let Some(r) = self.root.get() {
+            return Ok(r.clone());
+        }
+        let root = self.metadata_json()?["workspace_root"]
+            .as_str()
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::NoWorkspace("cargo metadata: no workspace_root".into()))?;
         Ok(self.root.get_or_init(|| root).clone())
     }
 
@@ -106,11 +120,7 @@ impl Paths {
         if let Some(m) = self.metadata.get() {
             return Ok(m);
         }
-        let root = self.root()?;
-        let mut cmd = cargo();
-        cmd.args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"]).arg(root.join("Cargo.toml"));
-        let text = query(cmd, "cargo metadata")?;
-        let m = parse_metadata(&text, &self.tests_dir()?)?;
+        let m = parse_metadata(self.metadata_json()?, &self.tests_dir()?)?;
         Ok(self.metadata.get_or_init(|| m))
     }
 
@@ -154,9 +164,8 @@ impl Paths {
 
 /// The target directory and the test target with source `<tests_dir>/main.rs`
 /// from `cargo metadata`'s JSON.
-fn parse_metadata(json: &str, tests_dir: &Path) -> Result<Metadata> {
+fn parse_metadata(v: &serde_json::Value, tests_dir: &Path) -> Result<Metadata> {
     let bad = |m: &str| Error::NoWorkspace(format!("cargo metadata: {m}"));
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
     let target_dir = v["target_directory"].as_str().ok_or_else(|| bad("no target_directory"))?;
     let want = canonical(&tests_dir.join("main.rs"));
     let test_target = v["packages"].as_array().into_iter().flatten().find_map(|p| {
@@ -190,12 +199,13 @@ mod tests {
         let json = r#"{"target_directory":"/w/target","packages":[
             {"name":"lib","targets":[{"name":"other","kind":["test"],"src_path":"/w/tests/other.rs"},
                                      {"name":"suite","kind":["test"],"src_path":"/w/tests/iotests/main.rs"}]}]}"#;
-        let m = parse_metadata(json, Path::new("/w/tests/iotests")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(json).unwrap();
+        let m = parse_metadata(&json, Path::new("/w/tests/iotests")).unwrap();
         assert_eq!(m.target_dir, Path::new("/w/target"));
         assert_eq!(m.test_target, Some(TestTarget { package: "lib".into(), name: "suite".into() }));
-        let m = parse_metadata(json, Path::new("/w/elsewhere")).unwrap();
+        let m = parse_metadata(&json, Path::new("/w/elsewhere")).unwrap();
         assert_eq!(m.test_target, None);
-        assert!(parse_metadata("{", Path::new("/")).is_err());
+        assert!(parse_metadata(&serde_json::json!({"packages": []}), Path::new("/")).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! tests' process groups and pauses their stopwatches, then stops the
 //! runner; `fg` continues both.
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
@@ -53,6 +54,8 @@ enum State {
 struct Running {
     index: usize,
     child: Child,
+    /// Readable when the test process has exited (see [`proc::nap`]).
+    exited: Option<std::os::fd::OwnedFd>,
     watch: Stopwatch,
     start: String,
     log: PathBuf,
@@ -168,6 +171,7 @@ pub fn run(jobs: &[Job], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcom
             match spawn::spawn(job, cfg, limit) {
                 Ok((child, log, dirs)) => running.push(Running {
                     index: next,
+                    exited: proc::pidfd(child.id()),
                     child,
                     watch: Stopwatch::start(),
                     start,
@@ -222,7 +226,15 @@ pub fn run(jobs: &[Job], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcom
         }
         let labels: Vec<&str> = running.iter().map(|r| jobs[r.index].label.as_str()).collect();
         events.tick(&labels);
-        std::thread::sleep(proc::POLL);
+        // Wake up as soon as a test process ends (or at the next tick for
+        // deadlines, echo and the slow report): a 20 ms sleep cost every
+        // short test up to a tick.
+        let fds: Vec<_> = running.iter().filter_map(|r| r.exited.as_ref().map(|f| f.as_fd())).collect();
+        if fds.len() == running.len() {
+            proc::nap(&fds, proc::POLL);
+        } else {
+            std::thread::sleep(proc::POLL);
+        }
     }
     // Tests never started because of an interrupt.
     outcomes
