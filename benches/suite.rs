@@ -86,7 +86,10 @@ fn build_release() -> PathBuf {
 /// Each `<name> <status> … <secs>s` line of a check-like output.
 fn per_test_times(output: &str) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
-    for line in output.lines() {
+    // On a terminal-less pipe both checks still end a test's line with `\r`
+    // before its final state (`041 ... [13:45:01] ...\r041 pass …`): the
+    // last segment is the verdict.
+    for line in output.lines().filter_map(|l| l.split('\r').next_back()) {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() >= 3
             && words[1] == "pass"
