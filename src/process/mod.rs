@@ -39,7 +39,7 @@ mod run;
 mod spawner;
 
 pub(crate) use capture::{Capture, PIPE_DRAIN, pipe_err, wait_tool};
-use pidfd::PidFd;
+pub use pidfd::PidFd;
 pub use registry::ProcessRegistry;
 pub(crate) use registry::{Tracked, kill_everything, signal_name};
 pub use run::{Output, RunOptions, run};

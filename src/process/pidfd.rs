@@ -15,7 +15,15 @@ use nix::sys::signal::Signal;
 
 use crate::deadline::Deadline;
 
-/// A pidfd and the PID it was opened for.
+/// A pidfd and the PID it was opened for: a handle on one process that a
+/// recycled PID cannot redirect, readable (`poll`) once the process ended.
+///
+/// ```
+/// let child = std::process::Command::new("true").spawn()?;
+/// let fd = iotests::process::PidFd::open(child.id() as i32)?;
+/// assert!(fd.wait_exit(std::time::Duration::from_secs(10)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PidFd {
     fd: OwnedFd,

@@ -132,7 +132,9 @@ pub fn list(binary: &Path, cwd: &Path) -> Result<Vec<TestDef>> {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let listing = match listing_cache::load(binary) {
+    let cached = listing_cache::load(binary);
+    let fresh = cached.is_none();
+    let listing = match cached {
         Some(l) => l,
         None => {
             // Listing may probe QEMU (a test that cannot run here is listed
@@ -142,15 +144,18 @@ pub fn list(binary: &Path, cwd: &Path) -> Result<Vec<TestDef>> {
             let tmp = std::env::temp_dir();
             let tmp = tempfile::Builder::new().prefix("iotests-list-").tempdir_in(&tmp).at(&tmp)?;
             let names = run(&["--list"], false, tmp.path()).ok();
-            let l = Listing { names, specs: run(&["--nocapture", "--test-threads", "1"], true, tmp.path())? };
-            listing_cache::store(binary, &l);
-            l
+            Listing { names, specs: run(&["--nocapture", "--test-threads", "1"], true, tmp.path())? }
         }
     };
     let names = listing.names.as_deref().map(parse_libtest_list);
     let defs = parse(&listing.specs, names.as_deref()).map_err(bad)?;
     if defs.is_empty() {
         return Err(bad("no `iotests-spec:` lines under IOTESTS_LIST=1 (is it an iotests test binary?)".into()));
+    }
+    // Only a complete listing is kept: a `--list` that failed this time (its
+    // names are optional) is asked again next time.
+    if fresh && listing.names.is_some() {
+        listing_cache::store(binary, &listing);
     }
     Ok(defs)
 }

@@ -181,16 +181,6 @@ pub fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Optio
     }
 }
 
-/// A pidfd for `pid` (Linux 5.3+), readable once the process has exited;
-/// `None` where the kernel has none, and callers fall back to sleeping.
-pub fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
-    // or -1; a non-negative result is a descriptor we now own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
-}
-
 /// Sleep up to `timeout`, returning as soon as one of `pidfds` says its
 /// process exited (or a signal arrives), so that a finished test is seen at
 /// once rather than at the next tick. Without pidfds it sleeps `timeout`.

@@ -19,6 +19,8 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
+use iotests::process::PidFd;
+
 use super::conclude::{self, Outcome};
 use super::config::{Job, RunConfig};
 use super::spawn;
@@ -55,7 +57,7 @@ struct Running {
     index: usize,
     child: Child,
     /// Readable when the test process has exited (see [`proc::nap`]).
-    exited: Option<std::os::fd::OwnedFd>,
+    exited: Option<PidFd>,
     watch: Stopwatch,
     start: String,
     log: PathBuf,
@@ -171,7 +173,7 @@ pub fn run(jobs: &[Job], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcom
             match spawn::spawn(job, cfg, limit) {
                 Ok((child, log, dirs)) => running.push(Running {
                     index: next,
-                    exited: proc::pidfd(child.id()),
+                    exited: PidFd::open(child.id() as i32).ok(),
                     child,
                     watch: Stopwatch::start(),
                     start,
