@@ -2,7 +2,7 @@
 //! of its own QEMU commands.
 //!
 //! ```text
-//! cargo bench --bench suite -- [--rounds N] [--jobs J] [--format FMT] [--floor TEST] [TEST…]
+//! cargo bench --bench suite -- [--rounds N] [--jobs J] [--format FMT] [--idle-halt] [--floor TEST] [TEST…]
 //! ```
 //!
 //! * **suite**: `iotests check -FMT -j J TEST…` (this workspace's release
@@ -13,7 +13,11 @@
 //!   alternated A/B for N rounds. Reports the median wall time of each
 //!   whole run and, per test, the median of the times both print, with the
 //!   ratios. Without TEST, the ported tests that upstream passes in the
-//!   format (both sides must run the same tests).
+//!   format (both sides must run the same tests). As root it also reports
+//!   the CPU time of each program the runs start (BSD process accounting:
+//!   the harness's own processes against QEMU's), and from it the bound on
+//!   the whole run's ratio that no harness work can beat: our wall time
+//!   minus all our harness's CPU time, against upstream's.
 //! * **floor** (`--floor 209`): the test binary running that one test (as
 //!   `check` runs it) against a shell script replaying the QEMU command
 //!   lines the test ran (captured with `strace -f -e execve`), alternated.
@@ -22,6 +26,15 @@
 //! Both need the QEMU binaries; the suite part needs python3 and QEMU's
 //! sources, the floor part strace. Times are wall clock on whatever else
 //! the machine is doing: run it on a quiet machine, and read the ratios.
+//!
+//! **Idle CPUs.** Where it may (root), the suite part holds the PM QoS
+//! `/dev/cpu_dma_latency` at 0 for both harnesses alike, so that idle CPUs
+//! poll instead of halting. In a VM whose idle CPUs halt at once (this
+//! project's machine: a Firecracker guest with `haltpoll.guest_halt_poll_ns=0`)
+//! every cross-CPU wakeup otherwise costs a VM exit, and tests made of many
+//! small thread-pool requests take what the machine happens to be doing:
+//! 044's `qemu-img check` takes 80 s on an idle machine, 22 s with idle
+//! polling, 17 s with the other CPU busy. `--idle-halt` measures without.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,11 +46,12 @@ struct Args {
     jobs: usize,
     format: String,
     floor: Option<String>,
+    idle_halt: bool,
     tests: Vec<String>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { rounds: 5, jobs: 1, format: "qcow2".into(), floor: None, tests: Vec::new() };
+    let mut a = Args { rounds: 5, jobs: 1, format: "qcow2".into(), floor: None, idle_halt: false, tests: Vec::new() };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -46,6 +60,7 @@ fn parse_args() -> Args {
             "--jobs" | "-j" => a.jobs = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.jobs),
             "--format" => a.format = it.next().unwrap_or(a.format),
             "--floor" => a.floor = it.next(),
+            "--idle-halt" => a.idle_halt = true,
             t if !t.starts_with('-') => a.tests.push(t.to_string()),
             other => eprintln!("suite bench: ignoring {other}"),
         }
@@ -109,6 +124,75 @@ fn timed(cmd: &mut Command) -> (f64, String, bool) {
     (secs, text, out.status.success())
 }
 
+/// CPU seconds (user + system) and process count per program.
+type CpuByProgram = BTreeMap<String, (usize, f64)>;
+
+/// The program a process counts as, by its `comm`.
+fn program(comm: &str) -> String {
+    match comm {
+        c if c.starts_with("iotests-") => "test processes (Rust)".into(),
+        "iotests" => "iotests check (CLI)".into(),
+        "python3" => "python3 (upstream's harness)".into(),
+        c => c.to_string(),
+    }
+}
+
+/// `comp_t` of `struct acct_v3`: 13 bits of mantissa, 3 of base-8 exponent.
+fn comp_t(v: u16) -> f64 {
+    f64::from(u32::from(v & 0x1fff) << (3 * u32::from(v >> 13)))
+}
+
+/// Run `f` with BSD process accounting (acct(2)) into a scratch file: the
+/// CPU time (user + system, all threads) of every process that started and
+/// exited meanwhile, summed per program. Accounting is system-wide and
+/// needs root: `None` without it (and accounting is left off afterwards —
+/// don't run this where the system keeps its own process accounting).
+fn account<T>(f: impl FnOnce() -> T) -> (T, Option<CpuByProgram>) {
+    let file = tempfile::NamedTempFile::new().ok();
+    let path = file.as_ref().and_then(|t| std::ffi::CString::new(t.path().as_os_str().as_encoded_bytes()).ok());
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // SAFETY: a valid NUL-terminated path; acct(NULL) turns accounting off.
+    let on = path.as_ref().is_some_and(|p| unsafe { libc::acct(p.as_ptr()) } == 0);
+    let out = f();
+    if !on {
+        return (out, None);
+    }
+    // SAFETY: as above.
+    unsafe { libc::acct(std::ptr::null()) };
+    let bytes = file.as_ref().and_then(|t| std::fs::read(t.path()).ok()).unwrap_or_default();
+    let mut by: CpuByProgram = BTreeMap::new();
+    // struct acct_v3 (64 bytes): ac_version at 1, ac_btime at 24, ac_utime
+    // and ac_stime at 32 and 34 (AHZ = 100 ticks per second), ac_comm at 48.
+    for r in bytes.chunks_exact(64).filter(|r| r[1] == 3) {
+        let u16_at = |i: usize| u16::from_ne_bytes([r[i], r[i + 1]]);
+        let btime = u32::from_ne_bytes([r[24], r[25], r[26], r[27]]);
+        if u64::from(btime) < since {
+            continue;
+        }
+        let comm = String::from_utf8_lossy(&r[48..64]).trim_end_matches('\0').to_string();
+        let e = by.entry(program(&comm)).or_default();
+        e.0 += 1;
+        e.1 += (comp_t(u16_at(32)) + comp_t(u16_at(34))) / 100.0;
+    }
+    (out, Some(by))
+}
+
+/// Is `program` (as [`program`] names it) the harness's own work rather
+/// than QEMU's or the kernel's?
+fn is_harness(program: &str) -> bool {
+    program.starts_with("test processes") || program.starts_with("iotests check") || program.starts_with("python3")
+        || ["cargo", "rustc", "sh", "bash", "strace", "cat", "env"].contains(&program)
+}
+
+/// Hold the PM QoS CPU latency at 0 while the file stays open: idle CPUs
+/// poll instead of halting (see the module docs). `None` where not allowed.
+fn idle_poll() -> Option<std::fs::File> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency").ok()?;
+    f.write_all(&0i32.to_ne_bytes()).ok()?;
+    Some(f)
+}
+
 fn upstream_check() -> Option<PathBuf> {
     let p = workspace().join("../shared/tools/upstream-check");
     p.exists().then_some(p)
@@ -123,7 +207,7 @@ fn suite(args: &Args, cli: &Path) {
     if tests.is_empty() {
         // The ported tests that run in this format.
         let out = Command::new(cli)
-            .args(["check", "-n", &format!("-{}", args.format)])
+            .args(["--cargo-profile", "release", "check", "-n", &format!("-{}", args.format)])
             .current_dir(workspace())
             .output()
             .expect("listing the tests");
@@ -131,14 +215,23 @@ fn suite(args: &Args, cli: &Path) {
     }
     let fmt = format!("-{}", args.format);
     let jobs = args.jobs.to_string();
+    let idle = if args.idle_halt { None } else { idle_poll() };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let (mut ours_t, mut theirs_t): (BTreeMap<String, Vec<f64>>, BTreeMap<String, Vec<f64>>) = Default::default();
+    let (mut ours_cpu, mut theirs_cpu): (Vec<CpuByProgram>, Vec<CpuByProgram>) = Default::default();
     for round in 0..args.rounds {
         // Alternate who goes first, so that neither always runs on a warm cache.
         for first_ours in [round % 2 == 0, round % 2 != 0] {
             if first_ours {
-                let (s, text, ok) =
-                    timed(Command::new(cli).args(["check", &fmt, "-j", &jobs]).args(&tests).current_dir(workspace()));
+                let ((s, text, ok), cpu) = account(|| {
+                    timed(
+                        Command::new(cli)
+                            .args(["--cargo-profile", "release", "check", &fmt, "-j", &jobs])
+                            .args(&tests)
+                            .current_dir(workspace()),
+                    )
+                });
+                ours_cpu.extend(cpu);
                 if !ok {
                     eprintln!("ours failed in round {round}:\n{text}");
                 }
@@ -147,12 +240,15 @@ fn suite(args: &Args, cli: &Path) {
                     ours_t.entry(t).or_default().push(v);
                 }
             } else {
-                let (s, text, ok) = timed(
-                    Command::new(&upstream)
-                        .args([fmt.as_str(), "-j", &jobs])
-                        .args(&tests)
-                        .env("UPSTREAM_CHECK_DIR", "/tmp/upstream-bench"),
-                );
+                let ((s, text, ok), cpu) = account(|| {
+                    timed(
+                        Command::new(&upstream)
+                            .args([fmt.as_str(), "-j", &jobs])
+                            .args(&tests)
+                            .env("UPSTREAM_CHECK_DIR", "/tmp/upstream-bench"),
+                    )
+                });
+                theirs_cpu.extend(cpu);
                 if !ok {
                     eprintln!("upstream failed in round {round}:\n{text}");
                 }
@@ -164,10 +260,12 @@ fn suite(args: &Args, cli: &Path) {
         }
     }
     println!(
-        "suite: {} tests, {fmt}, -j {jobs}, {} rounds (median wall time of the whole run)",
+        "suite: {} tests, {fmt}, -j {jobs}, {} rounds (median wall time of the whole run), idle CPUs {}",
         tests.len(),
-        args.rounds
+        args.rounds,
+        if idle.is_some() { "poll (cpu_dma_latency 0, both harnesses)" } else { "halt" }
     );
+    drop(idle);
     println!("{:<28} {:>9} {:>9} {:>7}", "test", "ours", "upstream", "ratio");
     for (t, v) in &ours_t {
         if let Some(u) = theirs_t.get(t) {
@@ -177,6 +275,43 @@ fn suite(args: &Args, cli: &Path) {
     }
     let (a, b) = (median(ours), median(theirs));
     println!("{:<28} {a:>8.2}s {b:>8.2}s {:>7.2}", "whole run", a / b);
+    cpu_report(&ours_cpu, &theirs_cpu, a, b);
+}
+
+/// CPU seconds per program (median over rounds) on both sides, and the
+/// bound: our run with its harness taking no CPU at all.
+fn cpu_report(ours: &[CpuByProgram], theirs: &[CpuByProgram], ours_wall: f64, theirs_wall: f64) {
+    let programs: std::collections::BTreeSet<&String> = ours.iter().chain(theirs).flat_map(|m| m.keys()).collect();
+    let med = |runs: &[CpuByProgram], p: &str| median(runs.iter().map(|m| m.get(p).map_or(0.0, |e| e.1)).collect());
+    let mut rows: Vec<(&String, f64, f64)> = programs.into_iter().map(|p| (p, med(ours, p), med(theirs, p))).collect();
+    rows.retain(|r| r.1 >= 0.05 || r.2 >= 0.05);
+    rows.sort_by(|x, y| (y.1 + y.2).total_cmp(&(x.1 + x.2)));
+    println!();
+    if ours.is_empty() || theirs.is_empty() {
+        println!("CPU time per program: not measured (process accounting needs root)");
+        return;
+    }
+    println!("CPU time of the programs each run started (median over rounds)");
+    println!("{:<28} {:>9} {:>9}", "program", "ours", "upstream");
+    let (mut harness_ours, mut harness_theirs, mut total_ours, mut total_theirs) = (0.0, 0.0, 0.0, 0.0);
+    for (p, o, t) in &rows {
+        println!("{p:<28} {o:>8.2}s {t:>8.2}s");
+        total_ours += o;
+        total_theirs += t;
+        if is_harness(p) {
+            harness_ours += o;
+            harness_theirs += t;
+        }
+    }
+    println!("{:<28} {total_ours:>8.2}s {total_theirs:>8.2}s", "all");
+    println!("{:<28} {harness_ours:>8.2}s {harness_theirs:>8.2}s", "harness (not QEMU)");
+    // Taking all of the harness's CPU time away shortens the run by at most
+    // that much (with J tests at a time, usually by far less).
+    let floor = ours_wall - harness_ours;
+    println!(
+        "bound: ours with a harness that costs nothing ≥ {floor:.1}s = {:.2}× upstream's {theirs_wall:.1}s",
+        floor / theirs_wall
+    );
 }
 
 /// The QEMU command lines test `name` runs, in order (strace), with its

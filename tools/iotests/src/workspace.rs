@@ -44,6 +44,8 @@ pub struct Paths {
     pub tests_dir: Option<PathBuf>,
     /// `-q`: build without cargo's progress lines.
     pub quiet: bool,
+    /// `--cargo-profile`: the cargo profile of the test binary.
+    pub cargo_profile: Option<String>,
     root: OnceCell<PathBuf>,
     metadata_json: OnceCell<serde_json::Value>,
     metadata: OnceCell<Metadata>,

@@ -14,20 +14,13 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Build the iotests test target of the workspace at `root` and return its
 /// executable. Compiler diagnostics go to stderr as usual; `quiet` asks
-/// cargo for no progress lines.
-pub fn build(root: &Path, target: &TestTarget, quiet: bool) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = root.join("Cargo.toml");
-    let mut cmd = Command::new(&cargo);
-    cmd.args(["test", "-p", &target.package, "--test", &target.name, "--no-run"])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .current_dir(root);
-    if quiet {
-        cmd.arg("--quiet");
+/// cargo for no progress lines; `profile` is cargo's `--profile`.
+pub fn build(root: &Path, target: &TestTarget, quiet: bool, profile: Option<&str>) -> Result<PathBuf> {
+    let cmd = build_command(root, target, quiet, profile);
+    let mut what = format!("cargo test -p {} --test {} --no-run", target.package, target.name);
+    if let Some(p) = profile {
+        what.push_str(&format!(" --profile {p}"));
     }
-    let what = format!("cargo test -p {} --test {} --no-run", target.package, target.name);
     let timeout = proc::limit_from_env("IOTESTS_BUILD_TIMEOUT", Some(BUILD_TIMEOUT))?.unwrap_or(BUILD_TIMEOUT * 24);
     let out = proc::run_captured(cmd, &what, timeout, false)?;
     if !out.status.success() {
@@ -38,6 +31,24 @@ pub fn build(root: &Path, target: &TestTarget, quiet: bool) -> Result<PathBuf> {
     }
     executable_from_messages(&String::from_utf8_lossy(&out.stdout), &target.name)
         .ok_or_else(|| Error::NoTestBinary(target.name.clone()))
+}
+
+/// The cargo command that builds the test target.
+fn build_command(root: &Path, target: &TestTarget, quiet: bool, profile: Option<&str>) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["test", "-p", &target.package, "--test", &target.name, "--no-run"])
+        .arg("--message-format=json-render-diagnostics")
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .current_dir(root);
+    if let Some(p) = profile {
+        cmd.args(["--profile", p]);
+    }
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    cmd
 }
 
 /// The `executable` of the last `compiler-artifact` message for the test
@@ -55,6 +66,18 @@ pub fn executable_from_messages(json_lines: &str, target: &str) -> Option<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builds_with_the_asked_profile() {
+        let target = TestTarget { package: "iotests".into(), name: "iotests".into() };
+        let args = |cmd: &Command| cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>();
+        let plain = args(&build_command(Path::new("/ws"), &target, false, None));
+        assert!(!plain.iter().any(|a| a == "--profile"), "{plain:?}");
+        assert!(plain.windows(2).any(|w| w == ["--manifest-path", "/ws/Cargo.toml"]), "{plain:?}");
+        let release = args(&build_command(Path::new("/ws"), &target, true, Some("release")));
+        assert!(release.windows(2).any(|w| w == ["--profile", "release"]), "{release:?}");
+        assert_eq!(release.last().map(String::as_str), Some("--quiet"));
+    }
 
     #[test]
     fn finds_the_test_executable() {

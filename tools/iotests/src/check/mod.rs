@@ -113,7 +113,7 @@ impl SelectArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
-    /// Run up to N tests in parallel.
+    /// Run up to N tests in parallel (longest first by their last times).
     #[arg(short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
     /// Debug: IOTESTS_DEBUG=1 (log lines echoed), output shown live with -j 1.
@@ -170,7 +170,7 @@ fn secs(what: &'static str, value: &str) -> Result<Option<Duration>> {
 pub fn load(paths: &Paths, test_binary: Option<&std::path::Path>) -> Result<(PathBuf, Vec<TestDef>)> {
     let binary = match test_binary {
         Some(b) => crate::workspace::absolute(b)?,
-        None => build::build(&paths.root()?, &paths.test_target()?, paths.quiet)?,
+        None => build::build(&paths.root()?, &paths.test_target()?, paths.quiet, paths.cargo_profile.as_deref())?,
     };
     let cwd = paths.root()?;
     let tests = listing::list(&binary, &cwd)?;
@@ -321,7 +321,8 @@ pub fn execute(prep: &mut Prepared, mode: Mode, color: bool) -> Vec<Outcome> {
         let times = prep.times.iter().collect();
         let mut rep = Reporter::new(Box::new(std::io::stdout()), style, times, fmts, &prep.jobs);
         rep.begin(&header);
-        let outcomes = runner::run(&prep.jobs, &prep.cfg, &mut rep);
+        let order = times::start_order(&prep.jobs, &prep.times, prep.cfg.jobs);
+        let outcomes = runner::run(&prep.jobs, &order, &prep.cfg, &mut rep);
         let pairs: Vec<(&Job, &Outcome)> = prep.jobs.iter().zip(&outcomes).collect();
         rep.summary(&pairs);
         if mode != Mode::Tap {

@@ -142,9 +142,11 @@ fn suspend(running: &mut [Running]) {
     }
 }
 
-/// Run `jobs`; outcomes come back in `jobs` order. Stops starting new tests
-/// when the user interrupts; those left out are `not run`.
-pub fn run(jobs: &[Job], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcome> {
+/// Run `jobs`, starting them in `order` (indices into `jobs`, see
+/// [`times::start_order`](super::times::start_order)); outcomes come back in
+/// `jobs` order. Stops starting new tests when the user interrupts; those
+/// left out are `not run`.
+pub fn run(jobs: &[Job], order: &[usize], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcome> {
     let mut book = conclude::PendingBook::default();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
     let mut running: Vec<Running> = Vec::new();
@@ -165,14 +167,15 @@ pub fn run(jobs: &[Job], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcom
                 }
             }
         }
-        while running.len() < slots && next < jobs.len() && !proc::interrupted() {
-            let job = &jobs[next];
+        while running.len() < slots && next < order.len() && !proc::interrupted() {
+            let index = order[next];
+            let job = &jobs[index];
             let start = conclude::clock();
-            events.started(next, job, &start);
+            events.started(index, job, &start);
             let limit = cfg.limit_for(&job.test);
             match spawn::spawn(job, cfg, limit) {
                 Ok((child, log, dirs)) => running.push(Running {
-                    index: next,
+                    index,
                     exited: PidFd::open(child.id() as i32).ok(),
                     child,
                     watch: Stopwatch::start(),
@@ -186,8 +189,8 @@ pub fn run(jobs: &[Job], cfg: &RunConfig, events: &mut dyn Events) -> Vec<Outcom
                 }),
                 Err(exit) => {
                     let o = conclude::conclude(job, cfg, &exit, None, &start, None, &mut book);
-                    events.finished(next, job, &o);
-                    outcomes[next] = Some(o);
+                    events.finished(index, job, &o);
+                    outcomes[index] = Some(o);
                 }
             }
             next += 1;
