@@ -180,7 +180,9 @@ fn account<T>(f: impl FnOnce() -> T) -> (T, Option<CpuByProgram>) {
 /// Is `program` (as [`program`] names it) the harness's own work rather
 /// than QEMU's or the kernel's?
 fn is_harness(program: &str) -> bool {
-    program.starts_with("test processes") || program.starts_with("iotests check") || program.starts_with("python3")
+    program.starts_with("test processes")
+        || program.starts_with("iotests check")
+        || program.starts_with("python3")
         || ["cargo", "rustc", "sh", "bash", "strace", "cat", "env"].contains(&program)
 }
 
