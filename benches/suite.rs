@@ -80,22 +80,33 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Build the release CLI and test binary once; the CLI's path.
-fn build_release() -> PathBuf {
+/// Build the release CLI and test binary once; their paths.
+fn build_release() -> (PathBuf, PathBuf) {
     let ws = workspace();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let cargo = || Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let status = cargo()
         .args(["build", "--release", "-q", "-p", "iotests-cli"])
         .current_dir(&ws)
         .status()
         .expect("running cargo");
     assert!(status.success(), "cargo build --release -p iotests-cli failed");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "--release", "-q", "--no-run", "--test", "iotests"])
+    // The test binary as cargo names it: `target/release/deps` also holds
+    // the library's own `iotests-<hash>` test and bench binaries.
+    let out = cargo()
+        .args(["test", "--release", "-q", "--no-run", "--test", "iotests", "--message-format=json-render-diagnostics"])
         .current_dir(&ws)
-        .status()
+        .stderr(Stdio::inherit())
+        .output()
         .expect("running cargo");
-    assert!(status.success(), "building the release test binary failed");
-    ws.join("target/release/iotests")
+    assert!(out.status.success(), "building the release test binary failed");
+    let test_bin = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "iotests")
+        .filter(|m| m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "test")))
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo named no executable for the iotests test target");
+    (ws.join("target/release/iotests"), test_bin)
 }
 
 /// Each `<name> <status> … <secs>s` line of a check-like output.
@@ -353,31 +364,14 @@ fn capture(test_bin: &Path, name: &str, root: &Path) -> Vec<Vec<String>> {
     cmds
 }
 
-fn floor(args: &Args, name: &str) {
-    let ws = workspace();
-    let Some(bin) = std::fs::read_dir(ws.join("target/release/deps"))
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("iotests-") && !n.contains('.') && n.len() == "iotests-".len() + 16)
-        })
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-    else {
-        eprintln!("floor: not run: no release test binary");
-        return;
-    };
+fn floor(args: &Args, name: &str, bin: &Path) {
     let test = format!("{}::{}", name.replace('-', "_"), name.replace('-', "_"));
     let test = if name.chars().next().is_some_and(|c| c.is_ascii_digit()) { format!("t{name}::t{name}") } else { test };
     // One run first, so that the capture sees what every later run does:
     // the QEMU probes answered from the cache (a fresh binary has none yet).
-    let _ = timed(Command::new(&bin).args(["--exact", &test, "--test-threads", "1"]));
+    let _ = timed(Command::new(bin).args(["--exact", &test, "--test-threads", "1"]));
     let Ok(root) = tempfile::tempdir() else { return };
-    let cmds = capture(&bin, &test, root.path());
+    let cmds = capture(bin, &test, root.path());
     if cmds.is_empty() {
         eprintln!("floor: not run: could not capture {test}'s commands (is strace installed?)");
         return;
@@ -395,7 +389,7 @@ fn floor(args: &Args, name: &str) {
     }
     let (mut ours, mut replay) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(5) {
-        let (s, _, _) = timed(Command::new(&bin).args(["--exact", &test, "--test-threads", "1"]));
+        let (s, _, _) = timed(Command::new(bin).args(["--exact", &test, "--test-threads", "1"]));
         ours.push(s);
         let (s, _, _) = timed(Command::new("sh").args(["-c", &script]));
         replay.push(s);
@@ -415,9 +409,9 @@ fn floor(args: &Args, name: &str) {
 
 fn main() {
     let args = parse_args();
-    let cli = build_release();
+    let (cli, test_bin) = build_release();
     if let Some(name) = &args.floor {
-        floor(&args, name);
+        floor(&args, name, &test_bin);
     } else {
         suite(&args, &cli);
     }
