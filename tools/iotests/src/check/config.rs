@@ -80,6 +80,8 @@ pub struct RunConfig {
     pub slow: Option<Duration>,
     /// Copy each test's output to stdout as it is written (`-d` with `-j 1`).
     pub echo: bool,
+    /// `--idle-poll`: hold the CPU latency at 0 while tests run.
+    pub idle_poll: bool,
     /// Where per-test scratch directories are made.
     pub scratch: Roots,
     /// Snapshot handling.
