@@ -61,7 +61,7 @@ struct Cli {
     #[arg(short = 'q', long, global = true, help_heading = "Global options")]
     quiet: bool,
     /// Build the test binary with this cargo profile (`release`: the test
-    /// processes' own CPU time drops about fivefold) [default: cargo test's].
+    /// processes' own CPU time is less than half) [default: cargo test's].
     #[arg(long, global = true, value_name = "NAME", help_heading = "Global options")]
     cargo_profile: Option<String>,
     #[command(subcommand)]
