@@ -35,6 +35,18 @@ fn sigkill(pid: i32) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
 }
 
+/// Send `sig` to QEMU (`pid`, a child of the test's registry) and wait up to
+/// 60 s until it has exited on it: a zombie, as its owner has not reaped it.
+fn signal_and_wait_for_exit(pid: i32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        && t0.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The background qemu-io is killed by someone else; the test carries on
 /// and its log no longer matches: the mismatch report names qemu-io and
 /// the signal.
@@ -132,14 +144,7 @@ fn a_shutdown_whose_quit_finds_qemu_gone_says_how_it_ended() {
     let mut vm = t.vm();
     vm.launch().unwrap();
     let pid = vm.get_pid().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).unwrap();
-    // Until QEMU has exited (a zombie: its owner has not reaped it).
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-        && t0.elapsed() < std::time::Duration::from_secs(60)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    signal_and_wait_for_exit(pid, nix::sys::signal::Signal::SIGINT);
     let text = vm.shutdown().unwrap_err().to_string();
     assert!(text.starts_with("Could not perform graceful shutdown: QMP: "), "{text}");
     assert!(text.contains(&format!("; qemu (pid {pid}) exited with code 0")), "{text}");
@@ -160,13 +165,7 @@ fn a_vm_that_exits_on_its_own_is_named() {
     let mut vm = t.vm();
     vm.launch().unwrap();
     let pid = vm.get_pid().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-        && t0.elapsed() < std::time::Duration::from_secs(60)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    signal_and_wait_for_exit(pid, nix::sys::signal::Signal::SIGTERM);
     let deaths = t.processes().deaths();
     assert_eq!(deaths.len(), 1, "{deaths:?}");
     assert!(
