@@ -197,15 +197,6 @@ fn is_harness(program: &str) -> bool {
         || ["cargo", "rustc", "sh", "bash", "strace", "cat", "env"].contains(&program)
 }
 
-/// Hold the PM QoS CPU latency at 0 while the file stays open: idle CPUs
-/// poll instead of halting (see the module docs). `None` where not allowed.
-fn idle_poll() -> Option<std::fs::File> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency").ok()?;
-    f.write_all(&0i32.to_ne_bytes()).ok()?;
-    Some(f)
-}
-
 fn upstream_check() -> Option<PathBuf> {
     let p = workspace().join("../shared/tools/upstream-check");
     p.exists().then_some(p)
@@ -228,7 +219,7 @@ fn suite(args: &Args, cli: &Path) {
     }
     let fmt = format!("-{}", args.format);
     let jobs = args.jobs.to_string();
-    let idle = if args.idle_halt { None } else { idle_poll() };
+    let idle = if args.idle_halt { None } else { iotests::process::idle_poll().ok() };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let (mut ours_t, mut theirs_t): (BTreeMap<String, Vec<f64>>, BTreeMap<String, Vec<f64>>) = Default::default();
     let (mut ours_cpu, mut theirs_cpu): (Vec<CpuByProgram>, Vec<CpuByProgram>) = Default::default();

@@ -31,6 +31,7 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 
 mod capture;
+mod idle;
 pub(crate) mod pidfd;
 pub(crate) mod procfs;
 mod reaper;
@@ -39,6 +40,7 @@ mod run;
 mod spawner;
 
 pub(crate) use capture::{Capture, PIPE_DRAIN, pipe_err, wait_tool};
+pub use idle::{IdlePoll, idle_poll};
 pub use pidfd::PidFd;
 pub use registry::ProcessRegistry;
 pub(crate) use registry::{Tracked, kill_everything, signal_name};

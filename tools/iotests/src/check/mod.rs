@@ -12,7 +12,6 @@ pub mod build;
 pub mod conclude;
 pub mod config;
 pub mod grid;
-pub mod idle;
 pub mod junit;
 pub mod reporter;
 pub mod runner;
@@ -330,7 +329,7 @@ pub fn execute(prep: &mut Prepared, mode: Mode, color: bool) -> Vec<Outcome> {
         let mut rep = Reporter::new(Box::new(std::io::stdout()), style, times, fmts, &prep.jobs);
         rep.begin(&header);
         let order = times::start_order(&prep.jobs, &prep.times, prep.cfg.jobs);
-        let _idle = prep.cfg.idle_poll.then(idle::hold).and_then(|held| {
+        let _idle = prep.cfg.idle_poll.then(iotests::process::idle_poll).and_then(|held| {
             held.map_err(|e| {
                 eprintln!("iotests: warning: --idle-poll: {e} (/dev/cpu_dma_latency); idle CPUs keep halting")
             })

@@ -1,4 +1,5 @@
-//! `--idle-poll`: idle CPUs poll instead of halting while tests run.
+//! Idle CPUs that poll instead of halting while QEMU runs (`iotests check
+//! --idle-poll`, and the suite benchmark for both harnesses alike).
 //!
 //! In a VM whose idle vCPUs halt at once (a Firecracker guest with
 //! `haltpoll.guest_halt_poll_ns=0`, say), every cross-CPU wakeup costs a VM
@@ -25,7 +26,14 @@ pub struct IdlePoll {
 
 /// Ask for a CPU latency of 0 µs until the returned value is dropped.
 /// Writing the device needs root (or its permissions).
-pub fn hold() -> std::io::Result<IdlePoll> {
+///
+/// ```
+/// match iotests::process::idle_poll() {
+///     Ok(_held) => { /* idle CPUs poll until `_held` goes */ }
+///     Err(e) => eprintln!("idle CPUs keep halting: {e}"),
+/// }
+/// ```
+pub fn idle_poll() -> std::io::Result<IdlePoll> {
     let mut request = OpenOptions::new().write(true).open(CPU_DMA_LATENCY)?;
     request.write_all(&0i32.to_ne_bytes())?;
     Ok(IdlePoll { _request: request })
@@ -40,7 +48,7 @@ mod tests {
     #[test]
     fn held_while_alive() {
         let read = || std::fs::read(CPU_DMA_LATENCY).ok().and_then(|b| b.try_into().ok()).map(i32::from_ne_bytes);
-        let Ok(guard) = hold() else {
+        let Ok(guard) = idle_poll() else {
             eprintln!("not run: {CPU_DMA_LATENCY} is not writable here");
             return;
         };
