@@ -1,7 +1,7 @@
-//! Python's byte codecs that upstream tests call: `base64.b64encode`
-//! (149 passes LUKS passwords as base64 secrets) and `bytes.fromhex`
-//! (tests/vvfat turns `qemu-io read -v` dumps back into bytes), with
-//! Python's results and error texts.
+//! Python's codecs that upstream tests call: `base64.b64encode` (149
+//! passes LUKS passwords as base64 secrets), `bytes.fromhex` (tests/vvfat
+//! turns `qemu-io read -v` dumps back into bytes) and `int(str)` (pid files,
+//! size strings, dictpath indices), with Python's results and error texts.
 //!
 //! ```
 //! use iotests::codecs;
@@ -11,6 +11,28 @@
 //! ```
 
 use crate::error::{Error, Result};
+
+/// `int(text)` (base 10): surrounding whitespace and `_` between digits
+/// allowed; Python's `ValueError` with the repr of `text` otherwise.
+///
+/// ```
+/// use iotests::codecs::int;
+/// assert_eq!(int(" 42\n")?, 42);
+/// assert_eq!(int("-1_000")?, -1000);
+/// assert_eq!(int("4K").unwrap_err().to_string(), "ValueError: invalid literal for int() with base 10: '4K'");
+/// # Ok::<(), iotests::Error>(())
+/// ```
+pub fn int(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let well_formed = digits.split('_').all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_digit()));
+    well_formed.then(|| t.replace('_', "").parse().ok()).flatten().ok_or_else(|| {
+        Error::python(
+            "ValueError",
+            format!("invalid literal for int() with base 10: {}", crate::json::py_str_repr(text)),
+        )
+    })
+}
 
 const B64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -64,14 +64,6 @@ fn split_index(component: &str) -> Option<(&str, &str)> {
     (open > 0 && close > 0).then(|| (&component[..open], &rest[..close]))
 }
 
-/// Python's `int(text)` for an index.
-fn py_int(text: &str) -> Result<i64> {
-    text.trim()
-        .replace('_', "")
-        .parse()
-        .map_err(|_| Error::python("ValueError", format!("invalid literal for int() with base 10: '{text}'")))
-}
-
 /// QMPTestCase's `dictpath(d, path)`: follow `a/b[0]/c` through nested
 /// objects and lists.
 ///
@@ -91,7 +83,7 @@ pub fn dictpath<'a>(d: &'a Value, path: &str) -> Result<&'a Value> {
     for component in path.split('/') {
         let m = split_index(component);
         let (component, idx) = match m {
-            Some((c, i)) => (c, Some(py_int(i)?)),
+            Some((c, i)) => (c, Some(crate::codecs::int(i)?)),
             None => (component, None),
         };
         match d.as_object().and_then(|o| o.get(component)) {

@@ -1,7 +1,7 @@
 //! Upstream tests/backing-file-invalidation: migration must not change the filename of a node whose backing
 //! file strings are json:{} filenames.
 
-use iotests::json::dumps;
+use iotests::json::{Subscript, dumps};
 use iotests::prelude::*;
 
 const IMAGE_SIZE: u64 = 1024 * 1024;
@@ -15,11 +15,9 @@ fn mig_sock() -> String {
 }
 
 /// `vm.node_info(name)['file']`: Python's `TypeError` when there is no such
-/// node, its `KeyError` when the entry has no `file`.
+/// node (`None`), its `KeyError` when the entry has no `file`.
 fn node_file(vm: &mut Vm, node_name: &str) -> Result<Value> {
-    let info =
-        vm.node_info(node_name)?.ok_or_else(|| Error::python("TypeError", "'NoneType' object is not subscriptable"))?;
-    Ok(dictpath(&info, "file")?.clone())
+    Ok(vm.node_info(node_name)?.unwrap_or_default().at("file")?.clone())
 }
 
 #[derive(Default)]

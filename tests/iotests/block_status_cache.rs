@@ -1,6 +1,5 @@
 //! Upstream tests/block-status-cache: a want_zero=false block-status query must not corrupt the cache.
 
-use iotests::json::py_value_repr;
 use iotests::prelude::*;
 
 const IMAGE_SIZE: u64 = 1024 * 1024;
@@ -45,13 +44,8 @@ impl TestBscWithNbd {
 
     fn tear_down(&mut self) -> Result<()> {
         let text = std::fs::read_to_string(nbd_pidfile()).context("reading the NBD server's pid file")?;
-        let pid: i32 = text.trim().parse().map_err(|_| {
-            Error::python(
-                "ValueError",
-                format!("invalid literal for int() with base 10: {}", py_value_repr(&json!(text))),
-            )
-        })?;
-        os::kill(pid, os::Signal::SIGTERM)?;
+        let pid = iotests::codecs::int(&text)?;
+        os::kill(pid as i32, os::Signal::SIGTERM)?;
         os::remove(nbd_pidfile())?;
         os::remove(test_img())
     }

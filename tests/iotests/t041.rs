@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use iotests::filters::PyRegex;
+use iotests::json::Subscript;
 use iotests::prelude::*;
 
 fn backing_img() -> String {
@@ -791,7 +792,7 @@ impl TestReadErrors {
                     assert_qmp(&event, "data/device", "drive0")?;
                     assert_qmp(&event, "data/operation", "read")?;
 
-                    if self.vm.qmp("query-block-jobs", ())?["return"][0]["status"] != "paused" {
+                    if self.vm.qmp("query-block-jobs", ())?.at("return")?.at(0)?.at("status")? != "paused" {
                         self.vm.events_wait(&[(
                             "JOB_STATUS_CHANGE",
                             Some(&json!({"data": {"id": "drive0", "status": "paused"}})),
@@ -969,7 +970,7 @@ impl TestWriteErrors {
                     assert_qmp(&event, "data/device", "drive0")?;
                     assert_qmp(&event, "data/operation", "write")?;
 
-                    if self.vm.qmp("query-block-jobs", ())?["return"][0]["status"] != "paused" {
+                    if self.vm.qmp("query-block-jobs", ())?.at("return")?.at(0)?.at("status")? != "paused" {
                         self.vm.events_wait(&[(
                             "JOB_STATUS_CHANGE",
                             Some(&json!({"data": {"id": "drive0", "status": "paused"}})),
